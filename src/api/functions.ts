@@ -1,0 +1,344 @@
+/**
+ * The JSON-RPC functions (PROTOCOL.md §1 and §2): argument binding as the
+ * seed's Python server did it (positional or by name), validation, and the
+ * calls into the coordinator.
+ *
+ * @module
+ */
+
+import type { Coordinator, KeyPage } from "../cluster/mod.ts";
+import {
+  BadRequestError,
+  UnavailableError,
+  UnknownFunctionError,
+} from "../errors.ts";
+import {
+  BATCH_KEYS_MAX,
+  LIST_PAGE_KEYS_MAX,
+  VALUE_BYTES_MAX,
+} from "../limits.ts";
+import {
+  asBoolean,
+  asConsistency,
+  asInteger,
+  asKey,
+  asTtl,
+  invalid,
+  typeName,
+} from "./validate.ts";
+
+/** A member as `cluster_info` shows it. */
+export interface MemberInfo {
+  address: string;
+  state: "alive" | "suspect" | "dead" | "left";
+}
+
+/** What the functions need besides the coordinator. */
+export interface ApiContext {
+  coordinator: Coordinator;
+  /** This node's address. */
+  self: string;
+  /** The KVDB version. */
+  version: string;
+  /** Virtual nodes per member. */
+  vnodes: number;
+  /** The replication factor as configured (before capping). */
+  configuredReplicationFactor: number;
+  /** Every member with its state as this node sees it. */
+  members(): MemberInfo[];
+}
+
+/** Bound arguments, by parameter name (a Map: no inherited names). */
+type Bound = Map<string, unknown>;
+
+interface FunctionSpec {
+  /** Parameters given by position or by name, in order. */
+  params: readonly string[];
+  /** How many of `params` must be given. */
+  required: number;
+  /** Keyword-only arguments. */
+  kwargs: readonly string[];
+  run(ctx: ApiContext, a: Bound, bodyBytes: number): unknown;
+}
+
+const LIST_PAGE_KEYS_DEFAULT = 1000;
+
+function consistencyOf(fn: string, a: Bound) {
+  const c = a.get("consistency");
+  return c === undefined
+    ? {}
+    : { consistency: asConsistency(fn, "consistency", c) };
+}
+
+function flag(fn: string, a: Bound, name: string): boolean | undefined {
+  const x = a.get(name);
+  return x === undefined ? undefined : asBoolean(fn, name, x);
+}
+
+/** The value of a stored record, or the caller's default. */
+function orDefault(a: Bound, value: unknown, found: boolean): unknown {
+  return found ? value : (a.get("default_value") ?? null);
+}
+
+function checkValueSize(fn: string, value: unknown, bodyBytes: number): void {
+  // The body bounds the value; only serialize when the body alone could
+  // exceed the limit.
+  if (bodyBytes <= VALUE_BYTES_MAX) return;
+  if (JSON.stringify(value).length > VALUE_BYTES_MAX) {
+    invalid(fn, "value", `must be at most ${VALUE_BYTES_MAX} bytes as JSON`);
+  }
+}
+
+const FUNCTIONS: Record<string, FunctionSpec> = {
+  ping: { params: [], required: 0, kwargs: [], run: () => "pong" },
+
+  get: {
+    params: ["key", "default_value"],
+    required: 1,
+    kwargs: ["consistency", "local"],
+    async run(ctx, a) {
+      const key = asKey("get", "key", a.get("key"));
+      const record = flag("get", a, "local")
+        ? ctx.coordinator.readLocal(key)
+        : await ctx.coordinator.read(key, consistencyOf("get", a));
+      return orDefault(a, record?.value, record !== undefined);
+    },
+  },
+
+  set: {
+    params: ["key", "value"],
+    required: 2,
+    kwargs: ["consistency", "ttl"],
+    async run(ctx, a, bodyBytes) {
+      const key = asKey("set", "key", a.get("key"));
+      const value = a.get("value");
+      checkValueSize("set", value, bodyBytes);
+      const ttl = a.get("ttl");
+      await ctx.coordinator.set(key, value, {
+        ...consistencyOf("set", a),
+        ...(ttl === undefined || ttl === null
+          ? {}
+          : { ttlSeconds: asTtl("set", "ttl", ttl) }),
+      });
+      return null;
+    },
+  },
+
+  has: {
+    params: ["key"],
+    required: 1,
+    kwargs: ["consistency", "local"],
+    async run(ctx, a) {
+      const key = asKey("has", "key", a.get("key"));
+      const record = flag("has", a, "local")
+        ? ctx.coordinator.readLocal(key)
+        : await ctx.coordinator.read(key, consistencyOf("has", a));
+      return record !== undefined;
+    },
+  },
+
+  pop: {
+    params: ["key", "default_value"],
+    required: 1,
+    kwargs: ["consistency"],
+    async run(ctx, a) {
+      const key = asKey("pop", "key", a.get("key"));
+      const prior = await ctx.coordinator.pop(key, consistencyOf("pop", a));
+      return orDefault(a, prior?.value, prior !== undefined);
+    },
+  },
+
+  list_keys: {
+    params: [],
+    required: 0,
+    kwargs: ["fan_out_mode", "prefix", "limit", "cursor"],
+    async run(ctx, a): Promise<string[] | KeyPage> {
+      const fanOutMode = flag("list_keys", a, "fan_out_mode") ?? true;
+      const prefix = a.get("prefix");
+      const limit = a.get("limit");
+      const cursor = a.get("cursor");
+      const paged = a.has("prefix") || a.has("limit") || a.has("cursor");
+      const options = {
+        ...(prefix === undefined || prefix === null
+          ? {}
+          : { prefix: asKey("list_keys", "prefix", prefix) }),
+        ...(cursor === undefined || cursor === null
+          ? {}
+          : { cursor: asKey("list_keys", "cursor", cursor) }),
+      };
+      const coordinator = ctx.coordinator;
+      if (!paged) return await coordinator.allKeys({ local: !fanOutMode });
+      const page = {
+        ...options,
+        limit: limit === undefined || limit === null
+          ? LIST_PAGE_KEYS_DEFAULT
+          : asInteger("list_keys", "limit", limit, 1, LIST_PAGE_KEYS_MAX),
+      };
+      return fanOutMode
+        ? await coordinator.listKeys(page)
+        : coordinator.listLocalKeys(page);
+    },
+  },
+
+  list_members: {
+    params: [],
+    required: 0,
+    kwargs: [],
+    run: (ctx) => ctx.members().map((m) => m.address),
+  },
+
+  locate: {
+    params: ["key"],
+    required: 1,
+    kwargs: [],
+    run: (ctx, a) =>
+      ctx.coordinator.replicas(asKey("locate", "key", a.get("key")))[0],
+  },
+
+  replicas: {
+    params: ["key"],
+    required: 1,
+    kwargs: [],
+    run: (ctx, a) => [
+      ...ctx.coordinator.replicas(asKey("replicas", "key", a.get("key"))),
+    ],
+  },
+
+  cluster_info: {
+    params: [],
+    required: 0,
+    kwargs: [],
+    run(ctx) {
+      const s = ctx.coordinator.settings;
+      return {
+        self: ctx.self,
+        version: ctx.version,
+        replication_factor: s.replicationFactor,
+        configured_replication_factor: ctx.configuredReplicationFactor,
+        read_quorum: s.readQuorum,
+        write_quorum: s.writeQuorum,
+        vnodes: ctx.vnodes,
+        members: ctx.members(),
+        local_records: ctx.coordinator.localRecordCount(),
+      };
+    },
+  },
+
+  mget: {
+    params: ["keys"],
+    required: 1,
+    kwargs: ["consistency"],
+    async run(ctx, a) {
+      const keys = a.get("keys");
+      if (!Array.isArray(keys)) {
+        invalid("mget", "keys", `must be a list: got ${typeName(keys)}`);
+      }
+      if (keys.length > BATCH_KEYS_MAX) {
+        invalid("mget", "keys", `must hold at most ${BATCH_KEYS_MAX} keys`);
+      }
+      const valid = keys.map((k, i) => asKey("mget", `keys[${i}]`, k));
+      const options = consistencyOf("mget", a);
+      const records = await Promise.all(
+        valid.map((key) => ctx.coordinator.read(key, options)),
+      );
+      return records.map((r) => r === undefined ? null : r.value);
+    },
+  },
+
+  mset: {
+    params: ["entries"],
+    required: 1,
+    kwargs: ["consistency", "ttl"],
+    async run(ctx, a, bodyBytes) {
+      const entries = a.get("entries");
+      if (
+        typeof entries !== "object" || entries === null ||
+        Array.isArray(entries)
+      ) {
+        invalid(
+          "mset",
+          "entries",
+          `must be an object: got ${typeName(entries)}`,
+        );
+      }
+      const pairs = Object.entries(entries);
+      if (pairs.length > BATCH_KEYS_MAX) {
+        invalid("mset", "entries", `must hold at most ${BATCH_KEYS_MAX} keys`);
+      }
+      for (const [key, value] of pairs) {
+        asKey("mset", "key", key);
+        checkValueSize("mset", value, bodyBytes);
+      }
+      const ttl = a.get("ttl");
+      const options = {
+        ...consistencyOf("mset", a),
+        ...(ttl === undefined || ttl === null
+          ? {}
+          : { ttlSeconds: asTtl("mset", "ttl", ttl) }),
+      };
+      const results = await Promise.allSettled(
+        pairs.map(([key, value]) => ctx.coordinator.set(key, value, options)),
+      );
+      const failed = results.filter((r) => r.status === "rejected").length;
+      if (failed > 0) {
+        throw new UnavailableError(
+          `mset: ${failed} of ${pairs.length} writes did not reach a write quorum`,
+        );
+      }
+      return null;
+    },
+  },
+};
+
+/** The names of every function, for help and errors. */
+export const FUNCTION_NAMES: readonly string[] = Object.keys(FUNCTIONS);
+
+/**
+ * Binds arguments as Python would for `f(*args, **kwargs)`: positional
+ * first, then by name; unknown names, missing and doubled arguments are
+ * errors.
+ */
+function bind(
+  fn: string,
+  spec: FunctionSpec,
+  args: readonly unknown[],
+  kwargs: Record<string, unknown>,
+): Bound {
+  if (args.length > spec.params.length) {
+    throw new BadRequestError(
+      `${fn}: takes at most ${spec.params.length} arguments (${args.length} given)`,
+    );
+  }
+  const bound: Bound = new Map();
+  args.forEach((value, i) => bound.set(spec.params[i]!, value));
+  for (const name of Object.keys(kwargs)) {
+    if (!spec.params.includes(name) && !spec.kwargs.includes(name)) {
+      throw new BadRequestError(
+        `${fn}: unknown argument '${name.slice(0, 64)}'`,
+      );
+    }
+    if (bound.has(name)) {
+      throw new BadRequestError(`${fn}: got two values for '${name}'`);
+    }
+    bound.set(name, kwargs[name]);
+  }
+  for (const name of spec.params.slice(0, spec.required)) {
+    if (!bound.has(name)) {
+      throw new BadRequestError(`${fn}: missing argument '${name}'`);
+    }
+  }
+  return bound;
+}
+
+/** Runs function `fn`; throws a KvdbError for anything the caller got wrong. */
+export async function callFunction(
+  ctx: ApiContext,
+  fn: string,
+  args: readonly unknown[],
+  kwargs: Record<string, unknown>,
+  bodyBytes = 0,
+): Promise<unknown> {
+  const spec = Object.hasOwn(FUNCTIONS, fn) ? FUNCTIONS[fn] : undefined;
+  if (spec === undefined) throw new UnknownFunctionError(fn.slice(0, 64));
+  return await spec.run(ctx, bind(fn, spec, args, kwargs), bodyBytes);
+}

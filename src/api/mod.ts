@@ -1,0 +1,18 @@
+/**
+ * The JSON-RPC API: the envelope and the functions behind it.
+ *
+ * @module
+ */
+export {
+  checkDepth,
+  decodeCall,
+  encodeError,
+  encodeResult,
+  type RpcCall,
+} from "./envelope.ts";
+export {
+  type ApiContext,
+  callFunction,
+  FUNCTION_NAMES,
+  type MemberInfo,
+} from "./functions.ts";

@@ -1,0 +1,76 @@
+/**
+ * Time as the core sees it. The core never reads the system clock or arms a
+ * timer itself: it is handed a {@link Clock}, so that tests can run a
+ * cluster on simulated time.
+ *
+ * @module
+ */
+
+/** A cancellable timer handle. */
+export interface Timer {
+  cancel(): void;
+}
+
+/** Wall time and timers. */
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+  /** Calls `fn` once after `delayMs`; the returned timer cancels it. */
+  after(delayMs: number, fn: () => void): Timer;
+}
+
+/** The system clock and the runtime's timers. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  after(delayMs, fn) {
+    const id = setTimeout(fn, delayMs);
+    return { cancel: () => clearTimeout(id) };
+  },
+};
+
+/**
+ * A clock that only moves when told to: for tests and simulations.
+ * `advance(ms)` fires due timers in order of their deadline.
+ */
+export class ManualClock implements Clock {
+  #now: number;
+  #timers: { at: number; seq: number; fn: () => void }[] = [];
+  #seq = 0;
+
+  constructor(startMs = 1_700_000_000_000) {
+    this.#now = startMs;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  after(delayMs: number, fn: () => void): Timer {
+    const timer = {
+      at: this.#now + Math.max(0, delayMs),
+      seq: this.#seq++,
+      fn,
+    };
+    this.#timers.push(timer);
+    return {
+      cancel: () => {
+        this.#timers = this.#timers.filter((t) => t !== timer);
+      },
+    };
+  }
+
+  /** Moves time forward by `ms`, firing every timer that falls due. */
+  advance(ms: number): void {
+    const until = this.#now + ms;
+    for (;;) {
+      const due = this.#timers
+        .filter((t) => t.at <= until)
+        .sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (due === undefined) break;
+      this.#timers = this.#timers.filter((t) => t !== due);
+      this.#now = due.at;
+      due.fn();
+    }
+    this.#now = until;
+  }
+}

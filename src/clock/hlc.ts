@@ -1,0 +1,66 @@
+/**
+ * Hybrid logical clock versions: last writer wins across the cluster.
+ *
+ * A version is `[wallMs, counter, nodeId]`. Versions compare by wall time,
+ * then by counter, then by node id, so every node orders any two writes the
+ * same way, and a node that has seen version v only issues versions after v
+ * even when its own wall clock is behind (Kulkarni et al., 2014).
+ *
+ * @module
+ */
+
+import type { Clock } from "./clock.ts";
+
+/** A write's version: wall milliseconds, logical counter, writer's node id. */
+export type Version = readonly [wallMs: number, counter: number, node: string];
+
+/** Orders two versions: negative if a < b, 0 if equal, positive if a > b. */
+export function compareVersions(a: Version, b: Version): number {
+  if (a[0] !== b[0]) return a[0] - b[0];
+  if (a[1] !== b[1]) return a[1] - b[1];
+  return a[2] < b[2] ? -1 : a[2] > b[2] ? 1 : 0;
+}
+
+/** How far ahead of our wall clock a peer's version may be before we refuse to follow it. */
+export const HLC_DRIFT_MS_MAX = 60_000;
+
+/** Issues monotonic versions for one node. */
+export class HybridClock {
+  readonly #clock: Clock;
+  readonly #node: string;
+  #wallMs = 0;
+  #counter = 0;
+
+  constructor(clock: Clock, node: string) {
+    this.#clock = clock;
+    this.#node = node;
+  }
+
+  /** A version newer than every version this clock has issued or observed. */
+  now(): Version {
+    const wall = this.#clock.now();
+    if (wall > this.#wallMs) {
+      this.#wallMs = wall;
+      this.#counter = 0;
+    } else {
+      this.#counter++;
+    }
+    return [this.#wallMs, this.#counter, this.#node];
+  }
+
+  /**
+   * Takes note of a version seen from a peer. A version too far in the
+   * future is ignored (a peer with a broken clock must not drag ours along);
+   * it still orders correctly against others, it just does not move us.
+   */
+  observe(version: Version): void {
+    const [wall, counter] = version;
+    if (wall > this.#clock.now() + HLC_DRIFT_MS_MAX) return;
+    if (wall > this.#wallMs) {
+      this.#wallMs = wall;
+      this.#counter = counter;
+    } else if (wall === this.#wallMs && counter > this.#counter) {
+      this.#counter = counter;
+    }
+  }
+}

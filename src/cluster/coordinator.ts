@@ -1,0 +1,467 @@
+/**
+ * The coordinator: any node routes any request to the key's replicas and
+ * waits for a quorum. Sans-I/O: the transport, clock, store and ring are
+ * handed in, so a whole cluster runs in one process in tests.
+ *
+ * @module
+ */
+
+import { type Clock, compareVersions, type HybridClock } from "../clock/mod.ts";
+import { UnavailableError } from "../errors.ts";
+import {
+  FAN_OUT_MAX,
+  LIST_KEYS_MAX,
+  PEER_DEADLINE_MS_DEFAULT,
+  REQUEST_DEADLINE_MS_DEFAULT,
+} from "../limits.ts";
+import type { Ring } from "../ring/mod.ts";
+import {
+  isLive,
+  newest,
+  type Store,
+  type StoredRecord,
+  supersedes,
+} from "../storage/mod.ts";
+import type {
+  KeyEntry,
+  PeerRequest,
+  PeerResponse,
+  PeerTransport,
+} from "../transport/mod.ts";
+import { fanOut } from "./fan_out.ts";
+import { gatherQuorum } from "./quorum.ts";
+
+/** How many replicas a read or write waits for. */
+export type Consistency = "one" | "quorum" | "all";
+
+/** Everything the coordinator needs from the world. */
+export interface CoordinatorOptions {
+  /** This node's address, "host:port", as it appears in the ring. */
+  self: string;
+  ring: Ring;
+  store: Store;
+  transport: PeerTransport;
+  clock: Clock;
+  hlc: HybridClock;
+  /** N as configured; the effective N is capped at the ring's size. */
+  replicationFactor: number;
+  /** R for consistency "quorum"; default floor(N/2)+1. */
+  readQuorum?: number;
+  /** W for consistency "quorum"; default floor(N/2)+1. */
+  writeQuorum?: number;
+  /** A client request's deadline. Default {@link REQUEST_DEADLINE_MS_DEFAULT}. */
+  requestDeadlineMs?: number;
+  /** One peer call's deadline. Default {@link PEER_DEADLINE_MS_DEFAULT}. */
+  peerDeadlineMs?: number;
+  /** Most peer calls in flight for one fan-out. Default {@link FAN_OUT_MAX}. */
+  fanOutMax?: number;
+}
+
+/** Options of a read. */
+export interface ReadOptions {
+  consistency?: Consistency;
+}
+
+/** Options of a write. */
+export interface WriteOptions {
+  consistency?: Consistency;
+  /** Seconds until the key expires; absent: never. */
+  ttlSeconds?: number;
+}
+
+/** A page of keys and where the next page starts (null: no more). */
+export interface KeyPage {
+  keys: string[];
+  cursor: string | null;
+}
+
+/** Options of a key listing. */
+export interface ListOptions {
+  prefix?: string;
+  /** Keys strictly after this one. */
+  cursor?: string;
+  limit: number;
+}
+
+/** The replication settings in force. */
+export interface ReplicationSettings {
+  /** Effective N: the configured factor capped at the cluster size. */
+  replicationFactor: number;
+  readQuorum: number;
+  writeQuorum: number;
+}
+
+/** The default quorum for N replicas: a majority. */
+export function majority(n: number): number {
+  return Math.floor(n / 2) + 1;
+}
+
+/** Routes reads and writes to replicas and waits for quorums. */
+export class Coordinator {
+  readonly #self: string;
+  readonly #store: Store;
+  readonly #transport: PeerTransport;
+  readonly #clock: Clock;
+  readonly #hlc: HybridClock;
+  readonly #configuredN: number;
+  readonly #configuredR: number | undefined;
+  readonly #configuredW: number | undefined;
+  readonly #requestDeadlineMs: number;
+  readonly #peerDeadlineMs: number;
+  readonly #fanOutMax: number;
+  #ring: Ring;
+  #settings: ReplicationSettings;
+
+  constructor(options: CoordinatorOptions) {
+    this.#self = options.self;
+    this.#store = options.store;
+    this.#transport = options.transport;
+    this.#clock = options.clock;
+    this.#hlc = options.hlc;
+    this.#configuredN = options.replicationFactor;
+    this.#configuredR = options.readQuorum;
+    this.#configuredW = options.writeQuorum;
+    this.#requestDeadlineMs = options.requestDeadlineMs ??
+      REQUEST_DEADLINE_MS_DEFAULT;
+    this.#peerDeadlineMs = options.peerDeadlineMs ?? PEER_DEADLINE_MS_DEFAULT;
+    this.#fanOutMax = options.fanOutMax ?? FAN_OUT_MAX;
+    this.#ring = options.ring;
+    this.#settings = this.#computeSettings();
+  }
+
+  /** The ring placements are computed from. */
+  get ring(): Ring {
+    return this.#ring;
+  }
+
+  /** Replaces the ring (after a membership change). */
+  set ring(ring: Ring) {
+    this.#ring = ring;
+    this.#settings = this.#computeSettings();
+  }
+
+  /** Effective N, R and W. */
+  get settings(): ReplicationSettings {
+    return this.#settings;
+  }
+
+  /** The key's replicas, primary first. */
+  replicas(key: string): readonly string[] {
+    return this.#ring.preferenceList(key, this.#settings.replicationFactor);
+  }
+
+  /** The newest live record for `key` among a read quorum, or undefined. */
+  async read(
+    key: string,
+    options: ReadOptions = {},
+  ): Promise<StoredRecord | undefined> {
+    const replicas = this.replicas(key);
+    const need = this.#need(options.consistency, "read");
+    const quorum = gatherQuorum(
+      replicas,
+      need,
+      (target) => this.#readOne(target, key),
+      this.#clock,
+      this.#requestDeadlineMs,
+    );
+    const outcome = await quorum.outcome;
+    if (outcome.state === "lost") {
+      throw new UnavailableError(
+        `read quorum not met: ${outcome.replies.size} of ${need} replies` +
+          (outcome.timedOut ? " before the deadline" : ""),
+      );
+    }
+    const best = newest(outcome.replies.values());
+    if (best !== undefined) this.#hlc.observe(best.version);
+    // Read repair: once every replica has answered, bring the stale ones up
+    // to date, without holding up the reply.
+    quorum.all.then((replies) => this.#repair(replies));
+    return best !== undefined && isLive(best, this.#clock.now())
+      ? best
+      : undefined;
+  }
+
+  /** This node's own copy of `key` if live, without asking peers. */
+  readLocal(key: string): StoredRecord | undefined {
+    const record = this.#store.get(key);
+    return record !== undefined && isLive(record, this.#clock.now())
+      ? record
+      : undefined;
+  }
+
+  /** How many records (tombstones included) this node stores. */
+  localRecordCount(): number {
+    return this.#store.count();
+  }
+
+  /** Stores `value` under `key` on a write quorum. */
+  async set(
+    key: string,
+    value: unknown,
+    options: WriteOptions = {},
+  ): Promise<void> {
+    const expiresAtMs = options.ttlSeconds === undefined
+      ? null
+      : this.#clock.now() + options.ttlSeconds * 1000;
+    await this.write({
+      key,
+      value,
+      version: this.#hlc.now(),
+      tombstone: false,
+      expiresAtMs,
+    }, options.consistency);
+  }
+
+  /**
+   * Deletes `key` with a tombstone and returns the value it had, or
+   * undefined when it had none (then nothing is written).
+   */
+  async pop(
+    key: string,
+    options: ReadOptions = {},
+  ): Promise<StoredRecord | undefined> {
+    const prior = await this.read(key, options);
+    if (prior === undefined) return undefined;
+    await this.write({
+      key,
+      value: null,
+      version: this.#hlc.now(),
+      tombstone: true,
+      expiresAtMs: null,
+    }, options.consistency);
+    return prior;
+  }
+
+  /** Sends `record` to its replicas and waits for a write quorum. */
+  async write(record: StoredRecord, consistency?: Consistency): Promise<void> {
+    const need = this.#need(consistency, "write");
+    const outcome = await gatherQuorum(
+      this.replicas(record.key),
+      need,
+      (target) => this.#writeOne(target, record),
+      this.#clock,
+      this.#requestDeadlineMs,
+    ).outcome;
+    if (outcome.state === "lost") {
+      throw new UnavailableError(
+        `write quorum not met: ${outcome.replies.size} of ${need} acknowledgements` +
+          (outcome.timedOut ? " before the deadline" : ""),
+      );
+    }
+  }
+
+  /**
+   * One page of live keys across the cluster, in order: every member is
+   * asked for its keys in the range, the answers are merged newest version
+   * first, and the page ends where the member with the shortest answer ends,
+   * so that no key is skipped.
+   */
+  async listKeys(options: ListOptions): Promise<KeyPage> {
+    const request: PeerRequest = { kind: "scan", limit: options.limit };
+    if (options.prefix !== undefined) request.prefix = options.prefix;
+    if (options.cursor !== undefined) request.after = options.cursor;
+    const members = this.#ring.members;
+    const results = await fanOut(
+      members,
+      this.#fanOutMax,
+      (member) => this.#scanOne(member, request),
+    );
+    const answers = results.flatMap((r) => r.ok ? [r.value] : []);
+    const missing = members.length - answers.length;
+    // Every key lives on N distinct members: with fewer than N silent, each
+    // key still has a replica that answered.
+    if (missing >= this.#settings.replicationFactor) {
+      throw new UnavailableError(
+        `list_keys incomplete: ${missing} of ${members.length} members did not answer`,
+      );
+    }
+    return mergeKeyPages(answers, options.limit, this.#clock.now());
+  }
+
+  /** This node's own live keys in a range, without asking peers. */
+  listLocalKeys(options: ListOptions): KeyPage {
+    const answer = this.#scanLocal({
+      kind: "scan",
+      limit: options.limit,
+      ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
+      ...(options.cursor !== undefined ? { after: options.cursor } : {}),
+    });
+    return mergeKeyPages([answer], options.limit, this.#clock.now());
+  }
+
+  /** Every live key in the cluster, in order, up to {@link LIST_KEYS_MAX}. */
+  async allKeys(options: { local?: boolean; prefix?: string } = {}) {
+    const keys: string[] = [];
+    let cursor: string | undefined;
+    const pageLimit = 10_000;
+    for (;;) {
+      const page = options.local
+        ? this.listLocalKeys({ ...options, limit: pageLimit, cursor })
+        : await this.listKeys({ ...options, limit: pageLimit, cursor });
+      keys.push(...page.keys);
+      if (keys.length > LIST_KEYS_MAX) {
+        throw new UnavailableError(
+          `list_keys: more than ${LIST_KEYS_MAX} keys; page with 'limit' and 'cursor'`,
+        );
+      }
+      if (page.cursor === null) return keys;
+      cursor = page.cursor;
+    }
+  }
+
+  /** Answers a peer's request from this node's own store. */
+  async handlePeer(request: PeerRequest): Promise<PeerResponse> {
+    switch (request.kind) {
+      case "write": {
+        let applied = 0;
+        for (const record of request.records) {
+          this.#hlc.observe(record.version);
+          if (await this.#store.apply(record)) applied++;
+        }
+        return { kind: "write", applied };
+      }
+      case "read":
+        return {
+          kind: "read",
+          records: request.keys.map((key) => this.#store.get(key) ?? null),
+        };
+      case "scan":
+        return this.#scanLocal(request);
+      default: {
+        const unreachable: never = request;
+        throw new Error(`unhandled peer request ${unreachable}`);
+      }
+    }
+  }
+
+  #scanLocal(
+    request: Extract<PeerRequest, { kind: "scan" }>,
+  ): Extract<PeerResponse, { kind: "scan" }> {
+    const records = this.#store.scan({
+      ...(request.prefix !== undefined ? { prefix: request.prefix } : {}),
+      ...(request.after !== undefined ? { after: request.after } : {}),
+      limit: request.limit,
+    });
+    const entries: KeyEntry[] = records.map((r) => [
+      r.key,
+      r.version,
+      r.tombstone,
+      r.expiresAtMs,
+    ]);
+    return { kind: "scan", entries, complete: entries.length < request.limit };
+  }
+
+  async #scanOne(
+    member: string,
+    request: Extract<PeerRequest, { kind: "scan" }>,
+  ): Promise<Extract<PeerResponse, { kind: "scan" }>> {
+    if (member === this.#self) return this.#scanLocal(request);
+    const answer = await this.#transport.call(
+      member,
+      request,
+      this.#peerDeadlineMs,
+    );
+    if (answer.kind !== "scan") throw new Error("unexpected answer kind");
+    return answer;
+  }
+
+  async #readOne(
+    target: string,
+    key: string,
+  ): Promise<StoredRecord | undefined> {
+    if (target === this.#self) return this.#store.get(key);
+    const answer = await this.#transport.call(
+      target,
+      { kind: "read", keys: [key] },
+      this.#peerDeadlineMs,
+    );
+    if (answer.kind !== "read") throw new Error("unexpected answer kind");
+    return answer.records[0] ?? undefined;
+  }
+
+  async #writeOne(target: string, record: StoredRecord): Promise<void> {
+    if (target === this.#self) {
+      await this.#store.apply(record);
+      return;
+    }
+    await this.#transport.call(
+      target,
+      { kind: "write", records: [record] },
+      this.#peerDeadlineMs,
+    );
+  }
+
+  #repair(replies: Map<string, StoredRecord | undefined>): void {
+    const best = newest(replies.values());
+    if (best === undefined) return;
+    for (const [target, record] of replies) {
+      if (supersedes(best, record)) {
+        // Best effort: a replica that misses this repair is caught by the
+        // next read.
+        this.#writeOne(target, best).catch(() => {});
+      }
+    }
+  }
+
+  #need(consistency: Consistency | undefined, op: "read" | "write"): number {
+    const s = this.#settings;
+    switch (consistency ?? "quorum") {
+      case "one":
+        return 1;
+      case "all":
+        return s.replicationFactor;
+      case "quorum":
+        return op === "read" ? s.readQuorum : s.writeQuorum;
+    }
+  }
+
+  #computeSettings(): ReplicationSettings {
+    const n = Math.min(this.#configuredN, this.#ring.members.length);
+    return {
+      replicationFactor: n,
+      readQuorum: Math.min(this.#configuredR ?? majority(n), n),
+      writeQuorum: Math.min(this.#configuredW ?? majority(n), n),
+    };
+  }
+}
+
+/**
+ * Merges members' scan answers into one page of live keys. A member that
+ * returned a full page may hold more keys after its last one, so the page
+ * stops at the smallest such last key.
+ */
+export function mergeKeyPages(
+  answers: readonly Extract<PeerResponse, { kind: "scan" }>[],
+  limit: number,
+  nowMs: number,
+): KeyPage {
+  let bound: string | undefined;
+  for (const answer of answers) {
+    const last = answer.entries.at(-1);
+    if (!answer.complete && last !== undefined) {
+      if (bound === undefined || last[0] < bound) bound = last[0];
+    }
+  }
+  const merged = new Map<string, KeyEntry>();
+  for (const answer of answers) {
+    for (const entry of answer.entries) {
+      if (bound !== undefined && entry[0] > bound) break;
+      const seen = merged.get(entry[0]);
+      if (seen === undefined || compareVersions(entry[1], seen[1]) > 0) {
+        merged.set(entry[0], entry);
+      }
+    }
+  }
+  const keys: string[] = [];
+  const ordered = [...merged.keys()].sort();
+  for (const key of ordered) {
+    const [, , tombstone, expiresAtMs] = merged.get(key)!;
+    if (tombstone || (expiresAtMs !== null && expiresAtMs <= nowMs)) continue;
+    keys.push(key);
+    if (keys.length === limit) {
+      const more = key !== ordered.at(-1) || bound !== undefined;
+      return { keys, cursor: more ? key : null };
+    }
+  }
+  return { keys, cursor: bound ?? null };
+}

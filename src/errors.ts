@@ -1,0 +1,46 @@
+/**
+ * The errors KVDB's server answers with. Each carries the HTTP status it is
+ * sent with; the description is safe to show to a client (no stack traces,
+ * no internals).
+ *
+ * @module
+ */
+
+/** Base class: an operating condition reported to the caller. */
+export class KvdbError extends Error {
+  /** HTTP status code the server answers with. */
+  readonly status: number;
+  constructor(message: string, status: number) {
+    super(message);
+    this.name = new.target.name;
+    this.status = status;
+  }
+}
+
+/** The request is malformed or an argument is invalid (HTTP 400). */
+export class BadRequestError extends KvdbError {
+  constructor(message = "Bad request.") {
+    super(message, 400);
+  }
+}
+
+/** The function named does not exist (HTTP 404). */
+export class UnknownFunctionError extends KvdbError {
+  constructor(name: string) {
+    super(`Unknown function: '${name}'.`, 404);
+  }
+}
+
+/** The request body is larger than allowed (HTTP 413). */
+export class PayloadTooLargeError extends KvdbError {
+  constructor(limitBytes: number) {
+    super(`Request body too large: the limit is ${limitBytes} bytes.`, 413);
+  }
+}
+
+/** Too few replicas answered in time (HTTP 503). */
+export class UnavailableError extends KvdbError {
+  constructor(message: string) {
+    super(message, 503);
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * The conformance suite every {@link Store} engine runs: one set of tests
+ * written at the edges (prefix neighbours, tombstones, empty ranges, unicode,
+ * keys named like Object.prototype members).
+ *
+ * @module
+ */
+
+import { assert, assertEquals } from "@std/assert";
+import type { Version } from "../clock/mod.ts";
+import type { StoredRecord } from "./record.ts";
+import type { Store } from "./store.ts";
+
+/** How the suite gets an engine. */
+export interface EngineFactory {
+  /** A new, empty store. */
+  open(): Promise<Store>;
+  /** Reopens the store that `open` returned last, after it was closed; absent for engines that forget. */
+  reopen?: () => Promise<Store>;
+}
+
+function record(
+  key: string,
+  value: unknown,
+  version: Version,
+  extra: Partial<StoredRecord> = {},
+): StoredRecord {
+  return {
+    key,
+    value,
+    version,
+    tombstone: false,
+    expiresAtMs: null,
+    ...extra,
+  };
+}
+
+/** Registers the conformance tests for one engine under `name`. */
+export function storeConformance(name: string, factory: EngineFactory): void {
+  const test = (title: string, fn: (store: Store) => Promise<void>) =>
+    Deno.test(`${name}: ${title}`, async () => {
+      const store = await factory.open();
+      try {
+        await fn(store);
+      } finally {
+        await store.close();
+      }
+    });
+
+  test("get() returns undefined for a key never written", (store) => {
+    assertEquals(store.get("missing"), undefined);
+    assertEquals(store.count(), 0);
+    return Promise.resolve();
+  });
+
+  test("apply() keeps the newer version and refuses an older one", async (store) => {
+    assert(await store.apply(record("k", "v2", [20, 0, "a"])));
+    assertEquals(await store.apply(record("k", "v1", [10, 0, "a"])), false);
+    assertEquals(store.get("k")?.value, "v2");
+    assert(await store.apply(record("k", "v3", [20, 1, "a"])));
+    assertEquals(store.get("k")?.value, "v3");
+    assertEquals(store.count(), 1);
+  });
+
+  test("apply() of the same version twice stores it once", async (store) => {
+    assert(await store.apply(record("k", 1, [5, 0, "a"])));
+    assertEquals(await store.apply(record("k", 1, [5, 0, "a"])), false);
+  });
+
+  test("equal wall time and counter are ordered by node id", async (store) => {
+    await store.apply(record("k", "from-b", [5, 0, "b"]));
+    await store.apply(record("k", "from-a", [5, 0, "a"]));
+    assertEquals(store.get("k")?.value, "from-b");
+  });
+
+  test("a tombstone is stored, counted and scanned like any record", async (store) => {
+    await store.apply(record("k", "v", [1, 0, "a"]));
+    await store.apply(record("k", null, [2, 0, "a"], { tombstone: true }));
+    const got = store.get("k");
+    assertEquals(got?.tombstone, true);
+    assertEquals(got?.value, null);
+    assertEquals(store.scan().map((r) => r.key), ["k"]);
+    assertEquals(
+      await store.apply(record("k", "old", [1, 5, "a"])),
+      false,
+      "a write older than the tombstone must not resurrect the key",
+    );
+  });
+
+  test("values keep their JSON shape and expiry", async (store) => {
+    const value = { a: [1, 2, { b: null }], s: "x", n: 1.5, t: true };
+    await store.apply(record("j", value, [1, 0, "a"], { expiresAtMs: 99 }));
+    assertEquals(store.get("j")?.value, value);
+    assertEquals(store.get("j")?.expiresAtMs, 99);
+    assertEquals(store.get("j")?.version, [1, 0, "a"]);
+  });
+
+  test("scan() orders keys and honours prefix, after and limit", async (store) => {
+    for (const key of ["b", "a", "ab", "abc", "b\u0000", "ac", "c"]) {
+      await store.apply(record(key, key, [1, 0, "a"]));
+    }
+    assertEquals(store.scan().map((r) => r.key), [
+      "a",
+      "ab",
+      "abc",
+      "ac",
+      "b",
+      "b\u0000",
+      "c",
+    ]);
+    assertEquals(store.scan({ prefix: "ab" }).map((r) => r.key), [
+      "ab",
+      "abc",
+    ]);
+    assertEquals(
+      store.scan({ prefix: "a", after: "ab" }).map((r) => r.key),
+      ["abc", "ac"],
+    );
+    assertEquals(store.scan({ after: "b", limit: 1 }).map((r) => r.key), [
+      "b\u0000",
+    ]);
+    assertEquals(store.scan({ prefix: "b" }).map((r) => r.key), [
+      "b",
+      "b\u0000",
+    ]);
+  });
+
+  test("a key that merely extends another as a prefix is its own key", async (store) => {
+    await store.apply(record("user", 1, [1, 0, "a"]));
+    await store.apply(record("user1", 2, [1, 0, "a"]));
+    assertEquals(store.get("user")?.value, 1);
+    assertEquals(store.get("user1")?.value, 2);
+    assertEquals(store.get("use"), undefined);
+    assertEquals(store.scan({ prefix: "user1" }).map((r) => r.key), [
+      "user1",
+    ]);
+  });
+
+  test("empty ranges scan to nothing", async (store) => {
+    assertEquals(store.scan(), []);
+    await store.apply(record("m", 1, [1, 0, "a"]));
+    assertEquals(store.scan({ prefix: "z" }), []);
+    assertEquals(store.scan({ after: "m" }), []);
+    assertEquals(store.scan({ prefix: "a", after: "zz" }), []);
+    assertEquals(store.scan({ limit: 0 }), []);
+  });
+
+  test("unicode keys are stored and ordered by UTF-16 code units", async (store) => {
+    const keys = ["é", "e", "日本", "😀", "\uffff", "z"];
+    for (const key of keys) await store.apply(record(key, key, [1, 0, "a"]));
+    for (const key of keys) assertEquals(store.get(key)?.value, key);
+    assertEquals(store.scan().map((r) => r.key), [...keys].sort());
+  });
+
+  test("keys named like Object.prototype members are plain keys", async (store) => {
+    for (
+      const key of ["__proto__", "constructor", "toString", "hasOwnProperty"]
+    ) {
+      assertEquals(store.get(key), undefined);
+      await store.apply(record(key, key.length, [1, 0, "a"]));
+      assertEquals(store.get(key)?.value, key.length);
+    }
+    assertEquals(store.count(), 4);
+    assertEquals(({} as Record<string, unknown>).polluted, undefined);
+  });
+
+  if (factory.reopen) {
+    const reopen = factory.reopen;
+    Deno.test(`${name}: reopen after close keeps records, versions and tombstones`, async () => {
+      const store = await factory.open();
+      await store.apply(
+        record("a", { x: 1 }, [3, 2, "n1"], { expiresAtMs: 7 }),
+      );
+      await store.apply(record("t", null, [4, 0, "n2"], { tombstone: true }));
+      await store.close();
+      const again = await reopen();
+      try {
+        assertEquals(
+          again.get("a"),
+          record("a", { x: 1 }, [3, 2, "n1"], { expiresAtMs: 7 }),
+        );
+        assertEquals(again.get("t")?.tombstone, true);
+        assertEquals(again.count(), 2);
+      } finally {
+        await again.close();
+      }
+    });
+  }
+}

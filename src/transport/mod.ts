@@ -1,0 +1,23 @@
+/**
+ * Peer transports: the {@link PeerTransport} interface, the messages it
+ * carries, HTTP, and an in-memory network for tests.
+ *
+ * @module
+ */
+export { HttpTransport, type HttpTransportOptions, PEER_PATH } from "./http.ts";
+export { MemoryNetwork } from "./memory.ts";
+export {
+  type KeyEntry,
+  parsePeerRequest,
+  parsePeerResponse,
+  parseRecord,
+  parseVersion,
+  PEER_BATCH_MAX,
+  type PeerRequest,
+  type PeerResponse,
+} from "./messages.ts";
+export {
+  PeerError,
+  type PeerHandler,
+  type PeerTransport,
+} from "./transport.ts";

@@ -1,0 +1,194 @@
+/**
+ * Helpers for tests that run real node processes on loopback ports.
+ *
+ * @module
+ */
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const PERMISSIONS = [
+  "--allow-net",
+  "--allow-env",
+  "--allow-read",
+  "--allow-write",
+];
+
+/** A port nobody listens on right now. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** `count` distinct free ports. */
+export function freePorts(count: number): number[] {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(freePort());
+  return [...ports];
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes. */
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 15_000,
+  intervalMs = 25,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Runs the CLI (main.ts) with `args` and collects its output. */
+export async function runCli(
+  args: string[],
+  stdin = "",
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, MAIN, ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(stdin));
+  await writer.close();
+  const out = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+  };
+}
+
+/** A node process started by a test. */
+export class NodeProcess {
+  readonly address: string;
+  #child: Deno.ChildProcess;
+  #log = "";
+  #logDone: Promise<void>;
+
+  constructor(readonly port: number, readonly args: string[]) {
+    this.address = `127.0.0.1:${port}`;
+    this.#child = this.#spawn();
+    this.#logDone = this.#drain();
+  }
+
+  #spawn(): Deno.ChildProcess {
+    return new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...PERMISSIONS,
+        MAIN,
+        "node",
+        "-H",
+        "127.0.0.1",
+        "-P",
+        String(this.port),
+        ...this.args,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  }
+
+  async #drain(): Promise<void> {
+    const decoder = new TextDecoder();
+    const pump = async (stream: ReadableStream<Uint8Array>) => {
+      for await (const chunk of stream) this.#log += decoder.decode(chunk);
+    };
+    await Promise.all([pump(this.#child.stdout), pump(this.#child.stderr)]);
+  }
+
+  /** What the node printed so far. */
+  get log(): string {
+    return this.#log;
+  }
+
+  /** Resolves once `GET /health` answers 200. */
+  async ready(timeoutMs = 20_000): Promise<this> {
+    await waitFor(`${this.address} to serve`, async () => {
+      const response = await fetch(`http://${this.address}/health`);
+      await response.body?.cancel();
+      return response.ok;
+    }, timeoutMs);
+    return this;
+  }
+
+  /** Sends `signal` and waits for the process to end. */
+  async kill(signal: Deno.Signal = "SIGKILL"): Promise<void> {
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // already gone
+    }
+    await this.#child.status;
+    await this.#logDone;
+  }
+
+  /** Starts the same node again (same port and flags). */
+  async restart(): Promise<void> {
+    await this.kill();
+    this.#child = this.#spawn();
+    this.#logDone = this.#drain();
+    await this.ready();
+  }
+}
+
+/** Starts `count` nodes that list each other with `-C`. */
+export async function startCluster(
+  count: number,
+  extraArgs: string[] = [],
+): Promise<NodeProcess[]> {
+  const ports = freePorts(count);
+  const members = ports.map((p) => `127.0.0.1:${p}`).join(",");
+  const nodes = ports.map((port) =>
+    new NodeProcess(port, ["-C", members, ...extraArgs])
+  );
+  await Promise.all(nodes.map((n) => n.ready()));
+  return nodes;
+}
+
+/** Stops every node. */
+export async function stopAll(nodes: NodeProcess[]): Promise<void> {
+  await Promise.all(nodes.map((n) => n.kill()));
+}
+
+/** One raw JSON-RPC call: the HTTP status and the body text. */
+export async function rpcRaw(
+  address: string,
+  body: string,
+  init: RequestInit = {},
+): Promise<{ status: number; text: string }> {
+  const response = await fetch(`http://${address}/`, {
+    method: "POST",
+    body,
+    ...init,
+  });
+  return { status: response.status, text: await response.text() };
+}
+
+/** One JSON-RPC call with a JSON body; parsed answer. */
+export async function rpc(
+  address: string,
+  fn: string,
+  args: unknown[] = [],
+  kwargs: Record<string, unknown> = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const { status, text } = await rpcRaw(
+    address,
+    JSON.stringify({ function: fn, args, kwargs }),
+  );
+  return { status, body: JSON.parse(text) };
+}
