@@ -1,0 +1,36 @@
+/**
+ * KVDB's interactive shell, the `deno task shell` command: a read-eval-print
+ * loop over a `KVClient`, with its parser, its output format and
+ * the adapters that connect it to a terminal.
+ *
+ * @example Run the shell on the terminal
+ * ```ts
+ * import { KVClient } from "../../client.ts";
+ * import { linesFrom, runShell, textWriter } from "./mod.ts";
+ *
+ * async function main(): Promise<void> {
+ *   const client = new KVClient({ nodes: ["127.0.0.1:5878"] });
+ *   await runShell(
+ *     client,
+ *     linesFrom(Deno.stdin.readable),
+ *     textWriter(Deno.stdout),
+ *   );
+ * }
+ * ```
+ *
+ * @module
+ */
+
+export {
+  HELP_TEXT,
+  LINE_CHARS_MAX,
+  linesFrom,
+  parseCommand,
+  runShell,
+  type ShellCommand,
+  type ShellOptions,
+  ShellSyntaxError,
+  type SyncWriter,
+  textWriter,
+} from "./shell.ts";
+export { formatResult } from "./format.ts";
