@@ -70,7 +70,7 @@ export async function startNode(
       vnodes: config.vnodes,
       configuredReplicationFactor: config.replicationFactor,
       members: () =>
-        members.map((address) => ({
+        ring.members.map((address) => ({
           address,
           state: address === self ? "alive" : health.state(address),
         })),
