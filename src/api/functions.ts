@@ -75,6 +75,14 @@ function flag(fn: string, a: Bound, name: string): boolean | undefined {
   return x === undefined ? undefined : asBoolean(fn, name, x);
 }
 
+/** Reads the bound `key`: this node's copy with `local`, else a quorum. */
+function readKey(fn: string, ctx: ApiContext, a: Bound) {
+  const key = asKey(fn, "key", a.get("key"));
+  return flag(fn, a, "local")
+    ? Promise.resolve(ctx.coordinator.readLocal(key))
+    : ctx.coordinator.read(key, consistencyOf(fn, a));
+}
+
 /** The value of a stored record, or the caller's default. */
 function orDefault(a: Bound, value: unknown, found: boolean): unknown {
   return found ? value : (a.get("default_value") ?? null);
@@ -97,10 +105,7 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
     required: 1,
     kwargs: ["consistency", "local"],
     async run(ctx, a) {
-      const key = asKey("get", "key", a.get("key"));
-      const record = flag("get", a, "local")
-        ? ctx.coordinator.readLocal(key)
-        : await ctx.coordinator.read(key, consistencyOf("get", a));
+      const record = await readKey("get", ctx, a);
       return orDefault(a, record?.value, record !== undefined);
     },
   },
@@ -129,11 +134,7 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
     required: 1,
     kwargs: ["consistency", "local"],
     async run(ctx, a) {
-      const key = asKey("has", "key", a.get("key"));
-      const record = flag("has", a, "local")
-        ? ctx.coordinator.readLocal(key)
-        : await ctx.coordinator.read(key, consistencyOf("has", a));
-      return record !== undefined;
+      return (await readKey("has", ctx, a)) !== undefined;
     },
   },
 

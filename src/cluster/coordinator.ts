@@ -290,7 +290,9 @@ export class Coordinator {
   }
 
   /** Every live key in the cluster, in order, up to {@link LIST_KEYS_MAX}. */
-  async allKeys(options: { local?: boolean; prefix?: string } = {}) {
+  async allKeys(
+    options: { local?: boolean; prefix?: string } = {},
+  ): Promise<string[]> {
     const keys: string[] = [];
     let cursor: string | undefined;
     const pageLimit = 10_000;
