@@ -44,3 +44,18 @@ export class UnavailableError extends KvdbError {
     super(message, 503);
   }
 }
+
+/**
+ * The node's storage cannot do what was asked: the data directory cannot be
+ * opened, or a write could not be made durable (disk full, read-only, I/O
+ * error). Such a write was not acknowledged (HTTP 503: another replica or a
+ * retry may succeed).
+ */
+export class StorageError extends KvdbError {
+  /** The fault alone, without what was being attempted: "the disk is full". */
+  readonly reason: string;
+  constructor(message: string, reason: string = message) {
+    super(message, 503);
+    this.reason = reason;
+  }
+}

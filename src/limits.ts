@@ -32,3 +32,33 @@ export const REQUEST_DEADLINE_MS_DEFAULT = 5_000;
 export const PEER_DEADLINE_MS_DEFAULT = 2_000;
 /** Most peer calls one fan-out (e.g. `list_keys`) has in flight at once. */
 export const FAN_OUT_MAX = 16;
+
+/**
+ * Most writes one group-commit transaction of the SQLite engine holds; a
+ * turn with more commits in several. Bounds the memory a burst pins and how
+ * long one commit blocks the event loop.
+ */
+export const STORE_BATCH_RECORDS_MAX = 10_000;
+/** SQLite page cache per store, in KiB (SQLite's default is 2 MiB). */
+export const SQLITE_CACHE_KIB = 32 * 1024;
+/**
+ * WAL pages after which a commit checkpoints them into the database file
+ * (SQLite's default is 1,000). Each checkpoint fsyncs, and a page written
+ * by many commits is copied once per checkpoint: fewer, larger checkpoints
+ * cut the disk writes of random-key inserts by a third, for a WAL of up to
+ * 40 MiB that a restart replays in well under a second.
+ */
+export const SQLITE_AUTOCHECKPOINT_PAGES = 10_000;
+/** The WAL is truncated back to this size after a checkpoint. */
+export const SQLITE_WAL_BYTES_MAX = 64 * 1024 * 1024;
+/** Most records one purge pass deletes, so a pass never stalls the node. */
+export const PURGE_BATCH_RECORDS_MAX = 1_000;
+/** How often the background purge looks for expired records. */
+export const PURGE_INTERVAL_MS = 1_000;
+/**
+ * How long an expired record is kept (unreadable) before it is purged when
+ * keys have several replicas: a replica that missed the write that set the
+ * expiry could otherwise bring an older value back through read repair once
+ * the expired one is gone. One node (N = 1) purges at once.
+ */
+export const EXPIRED_PURGE_GRACE_MS = 60 * 60 * 1000;

@@ -73,6 +73,19 @@ export function storeConformance(name: string, factory: EngineFactory): void {
     assertEquals(store.get("k")?.value, "from-b");
   });
 
+  test("remove() forgets a record only at the exact version", async (store) => {
+    await store.apply(record("k", "v1", [1, 0, "a"]));
+    assertEquals(await store.remove("k", [0, 9, "a"]), false);
+    assertEquals(store.get("k")?.value, "v1");
+    assertEquals(await store.remove("k", [1, 0, "a"]), true);
+    assertEquals(store.get("k"), undefined);
+    assertEquals(store.count(), 0);
+    assertEquals(store.scan(), []);
+    assertEquals(await store.remove("k", [1, 0, "a"]), false);
+    assert(await store.apply(record("k", "again", [1, 0, "a"])));
+    assertEquals(store.get("k")?.value, "again");
+  });
+
   test("a tombstone is stored, counted and scanned like any record", async (store) => {
     await store.apply(record("k", "v", [1, 0, "a"]));
     await store.apply(record("k", null, [2, 0, "a"], { tombstone: true }));
@@ -164,6 +177,100 @@ export function storeConformance(name: string, factory: EngineFactory): void {
     assertEquals(({} as Record<string, unknown>).polluted, undefined);
   });
 
+  test("surrogate pairs sort before U+E000..U+FFFF, as JavaScript sorts", async (store) => {
+    // UTF-8 byte order would put the pair (U+1F600) after U+E000 and U+FFFF.
+    const keys = ["\uffff", "\ue000", "😀", "\ud800", "\udfff", "", "a"];
+    for (const key of keys) await store.apply(record(key, key, [1, 0, "a"]));
+    for (const key of keys) assertEquals(store.get(key)?.value, key);
+    assertEquals(store.scan().map((r) => r.key), [...keys].sort());
+    assertEquals(store.scan({ after: "😀" }).map((r) => r.key), [
+      "\udfff",
+      "\ue000",
+      "\uffff",
+    ]);
+  });
+
+  test("scan() of a prefix ending in U+FFFF stops at the prefix's end", async (store) => {
+    for (const key of ["a", "a\uffff", "a\uffff\uffff", "a\uffffz", "b"]) {
+      await store.apply(record(key, key, [1, 0, "a"]));
+    }
+    assertEquals(store.scan({ prefix: "a\uffff" }).map((r) => r.key), [
+      "a\uffff",
+      "a\uffffz",
+      "a\uffff\uffff",
+    ]);
+    assertEquals(
+      store.scan({ prefix: "a\uffff", after: "a\uffff", limit: 1 }).map((r) =>
+        r.key
+      ),
+      ["a\uffffz"],
+    );
+    assertEquals(store.scan({ prefix: "\uffff" }), []);
+  });
+
+  test("scan() pages through a range with after and limit, each key once", async (store) => {
+    const keys: string[] = [];
+    for (let i = 0; i < 250; i++) keys.push(`k${i}`);
+    await Promise.all(keys.map((k) => store.apply(record(k, k, [1, 0, "a"]))));
+    const seen: string[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = store.scan({ prefix: "k", limit: 40, after });
+      seen.push(...page.map((r) => r.key));
+      if (page.length < 40) break;
+      after = page.at(-1)!.key;
+    }
+    assertEquals(seen, [...keys].sort());
+  });
+
+  test("writes to one key in one turn resolve as if applied in turn", async (store) => {
+    const results = await Promise.all([
+      store.apply(record("k", "v2", [2, 0, "a"])),
+      store.apply(record("k", "v1", [1, 0, "a"])),
+      store.apply(record("k", "v3", [3, 0, "a"])),
+      store.apply(record("j", "v1", [1, 0, "a"])),
+    ]);
+    assertEquals(results, [true, false, true, true]);
+    assertEquals(store.get("k")?.value, "v3");
+    assertEquals(store.count(), 2);
+  });
+
+  test("purgeExpired() deletes records expired at the given time, up to a limit", async (store) => {
+    await store.apply(record("a", 1, [1, 0, "n"], { expiresAtMs: 100 }));
+    await store.apply(record("b", 2, [1, 0, "n"], { expiresAtMs: 200 }));
+    await store.apply(record("c", 3, [1, 0, "n"], { expiresAtMs: 300 }));
+    await store.apply(record("d", 4, [1, 0, "n"]));
+    await store.apply(record("t", null, [1, 0, "n"], { tombstone: true }));
+    assertEquals(await store.purgeExpired(99, 10), 0);
+    assertEquals(await store.purgeExpired(200, 0), 0);
+    assertEquals(await store.purgeExpired(200, 1), 1, "the limit holds");
+    assertEquals(await store.purgeExpired(200, 10), 1);
+    assertEquals(store.get("a"), undefined);
+    assertEquals(store.get("b"), undefined);
+    assertEquals(store.get("c")?.value, 3);
+    assertEquals(store.count(), 3);
+    assertEquals(store.scan().map((r) => r.key), ["c", "d", "t"]);
+    // A rewrite without expiry is no longer a candidate.
+    await store.apply(record("c", 30, [2, 0, "n"]));
+    assertEquals(await store.purgeExpired(10_000, 10), 0);
+    assertEquals(store.get("c")?.value, 30);
+  });
+
+  test("purgeTombstones() deletes only tombstones older than the threshold", async (store) => {
+    await store.apply(record("old", null, [10, 0, "n"], { tombstone: true }));
+    await store.apply(record("new", null, [50, 0, "n"], { tombstone: true }));
+    await store.apply(record("live", 1, [10, 0, "n"]));
+    assertEquals(await store.purgeTombstones(10, 10), 0, "strictly older");
+    assertEquals(await store.purgeTombstones(11, 10), 1);
+    assertEquals(store.get("old"), undefined);
+    assertEquals(store.get("new")?.tombstone, true);
+    assertEquals(store.get("live")?.value, 1);
+    assertEquals(store.count(), 2);
+    // A key written again after its purge starts afresh.
+    assert(await store.apply(record("old", "back", [5, 0, "n"])));
+    assertEquals(store.get("old")?.value, "back");
+  });
+
   if (factory.reopen) {
     const reopen = factory.reopen;
     Deno.test(`${name}: reopen after close keeps records, versions and tombstones`, async () => {
@@ -181,6 +288,47 @@ export function storeConformance(name: string, factory: EngineFactory): void {
         );
         assertEquals(again.get("t")?.tombstone, true);
         assertEquals(again.count(), 2);
+        assertEquals(
+          await again.apply(record("a", "older", [3, 1, "n1"])),
+          false,
+          "the version survives: an older write still loses",
+        );
+        assert(await again.apply(record("a", "newer", [3, 3, "n1"])));
+        assertEquals(again.get("a")?.value, "newer");
+      } finally {
+        await again.close();
+      }
+    });
+
+    Deno.test(`${name}: close() keeps writes that were not awaited yet`, async () => {
+      const store = await factory.open();
+      const pending = [
+        store.apply(record("x", 1, [1, 0, "a"])),
+        store.apply(record("y", 2, [1, 0, "a"])),
+      ];
+      await store.close();
+      assertEquals(await Promise.all(pending), [true, true]);
+      const again = await reopen();
+      try {
+        assertEquals(again.scan().map((r) => [r.key, r.value]), [
+          ["x", 1],
+          ["y", 2],
+        ]);
+      } finally {
+        await again.close();
+      }
+    });
+
+    Deno.test(`${name}: reopen after a purge keeps the count right`, async () => {
+      const store = await factory.open();
+      await store.apply(record("e", 1, [1, 0, "a"], { expiresAtMs: 5 }));
+      await store.apply(record("f", 1, [1, 0, "a"]));
+      assertEquals(await store.purgeExpired(5, 10), 1);
+      await store.close();
+      const again = await reopen();
+      try {
+        assertEquals(again.count(), 1);
+        assertEquals(again.get("e"), undefined);
       } finally {
         await again.close();
       }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { compareVersions, type Version } from "../clock/mod.ts";
 import { type StoredRecord, supersedes } from "./record.ts";
 import type { ScanOptions, Store } from "./store.ts";
 
@@ -13,6 +14,13 @@ export class MemoryStore implements Store {
   readonly #records = new Map<string, StoredRecord>();
   /** Sorted keys, rebuilt lazily after a key is added. */
   #sorted: string[] | null = [];
+  /**
+   * Keys written with an expiry, and keys written as tombstones: what the
+   * purges look at instead of every record. An entry may be stale (the key
+   * was overwritten or removed since); the purges drop those as they pass.
+   */
+  readonly #expiring = new Set<string>();
+  readonly #tombstones = new Set<string>();
   #closed = false;
 
   get(key: string): StoredRecord | undefined {
@@ -26,6 +34,21 @@ export class MemoryStore implements Store {
     if (!supersedes(record, current)) return Promise.resolve(false);
     if (current === undefined) this.#sorted = null;
     this.#records.set(record.key, record);
+    if (record.expiresAtMs !== null) this.#expiring.add(record.key);
+    if (record.tombstone) this.#tombstones.add(record.key);
+    return Promise.resolve(true);
+  }
+
+  remove(key: string, version: Version): Promise<boolean> {
+    this.#assertOpen();
+    const current = this.#records.get(key);
+    if (
+      current === undefined || compareVersions(current.version, version) !== 0
+    ) {
+      return Promise.resolve(false);
+    }
+    this.#records.delete(key);
+    this.#sorted = null;
     return Promise.resolve(true);
   }
 
@@ -50,11 +73,61 @@ export class MemoryStore implements Store {
     return this.#records.size;
   }
 
+  purgeExpired(nowMs: number, limit: number): Promise<number> {
+    this.#assertOpen();
+    return Promise.resolve(
+      this.#purge(
+        this.#expiring,
+        limit,
+        (record) =>
+          record.expiresAtMs === null ? undefined : record.expiresAtMs <= nowMs,
+      ),
+    );
+  }
+
+  purgeTombstones(olderThanWallMs: number, limit: number): Promise<number> {
+    this.#assertOpen();
+    return Promise.resolve(
+      this.#purge(
+        this.#tombstones,
+        limit,
+        (record) =>
+          !record.tombstone ? undefined : record.version[0] < olderThanWallMs,
+      ),
+    );
+  }
+
   close(): Promise<void> {
     this.#closed = true;
     this.#records.clear();
+    this.#expiring.clear();
+    this.#tombstones.clear();
     this.#sorted = [];
     return Promise.resolve();
+  }
+
+  /**
+   * Deletes up to `limit` records among `candidates` for which `due` is
+   * true; `due` answers undefined for a stale candidate, which is dropped.
+   */
+  #purge(
+    candidates: Set<string>,
+    limit: number,
+    due: (record: StoredRecord) => boolean | undefined,
+  ): number {
+    let purged = 0;
+    for (const key of candidates) {
+      if (purged >= limit) break;
+      const record = this.#records.get(key);
+      const verdict = record === undefined ? undefined : due(record);
+      if (verdict === false) continue;
+      candidates.delete(key);
+      if (verdict === undefined) continue;
+      this.#records.delete(key);
+      this.#sorted = null;
+      purged++;
+    }
+    return purged;
   }
 
   #sortedKeys(): string[] {

@@ -1,11 +1,17 @@
 /**
  * The storage interface every engine implements. Engines keep, per key, the
  * record with the newest version; they never decide liveness (expiry is
- * judged by the caller's clock).
+ * judged by the caller's clock), except that {@link Store.purgeExpired}
+ * deletes what the caller says has expired.
+ *
+ * Key order is JavaScript's string order, that is by UTF-16 code units, in
+ * every engine: `scan` pages and `list_keys` cursors mean the same thing on
+ * every node whatever engine it runs.
  *
  * @module
  */
 
+import type { Version } from "../clock/mod.ts";
 import type { StoredRecord } from "./record.ts";
 
 /** An ordered range of keys. */
@@ -20,18 +26,44 @@ export interface ScanOptions {
 
 /** A key-value engine holding one {@link StoredRecord} per key. */
 export interface Store {
-  /** The record for `key`, live or not; undefined when the key was never written. */
+  /**
+   * The record for `key`, live or not; undefined when the key was never
+   * written (or was purged). Only acknowledged writes are visible: a write
+   * whose `apply` has not resolved yet may not be.
+   */
   get(key: string): StoredRecord | undefined;
   /**
    * Keeps `record` if it is newer than what is stored for its key (last
    * writer wins). Resolves once the write is durable for this engine, to
-   * true when it was stored and false when a newer version was already there.
+   * true when it was stored and false when a newer version was already
+   * there; rejects with a `StorageError` when it could not be stored, and
+   * then nothing of it was kept.
    */
   apply(record: StoredRecord): Promise<boolean>;
+  /**
+   * Forgets the record for `key` only if its version is exactly `version`
+   * (a newer write in between is kept). Resolves once durable, to true when
+   * a record was removed.
+   */
+  remove(key: string, version: Version): Promise<boolean>;
   /** Records (tombstones included) in ascending key order (UTF-16 code units). */
   scan(options?: ScanOptions): StoredRecord[];
   /** How many records (tombstones included) are stored. */
   count(): number;
-  /** Releases the engine's resources; further calls are errors. */
+  /**
+   * Deletes up to `limit` records whose `expiresAtMs <= nowMs` and
+   * resolves to how many it deleted. Background maintenance: reads already
+   * treat such records as absent.
+   */
+  purgeExpired(nowMs: number, limit: number): Promise<number>;
+  /**
+   * Deletes up to `limit` tombstones whose version's wall time is before
+   * `olderThanWallMs` and resolves to how many it deleted.
+   * Call it only after a grace period in which every replica has seen the
+   * delete: a tombstone purged too early lets a stale replica bring the key
+   * back.
+   */
+  purgeTombstones(olderThanWallMs: number, limit: number): Promise<number>;
+  /** Commits what is pending and releases the engine's resources; further calls are errors. */
   close(): Promise<void>;
 }

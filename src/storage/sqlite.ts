@@ -1,0 +1,555 @@
+/**
+ * The durable engine: one SQLite database through the runtime's built-in
+ * `node:sqlite`, in WAL mode, with group commit.
+ *
+ * - **Group commit.** `apply` and `remove` queue their write; the writes
+ *   queued during one event-loop turn are committed in one transaction at
+ *   the end of the turn (`setImmediate`), and each promise settles only
+ *   after that transaction committed. A commit that fails rolls the whole
+ *   batch back and rejects every write in it with a {@link StorageError}:
+ *   nothing is acknowledged that is not on disk, and nothing is half
+ *   applied.
+ * - **Reads see committed state only.** `get`, `scan` and `count` read the
+ *   database, so a write is visible exactly when it is acknowledged; a read
+ *   never returns a write that a failed commit then drops.
+ * - **Last writer wins inside the transaction.** The version check against
+ *   the stored record happens at commit time, in queue order, so several
+ *   writes to one key in one turn resolve as if applied one by one.
+ * - **Key order.** Keys are stored as UTF-16BE BLOBs (see `_key_bytes.ts`),
+ *   so SQLite's index orders them as JavaScript orders strings and every
+ *   scan is an index range with a LIMIT.
+ * - **One process per database.** `locking_mode=EXCLUSIVE` takes SQLite's
+ *   exclusive lock when the store opens and keeps it until it closes; a
+ *   second process is refused with "database is locked". The lock is the
+ *   operating system's (fcntl), so a killed process leaves no stale lock.
+ * - **Sync modes.** `normal` (`synchronous=NORMAL`): a commit is in the WAL
+ *   file before it is acknowledged, so it survives a crash of the process;
+ *   the WAL is fsynced at checkpoints, so a power loss or kernel crash may
+ *   lose the last commits (never corrupt the database). `full`
+ *   (`synchronous=FULL`): the WAL is fsynced at every commit, once per
+ *   batch, so acknowledged writes survive power loss too.
+ *
+ * @module
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { clearImmediate, setImmediate } from "node:timers";
+import { compareVersions, type Version } from "../clock/mod.ts";
+import { StorageError } from "../errors.ts";
+import {
+  SQLITE_AUTOCHECKPOINT_PAGES,
+  SQLITE_CACHE_KIB,
+  SQLITE_WAL_BYTES_MAX,
+  STORE_BATCH_RECORDS_MAX,
+} from "../limits.ts";
+import { decodeKey, encodeKey, prefixEnd } from "./_key_bytes.ts";
+import type { StoredRecord } from "./record.ts";
+import type { ScanOptions, Store } from "./store.ts";
+
+/** How hard a commit tries to reach the disk. */
+export type SyncMode = "normal" | "full";
+
+/** Options of {@link SqliteStore.open}. */
+export interface SqliteStoreOptions {
+  /** Default "normal". */
+  sync?: SyncMode;
+  /** Most writes per transaction. Default {@link STORE_BATCH_RECORDS_MAX}. */
+  batchRecordsMax?: number;
+  /**
+   * Caps the database at this many pages: for tests, to meet a full disk
+   * (SQLITE_FULL) without filling one. Default: no cap.
+   */
+  maxPageCount?: number;
+}
+
+/** What the engine did since it opened. */
+export interface SqliteStats {
+  /** Transactions committed by group commit. */
+  commits: number;
+  /** Writes (apply and remove calls) those transactions held. */
+  writes: number;
+  /** Transactions that failed and were rolled back. */
+  failedCommits: number;
+}
+
+/** "KVDB" in ASCII: marks the file as ours (`PRAGMA application_id`). */
+const APPLICATION_ID = 0x4b564442;
+/** The schema this code writes (`PRAGMA user_version`). */
+const SCHEMA_VERSION = 1;
+
+// WITHOUT ROWID: the key is the table's own B-tree key, so a point read is
+// one lookup and a scan reads rows in key order without a second index.
+// The partial indexes hold only rows that expire or are tombstones, so they
+// cost nothing for plain writes and make purges index range scans.
+const SCHEMA = `
+  CREATE TABLE records (
+    key BLOB PRIMARY KEY NOT NULL,
+    value TEXT,
+    wall INTEGER NOT NULL,
+    counter INTEGER NOT NULL,
+    node TEXT NOT NULL,
+    tombstone INTEGER NOT NULL,
+    expires_at INTEGER
+  ) WITHOUT ROWID;
+  CREATE INDEX records_expiry ON records (expires_at)
+    WHERE expires_at IS NOT NULL;
+  CREATE INDEX records_tombstones ON records (wall) WHERE tombstone = 1;
+  PRAGMA application_id = ${APPLICATION_ID};
+  PRAGMA user_version = ${SCHEMA_VERSION};
+`;
+
+const COLUMNS = "key, value, wall, counter, node, tombstone, expires_at";
+
+interface Row {
+  key: Uint8Array;
+  value: string | null;
+  wall: number;
+  counter: number;
+  node: string;
+  tombstone: number;
+  expires_at: number | null;
+}
+
+interface VersionRow {
+  wall: number;
+  counter: number;
+  node: string;
+}
+
+interface Pending {
+  resolve(stored: boolean): void;
+  reject(error: Error): void;
+}
+
+type Write =
+  | Pending & {
+    kind: "apply";
+    key: Uint8Array;
+    record: StoredRecord;
+    /** The value as JSON, null for a tombstone. */
+    json: string | null;
+  }
+  | Pending & { kind: "remove"; key: Uint8Array; version: Version };
+
+/** A {@link Store} in one SQLite database file. */
+export class SqliteStore implements Store {
+  readonly #db: DatabaseSync;
+  readonly #batchMax: number;
+  readonly #select: StatementSync;
+  readonly #selectVersion: StatementSync;
+  readonly #upsert: StatementSync;
+  readonly #delete: StatementSync;
+  /** Scans, by [after given][upper bound given]. */
+  readonly #scans: [[StatementSync, StatementSync], [
+    StatementSync,
+    StatementSync,
+  ]];
+  readonly #purgeExpired: StatementSync;
+  readonly #purgeTombstones: StatementSync;
+  #queue: Write[] = [];
+  #flushScheduled: ReturnType<typeof setImmediate> | null = null;
+  #count: number;
+  #closed = false;
+  readonly #stats: SqliteStats = { commits: 0, writes: 0, failedCommits: 0 };
+
+  private constructor(db: DatabaseSync, batchMax: number) {
+    this.#db = db;
+    this.#batchMax = batchMax;
+    const where = "FROM records WHERE";
+    this.#select = db.prepare(
+      `SELECT ${COLUMNS} FROM records WHERE key = ?`,
+    );
+    this.#selectVersion = db.prepare(
+      `SELECT wall, counter, node FROM records WHERE key = ?`,
+    );
+    this.#upsert = db.prepare(
+      `INSERT OR REPLACE INTO records (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#delete = db.prepare(`DELETE FROM records WHERE key = ?`);
+    const scan = (from: string, to: string) =>
+      db.prepare(
+        `SELECT ${COLUMNS} ${where} ${from} ${to} ORDER BY key LIMIT ?`,
+      );
+    this.#scans = [
+      [scan("key >= ?", ""), scan("key >= ?", "AND key < ?")],
+      [scan("key > ?", ""), scan("key > ?", "AND key < ?")],
+    ];
+    this.#purgeExpired = db.prepare(
+      `DELETE FROM records WHERE key IN (SELECT key ${where} ` +
+        `expires_at <= ? ORDER BY expires_at LIMIT ?)`,
+    );
+    this.#purgeTombstones = db.prepare(
+      `DELETE FROM records WHERE key IN (SELECT key ${where} ` +
+        `tombstone = 1 AND wall < ? ORDER BY wall LIMIT ?)`,
+    );
+    this.#count = Number(
+      db.prepare("SELECT count(*) AS n FROM records").get()?.n,
+    );
+  }
+
+  /**
+   * Opens (creating when absent) the database at `path` and takes its
+   * lock. Throws a {@link StorageError} saying why it cannot: locked by
+   * another process, not a KVDB database, corrupt, unreadable.
+   */
+  static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+    let db: DatabaseSync | undefined;
+    try {
+      // timeout 0: a database locked by another node is an error now, not
+      // a wait.
+      db = new DatabaseSync(path, { timeout: 0 });
+      configure(db, options);
+      return new SqliteStore(
+        db,
+        options.batchRecordsMax ?? STORE_BATCH_RECORDS_MAX,
+      );
+    } catch (error) {
+      try {
+        db?.close();
+      } catch {
+        // the open error is the one to report
+      }
+      if (error instanceof StorageError) throw error;
+      const reason = describeStorageFault(error);
+      throw new StorageError(
+        `Cannot open database '${path}': ${reason}`,
+        reason,
+      );
+    }
+  }
+
+  /** Commits, writes and failures since the store opened. */
+  get stats(): Readonly<SqliteStats> {
+    return { ...this.#stats };
+  }
+
+  get(key: string): StoredRecord | undefined {
+    this.#assertOpen();
+    const row = this.#read(() => this.#select.get(encodeKey(key))) as
+      | Row
+      | undefined;
+    return row === undefined ? undefined : toRecord(row, key);
+  }
+
+  apply(record: StoredRecord): Promise<boolean> {
+    this.#assertOpen();
+    const json = record.tombstone ? null : JSON.stringify(record.value);
+    // JSON.stringify(undefined) is undefined: a record from the wire
+    // always has a JSON value, so this is a caller's bug.
+    if (json === undefined) {
+      return Promise.reject(
+        new TypeError(`record for '${record.key}' has no JSON value`),
+      );
+    }
+    return this.#enqueue((pending) => ({
+      kind: "apply",
+      key: encodeKey(record.key),
+      record,
+      json,
+      ...pending,
+    }));
+  }
+
+  remove(key: string, version: Version): Promise<boolean> {
+    this.#assertOpen();
+    return this.#enqueue((pending) => ({
+      kind: "remove",
+      key: encodeKey(key),
+      version,
+      ...pending,
+    }));
+  }
+
+  scan(options: ScanOptions = {}): StoredRecord[] {
+    this.#assertOpen();
+    const { prefix = "", after, limit } = options;
+    if (limit !== undefined && limit <= 0) return [];
+    const useAfter = after !== undefined && after >= prefix;
+    const lower = encodeKey(useAfter ? after : prefix);
+    const upper = prefixEnd(encodeKey(prefix));
+    const statement = this.#scans[useAfter ? 1 : 0][upper === null ? 0 : 1];
+    // LIMIT -1 is SQLite's "no limit".
+    const max = limit === undefined || limit === Infinity
+      ? -1
+      : Math.floor(limit);
+    const rows = this.#read(() =>
+      upper === null
+        ? statement.all(lower, max)
+        : statement.all(lower, upper, max)
+    ) as unknown as Row[];
+    return rows.map((row) => toRecord(row));
+  }
+
+  count(): number {
+    this.#assertOpen();
+    return this.#count;
+  }
+
+  purgeExpired(nowMs: number, limit: number): Promise<number> {
+    return this.#purge(this.#purgeExpired, nowMs, limit);
+  }
+
+  purgeTombstones(olderThanWallMs: number, limit: number): Promise<number> {
+    return this.#purge(this.#purgeTombstones, olderThanWallMs, limit);
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#commitQueued();
+    this.#closed = true;
+    try {
+      // Closing checkpoints the WAL into the database file.
+      this.#db.close();
+    } catch (error) {
+      return Promise.reject(
+        new StorageError(
+          `Cannot close the database: ${describeStorageFault(error)}`,
+        ),
+      );
+    }
+    return Promise.resolve();
+  }
+
+  #enqueue(make: (pending: Pending) => Write): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push(make({ resolve, reject }));
+      if (this.#queue.length >= this.#batchMax) {
+        this.#commitQueued();
+      } else {
+        // setImmediate runs after the I/O callbacks of this turn: every
+        // request that arrived in the same turn joins the transaction.
+        this.#flushScheduled ??= setImmediate(() => {
+          this.#flushScheduled = null;
+          this.#commitQueued();
+        });
+      }
+    });
+  }
+
+  /** Commits every queued write, in batches of at most `batchMax`. */
+  #commitQueued(): void {
+    if (this.#flushScheduled !== null) {
+      clearImmediate(this.#flushScheduled);
+      this.#flushScheduled = null;
+    }
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.length <= this.#batchMax
+        ? this.#queue
+        : this.#queue.slice(0, this.#batchMax);
+      this.#queue = this.#queue.slice(batch.length);
+      this.#commit(batch);
+    }
+  }
+
+  #commit(batch: Write[]): void {
+    const results: boolean[] = [];
+    let delta = 0;
+    try {
+      this.#db.exec("BEGIN");
+      for (const write of batch) {
+        const row = this.#selectVersion.get(write.key) as
+          | VersionRow
+          | undefined;
+        if (write.kind === "apply") {
+          const stored = row === undefined ||
+            compareVersions(write.record.version, versionOf(row)) > 0;
+          if (stored) this.#write(write.key, write.record, write.json);
+          if (stored && row === undefined) delta++;
+          results.push(stored);
+        } else {
+          const removed = row !== undefined &&
+            compareVersions(versionOf(row), write.version) === 0;
+          if (removed) {
+            this.#delete.run(write.key);
+            delta--;
+          }
+          results.push(removed);
+        }
+      }
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      this.#rollback();
+      this.#stats.failedCommits++;
+      const reason = describeStorageFault(error);
+      const failure = new StorageError(
+        `Cannot store the write: ${reason}`,
+        reason,
+      );
+      for (const write of batch) write.reject(failure);
+      return;
+    }
+    this.#count += delta;
+    this.#stats.commits++;
+    this.#stats.writes += batch.length;
+    batch.forEach((write, i) => write.resolve(results[i]!));
+  }
+
+  #write(key: Uint8Array, record: StoredRecord, json: string | null): void {
+    const [wall, counter, node] = record.version;
+    this.#upsert.run(
+      key,
+      json,
+      wall,
+      counter,
+      node,
+      record.tombstone ? 1 : 0,
+      record.expiresAtMs,
+    );
+  }
+
+  #rollback(): void {
+    // SQLite rolls back by itself after some errors (a full disk, say);
+    // otherwise the transaction is still open and must not stay so.
+    if (!this.#db.isTransaction) return;
+    try {
+      this.#db.exec("ROLLBACK");
+    } catch {
+      // Nothing more to undo: the connection's own recovery takes over.
+    }
+  }
+
+  #purge(
+    statement: StatementSync,
+    bound: number,
+    limit: number,
+  ): Promise<number> {
+    this.#assertOpen();
+    if (limit <= 0) return Promise.resolve(0);
+    try {
+      const { changes } = statement.run(bound, Math.floor(limit));
+      this.#count -= Number(changes);
+      return Promise.resolve(Number(changes));
+    } catch (error) {
+      const reason = describeStorageFault(error);
+      return Promise.reject(
+        new StorageError(`Cannot purge records: ${reason}`, reason),
+      );
+    }
+  }
+
+  #read<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      const reason = describeStorageFault(error);
+      throw new StorageError(
+        `Cannot read from the database: ${reason}`,
+        reason,
+      );
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new Error("SqliteStore is closed");
+  }
+}
+
+function configure(db: DatabaseSync, options: SqliteStoreOptions): void {
+  const sync = options.sync ?? "normal";
+  // Exclusive locking before WAL: the WAL index then lives in this
+  // process's memory (no -shm file) and the lock is held from the first
+  // write below until close.
+  db.exec("PRAGMA locking_mode = EXCLUSIVE");
+  const mode = pragma(db, "journal_mode = WAL");
+  if (mode !== "wal") {
+    throw new StorageError(
+      `Cannot use WAL mode: the journal mode is '${mode}'`,
+      `the database cannot use WAL mode (journal mode '${mode}')`,
+    );
+  }
+  db.exec(`PRAGMA synchronous = ${sync === "full" ? "FULL" : "NORMAL"}`);
+  db.exec(`PRAGMA cache_size = -${SQLITE_CACHE_KIB}`);
+  db.exec(`PRAGMA journal_size_limit = ${SQLITE_WAL_BYTES_MAX}`);
+  db.exec(`PRAGMA wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
+  if (options.maxPageCount !== undefined) {
+    db.exec(`PRAGMA max_page_count = ${Math.floor(options.maxPageCount)}`);
+  }
+  // BEGIN IMMEDIATE takes the write lock now, so a second node is refused
+  // at start rather than at its first write.
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const appId = Number(pragma(db, "application_id"));
+    const schema = Number(pragma(db, "user_version"));
+    if (appId === 0 && schema === 0 && isEmpty(db)) {
+      db.exec(SCHEMA);
+    } else if (appId !== APPLICATION_ID) {
+      throw notOurs("it is a SQLite database that KVDB did not create");
+    } else if (schema !== SCHEMA_VERSION) {
+      throw notOurs(
+        `its schema version is ${schema}; this KVDB reads version ${SCHEMA_VERSION}`,
+      );
+    }
+    db.exec("COMMIT");
+  } catch (error) {
+    if (db.isTransaction) db.exec("ROLLBACK");
+    throw error;
+  }
+}
+
+function notOurs(why: string): StorageError {
+  return new StorageError(`Cannot use the database: ${why}`, why);
+}
+
+/** The one value a pragma answers with. */
+function pragma(db: DatabaseSync, text: string): unknown {
+  const row = db.prepare(`PRAGMA ${text}`).get();
+  return row === undefined ? undefined : Object.values(row)[0];
+}
+
+function isEmpty(db: DatabaseSync): boolean {
+  return db.prepare("SELECT count(*) AS n FROM sqlite_schema").get()?.n === 0;
+}
+
+function versionOf(row: VersionRow): Version {
+  return [row.wall, row.counter, row.node];
+}
+
+function toRecord(row: Row, key?: string): StoredRecord {
+  return {
+    key: key ?? decodeKey(row.key),
+    value: row.value === null ? null : JSON.parse(row.value),
+    version: [row.wall, row.counter, row.node],
+    tombstone: row.tombstone === 1,
+    expiresAtMs: row.expires_at,
+  };
+}
+
+/** SQLite's primary result codes that a fault can show up as. */
+const SQLITE_FAULTS: Record<number, string> = {
+  5: "the database is locked by another process (is another node running on this data directory?)",
+  8: "the database is read-only",
+  10: "a disk I/O error",
+  11: "the database file is corrupt (database disk image is malformed)",
+  13: "the disk is full (database or disk is full)",
+  14: "the database file cannot be opened",
+  23: "access to the database file was denied",
+  26: "the database file is corrupt or not a database (file is not a database)",
+};
+
+/**
+ * One phrase for what went wrong with the storage, from a `node:sqlite`
+ * error (with its result code), a `Deno.errors` file-system error or a
+ * {@link StorageError}.
+ */
+export function describeStorageFault(error: unknown): string {
+  if (error instanceof StorageError) return error.reason;
+  if (error instanceof Deno.errors.NotCapable) {
+    return "permission to read and write it was not granted (run with --allow-read --allow-write)";
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return "permission denied";
+  }
+  const { errcode, errstr, message } = error as {
+    errcode?: number;
+    errstr?: string;
+    message?: string;
+  };
+  if (typeof errcode === "number") {
+    // Extended result codes keep the primary code in the low byte.
+    return SQLITE_FAULTS[errcode & 0xff] ?? errstr ?? String(message);
+  }
+  if (message?.startsWith("unable to open database file")) {
+    return "the database file cannot be opened or created (unable to open database file)";
+  }
+  return String(message ?? error);
+}
