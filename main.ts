@@ -20,9 +20,12 @@ import {
 } from "commander";
 import { KVClient, KVError } from "./client.ts";
 import {
+  CLUSTER_DEFAULTS,
   ConfigError,
   DEFAULT_PORT,
+  defaultDataDir,
   type NodeConfig,
+  parseMember,
   parseMembers,
   validateConfig,
 } from "./src/config.ts";
@@ -30,6 +33,8 @@ import {
   PEER_DEADLINE_MS_DEFAULT,
   REQUEST_DEADLINE_MS_DEFAULT,
 } from "./src/limits.ts";
+import { registerBench } from "./src/bench/mod.ts";
+import { StorageError } from "./src/errors.ts";
 import { startNode } from "./src/node.ts";
 import { VNODES_DEFAULT } from "./src/ring/mod.ts";
 import {
@@ -53,6 +58,14 @@ function integer(min: number, max: number) {
     }
     return n;
   };
+}
+
+function member(value: string): string {
+  try {
+    return parseMember(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message + ".");
+  }
 }
 
 function members(value: string): string[] {
@@ -86,6 +99,56 @@ async function once(
 ): Promise<void> {
   const result = await fn(clientFor(options));
   write(formatResult(result === undefined ? "OK" : result) + "\n");
+}
+
+interface TransferInfo {
+  phase: string;
+  keys_moved: number;
+  bytes_moved: number;
+  keys_remaining: number | null;
+}
+
+/** A one-line progress bar on stderr (redrawn in place on a terminal). */
+function progressLine(t: TransferInfo): string {
+  const total = t.keys_moved + (t.keys_remaining ?? 0);
+  const done = total === 0 ? 1 : t.keys_moved / total;
+  const width = 30;
+  const filled = Math.round(done * width);
+  return `leave [${"#".repeat(filled)}${".".repeat(width - filled)}] ` +
+    `${(done * 100).toFixed(0).padStart(3)}%  ${t.keys_moved} records, ` +
+    `${(t.bytes_moved / 1024).toFixed(0)} KiB moved, ${
+      t.keys_remaining ?? "?"
+    } to go`;
+}
+
+/** Sends `leave` and follows the node's progress until it is gone. */
+async function leave(client: KVClient): Promise<void> {
+  await client.call("leave");
+  const tty = Deno.stderr.isTerminal();
+  const err = textWriter(Deno.stderr);
+  let last: TransferInfo | undefined;
+  let shown = "";
+  for (;;) {
+    let info: { self: string; transfer?: TransferInfo };
+    try {
+      info = await client.clusterInfo() as typeof info;
+    } catch (error) {
+      if (error instanceof KVError) break; // the node has gone
+      throw error;
+    }
+    if (info.transfer !== undefined) {
+      last = info.transfer;
+      const line = progressLine(last);
+      // On a terminal the bar redraws in place; piped, a line per change.
+      if (line !== shown) err(tty ? `\r${line}` : `${line}\n`);
+      shown = line;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  if (tty) err("\n");
+  write(
+    `left the cluster: ${last?.keys_moved ?? 0} records handed over\n`,
+  );
 }
 
 function buildProgram(): Command {
@@ -142,6 +205,80 @@ function buildProgram(): Command {
       new Option("--peer-timeout <ms>", "one call to a peer's deadline")
         .argParser(integer(1, 600_000)).default(PEER_DEADLINE_MS_DEFAULT),
     )
+    .addOption(
+      new Option(
+        "--join <member>",
+        "join a running cluster through this member (host:port); streams this node's ranges before it serves reads",
+      ).argParser(member),
+    )
+    .addOption(
+      new Option("--probe-interval <ms>", "failure detection: probe period")
+        .argParser(integer(10, 60_000)).default(
+          CLUSTER_DEFAULTS.probeIntervalMs,
+        ),
+    )
+    .addOption(
+      new Option(
+        "--suspicion-timeout <ms>",
+        "failure detection: time a suspect member has to refute before it is dead",
+      ).argParser(integer(10, 600_000)).default(
+        CLUSTER_DEFAULTS.suspicionTimeoutMs,
+      ),
+    )
+    .addOption(
+      new Option(
+        "--anti-entropy-interval <ms>",
+        "time between anti-entropy rounds with a random peer",
+      ).argParser(integer(10, 86_400_000)).default(
+        CLUSTER_DEFAULTS.antiEntropyIntervalMs,
+      ),
+    )
+    .addOption(
+      new Option("--hint-interval <ms>", "time between hint deliveries")
+        .argParser(integer(10, 600_000)).default(
+          CLUSTER_DEFAULTS.hintIntervalMs,
+        ),
+    )
+    .addOption(
+      new Option(
+        "--hint-max-count <n>",
+        "most hinted writes held for down members",
+      )
+        .argParser(integer(0, 100_000_000)).default(
+          CLUSTER_DEFAULTS.hintCountMax,
+        ),
+    )
+    .addOption(
+      new Option("--hint-max-bytes <n>", "most bytes of hints held")
+        .argParser(integer(0, 2 ** 40)).default(CLUSTER_DEFAULTS.hintBytesMax),
+    )
+    .addOption(
+      new Option(
+        "--tombstone-grace <ms>",
+        "how long deletes are remembered before tombstones may be purged",
+      ).argParser(integer(0, 10 * 365 * 86_400_000)).default(
+        CLUSTER_DEFAULTS.tombstoneGraceMs,
+      ),
+    )
+    .addOption(
+      new Option(
+        "--data-dir <dir>",
+        "where this node keeps its data (SQLite); default ./data/<host>_<port>",
+      ).conflicts("memory"),
+    )
+    .addOption(
+      new Option(
+        "--memory",
+        "keep everything in memory, as the seed did: nothing survives a restart",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--sync <mode>",
+        "normal: an acknowledged write survives a crash of the process; " +
+          "full: fsync per commit batch, it also survives power loss",
+      ).choices(["normal", "full"] as const).default("normal" as const),
+    )
     .action(async (o) => {
       const config: NodeConfig = {
         host: o.host,
@@ -151,6 +288,19 @@ function buildProgram(): Command {
         vnodes: o.vnodes,
         requestDeadlineMs: o.requestTimeout,
         peerDeadlineMs: o.peerTimeout,
+        probeIntervalMs: o.probeInterval,
+        suspicionTimeoutMs: o.suspicionTimeout,
+        antiEntropyIntervalMs: o.antiEntropyInterval,
+        hintIntervalMs: o.hintInterval,
+        hintCountMax: o.hintMaxCount,
+        hintBytesMax: o.hintMaxBytes,
+        tombstoneGraceMs: o.tombstoneGrace,
+        ...(o.join !== undefined ? { join: o.join } : {}),
+        ...(o.memory ? { engine: "memory" } : {
+          engine: "sqlite",
+          dataDir: o.dataDir ?? defaultDataDir(o.host, o.port),
+          sync: o.sync,
+        }),
         ...(o.readQuorum !== undefined ? { readQuorum: o.readQuorum } : {}),
         ...(o.writeQuorum !== undefined ? { writeQuorum: o.writeQuorum } : {}),
       };
@@ -228,6 +378,11 @@ function buildProgram(): Command {
     .action((key, o) => once(o, (c) => c.replicas(key)));
   oneShot("info", "print the node's view of the cluster")
     .action((o) => once(o, (c) => c.clusterInfo()));
+  oneShot(
+    "leave",
+    "tell a node to hand its data to its successors and leave the cluster",
+  ).action((o) => leave(clientFor(o)));
+  registerBench(program);
   return program;
 }
 
@@ -248,6 +403,11 @@ export async function main(args: string[]): Promise<number> {
     }
     if (error instanceof KVError) {
       console.error(`ERROR: ${error.message}`);
+      return 1;
+    }
+    if (error instanceof StorageError) {
+      // One line, no stack: the message names the directory and the fault.
+      console.error(`error: ${error.message}`);
       return 1;
     }
     if (error instanceof Deno.errors.AddrInUse) {

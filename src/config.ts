@@ -6,6 +6,7 @@
  */
 
 import { MEMBERS_MAX } from "./limits.ts";
+import type { StorageEngine, SyncMode } from "./storage/mod.ts";
 
 /** The seed's default port. */
 export const DEFAULT_PORT = 5878;
@@ -29,6 +30,32 @@ export interface NodeConfig {
   requestDeadlineMs: number;
   /** One peer call's deadline. */
   peerDeadlineMs: number;
+  /**
+   * Where the node keeps its data: "sqlite" (durable, in {@link dataDir})
+   * or "memory" (lost on restart). Absent: "memory"; the CLI passes
+   * "sqlite" unless told `--memory`.
+   */
+  engine?: StorageEngine;
+  /** The sqlite engine's data directory, one per node; see {@link defaultDataDir}. */
+  dataDir?: string;
+  /** The sqlite engine's commit durability (docs/storage.md); default "normal". */
+  sync?: SyncMode;
+  /** A member to join through ("host:port"): streams this node's ranges first. */
+  join?: string;
+  /** Failure detection: how often a probe goes out. */
+  probeIntervalMs?: number;
+  /** Failure detection: how long a suspect member has to refute before it is dead. */
+  suspicionTimeoutMs?: number;
+  /** How often this node runs an anti-entropy round with a random peer. */
+  antiEntropyIntervalMs?: number;
+  /** How often hints are handed to members that are back. */
+  hintIntervalMs?: number;
+  /** Most hinted records this node holds. */
+  hintCountMax?: number;
+  /** Most bytes of hints this node holds. */
+  hintBytesMax?: number;
+  /** How long a tombstone is kept before it may be purged. */
+  tombstoneGraceMs?: number;
 }
 
 /** A configuration value that cannot be used. */
@@ -76,6 +103,17 @@ export function membersOf(config: NodeConfig): string[] {
   return [...new Set([...config.cluster, selfAddress(config)])];
 }
 
+/** Failure detector and repair defaults; see docs/failures.md for why. */
+export const CLUSTER_DEFAULTS = {
+  probeIntervalMs: 500,
+  suspicionTimeoutMs: 2_000,
+  antiEntropyIntervalMs: 2_000,
+  hintIntervalMs: 500,
+  hintCountMax: 100_000,
+  hintBytesMax: 64 * 1024 * 1024,
+  tombstoneGraceMs: 24 * 3600 * 1000,
+} as const;
+
 function inRange(name: string, value: number, min: number, max: number) {
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new ConfigError(
@@ -84,8 +122,40 @@ function inRange(name: string, value: number, min: number, max: number) {
   }
 }
 
+/** The CLI's data directory for a node: `./data/<host>_<port>`. */
+export function defaultDataDir(host: string, port: number): string {
+  // Only characters that are safe in a file name on every platform (an
+  // IPv6 host has colons).
+  return `./data/${host.replace(/[^A-Za-z0-9.-]/g, "_")}_${port}`;
+}
+
+function validateStorage(config: NodeConfig): void {
+  const engines: readonly string[] = ["memory", "sqlite"];
+  const modes: readonly string[] = ["normal", "full"];
+  if (config.engine !== undefined && !engines.includes(config.engine)) {
+    throw new ConfigError(
+      `Cannot configure node as 'engine' must be one of ${
+        engines.join(", ")
+      }: current value is ${config.engine}`,
+    );
+  }
+  if (config.sync !== undefined && !modes.includes(config.sync)) {
+    throw new ConfigError(
+      `Cannot configure node as 'sync' must be one of ${
+        modes.join(", ")
+      }: current value is ${config.sync}`,
+    );
+  }
+  if (config.engine === "sqlite" && !config.dataDir?.trim()) {
+    throw new ConfigError(
+      "Cannot configure node as the sqlite engine needs 'dataDir': current value is empty",
+    );
+  }
+}
+
 /** Checks a configuration as a whole; throws ConfigError naming the bad value. */
 export function validateConfig(config: NodeConfig): NodeConfig {
+  validateStorage(config);
   inRange("port", config.port, 0, 65535);
   inRange("replicationFactor", config.replicationFactor, 1, MEMBERS_MAX);
   inRange("vnodes", config.vnodes, 1, 4096);
@@ -103,6 +173,19 @@ export function validateConfig(config: NodeConfig): NodeConfig {
     inRange("writeQuorum", config.writeQuorum, 1, n);
   }
   inRange("requestDeadlineMs", config.requestDeadlineMs, 1, 600_000);
+  const optional: [string, number | undefined, number, number][] = [
+    ["probeIntervalMs", config.probeIntervalMs, 10, 60_000],
+    ["suspicionTimeoutMs", config.suspicionTimeoutMs, 10, 600_000],
+    ["antiEntropyIntervalMs", config.antiEntropyIntervalMs, 10, 86_400_000],
+    ["hintIntervalMs", config.hintIntervalMs, 10, 600_000],
+    ["hintCountMax", config.hintCountMax, 0, 100_000_000],
+    ["hintBytesMax", config.hintBytesMax, 0, 2 ** 40],
+    ["tombstoneGraceMs", config.tombstoneGraceMs, 0, 10 * 365 * 86_400_000],
+  ];
+  for (const [name, value, min, max] of optional) {
+    if (value !== undefined) inRange(name, value, min, max);
+  }
+  if (config.join !== undefined) parseMember(config.join);
   inRange("peerDeadlineMs", config.peerDeadlineMs, 1, 600_000);
   return config;
 }

@@ -1,21 +1,30 @@
 /**
- * The composition root: wires store, ring, coordinator, transport and HTTP
- * server together from a {@link NodeConfig}. The only place besides the
- * adapters that touches the outside world.
+ * The composition root: wires the store, the cluster core, the HTTP
+ * transport and the HTTP server together from a {@link NodeConfig}. The
+ * only place besides the adapters that touches the outside world.
  *
  * @module
  */
 
-import { HybridClock, systemClock } from "./clock/mod.ts";
-import { Coordinator, PeerHealth } from "./cluster/mod.ts";
-import { membersOf, type NodeConfig, selfAddress } from "./config.ts";
-import { Ring } from "./ring/mod.ts";
+import { systemClock } from "./clock/mod.ts";
+import { ClusterNode, seededRandom } from "./cluster/mod.ts";
+import {
+  CLUSTER_DEFAULTS,
+  membersOf,
+  type NodeConfig,
+  parseMember,
+  selfAddress,
+} from "./config.ts";
 import { createHandler } from "./server/handler.ts";
 import { Metrics } from "./server/metrics.ts";
 import { serve } from "./server/serve.ts";
-import { MemoryStore } from "./storage/mod.ts";
+import { openStore, startPurger } from "./storage/mod.ts";
+import { EXPIRED_PURGE_GRACE_MS } from "./limits.ts";
 import { HttpTransport } from "./transport/mod.ts";
 import { VERSION } from "./version.ts";
+
+/** How long a node that left keeps answering `cluster_info`. */
+const LEAVE_LINGER_MS = 1_000;
 
 /** A running node. */
 export interface KvdbNode {
@@ -41,17 +50,28 @@ export async function startNode(
   const log = options.log ?? ((line) => console.error(line));
   const clock = systemClock;
   const self = selfAddress(config);
-  const members = membersOf(config);
-  const ring = await Ring.build(members, { vnodes: config.vnodes });
-  const store = new MemoryStore();
-  const health = new PeerHealth(new HttpTransport(), clock);
-  const coordinator = new Coordinator({
+  const setting = <K extends keyof typeof CLUSTER_DEFAULTS>(key: K): number =>
+    (config[key] as number | undefined) ?? CLUSTER_DEFAULTS[key];
+  const engine = config.engine ?? "memory";
+  const store = await openStore({
+    engine,
+    ...(config.dataDir !== undefined ? { dataDir: config.dataDir } : {}),
+    ...(config.sync !== undefined ? { sync: config.sync } : {}),
+  });
+  const joining = config.join !== undefined;
+  const antiEntropyIntervalMs = setting("antiEntropyIntervalMs");
+  const core = await ClusterNode.create({
     self,
-    ring,
+    seeds: [
+      ...membersOf(config),
+      ...(joining ? [parseMember(config.join!)] : []),
+    ],
+    join: joining,
     store,
-    transport: health,
+    transport: new HttpTransport(),
     clock,
-    hlc: new HybridClock(clock, self),
+    random: seededRandom(crypto.getRandomValues(new Uint32Array(1))[0]!),
+    vnodes: config.vnodes,
     replicationFactor: config.replicationFactor,
     ...(config.readQuorum !== undefined
       ? { readQuorum: config.readQuorum }
@@ -61,7 +81,22 @@ export async function startNode(
       : {}),
     requestDeadlineMs: config.requestDeadlineMs,
     peerDeadlineMs: config.peerDeadlineMs,
+    timing: {
+      probeIntervalMs: setting("probeIntervalMs"),
+      probeTimeoutMs: Math.max(1, Math.floor(setting("probeIntervalMs") / 2)),
+      indirectProbes: 3,
+      suspicionTimeoutMs: setting("suspicionTimeoutMs"),
+      antiEntropyIntervalMs,
+      hintIntervalMs: setting("hintIntervalMs"),
+      handOffIntervalMs: antiEntropyIntervalMs * 2,
+    },
+    hintCountMax: setting("hintCountMax"),
+    hintBytesMax: setting("hintBytesMax"),
+    tombstoneGraceMs: setting("tombstoneGraceMs"),
+    log,
   });
+  const { coordinator, repair, membership, hints } = core;
+
   const handler = createHandler({
     api: {
       coordinator,
@@ -70,12 +105,50 @@ export async function startNode(
       vnodes: config.vnodes,
       configuredReplicationFactor: config.replicationFactor,
       members: () =>
-        ring.members.map((address) => ({
-          address,
-          state: address === self ? "alive" : health.state(address),
+        membership.members().map((m) => ({
+          address: m.address,
+          state: m.state,
+          incarnation: m.incarnation,
+          phase: m.phase,
         })),
+      status: () => {
+        const stats = repair.stats();
+        return {
+          hints: hints.stats(),
+          anti_entropy: {
+            rounds: stats.aeRounds,
+            buckets_differing: stats.aeBucketsDiffering,
+            pulled: stats.aePulled,
+            pushed: stats.aePushed,
+          },
+          handed_off: stats.handedOff,
+          transfer: {
+            phase: stats.transfer.phase,
+            keys_moved: stats.transfer.keysMoved,
+            bytes_moved: stats.transfer.bytesMoved,
+            keys_remaining: stats.transfer.keysRemaining,
+          },
+        };
+      },
+      leave: () => {
+        // Answer at once; the CLI follows progress through cluster_info.
+        repair.leave((p) => {
+          if (p.keysMoved % 10_000 === 0 || p.phase === "done") {
+            log(
+              `leave: ${p.keysMoved} records moved, ${p.keysRemaining} to go`,
+            );
+          }
+        }).then(async () => {
+          log(`leave: ${self} left the cluster`);
+          core.stop();
+          // Linger a moment so that whoever follows the leave sees it done.
+          await new Promise((resolve) => setTimeout(resolve, LEAVE_LINGER_MS));
+          await server.shutdown();
+        }).catch((error) => log(`leave failed: ${error}`));
+        return { leaving: true };
+      },
     },
-    peer: (request) => coordinator.handlePeer(request),
+    peer: core.handlePeer,
     metrics: new Metrics(clock.now()),
     now: () => clock.now(),
   });
@@ -86,17 +159,40 @@ export async function startNode(
   const address = `${
     config.host.includes(":") ? `[${config.host}]` : config.host
   }:${server.port}`;
+  core.start();
+  const purger = startPurger(store, clock, {
+    // With one copy nothing can bring an expired value back; with more, a
+    // replica that missed the expiring write could, through read repair.
+    graceMs: config.replicationFactor > 1 ? EXPIRED_PURGE_GRACE_MS : 0,
+    log,
+  });
+
   const s = coordinator.settings;
   log(
-    `kvdb ${VERSION}: node ${address} serving; ${members.length} member(s), ` +
+    `kvdb ${VERSION}: node ${address} serving; ${
+      membersOf(config).length
+    } member(s) configured${
+      joining ? `, joining through ${config.join}` : ""
+    }, ` +
       `N=${s.replicationFactor} R=${s.readQuorum} W=${s.writeQuorum}, ` +
-      `${config.vnodes} vnodes, memory store`,
+      `${config.vnodes} vnodes, ${
+        engine === "sqlite"
+          ? `sqlite store in ${config.dataDir} (sync ${
+            config.sync ?? "normal"
+          })`
+          : "memory store"
+      }`,
   );
-  const finished = server.finished.then(() => store.close());
+  const finished = server.finished.then(async () => {
+    core.stop();
+    await purger.stop();
+    await store.close();
+  });
   return {
     address,
     finished,
     async shutdown() {
+      core.stop();
       await server.shutdown();
       await finished;
     },

@@ -71,15 +71,35 @@ export async function runCli(
   };
 }
 
+/** Options of a {@link NodeProcess}. */
+export interface NodeProcessOptions {
+  /**
+   * The node's data directory (a test's temporary directory). Absent, and
+   * unless `args` choose storage themselves, the node runs with `--memory`:
+   * a test never writes into the project's ./data.
+   */
+  dataDir?: string;
+}
+
 /** A node process started by a test. */
 export class NodeProcess {
   readonly address: string;
+  readonly #storageArgs: string[];
   #child: Deno.ChildProcess;
   #log = "";
   #logDone: Promise<void>;
 
-  constructor(readonly port: number, readonly args: string[]) {
+  constructor(
+    readonly port: number,
+    readonly args: string[],
+    options: NodeProcessOptions = {},
+  ) {
     this.address = `127.0.0.1:${port}`;
+    this.#storageArgs = args.includes("--memory") || args.includes("--data-dir")
+      ? []
+      : options.dataDir !== undefined
+      ? ["--data-dir", options.dataDir]
+      : ["--memory"];
     this.#child = this.#spawn();
     this.#logDone = this.#drain();
   }
@@ -95,6 +115,7 @@ export class NodeProcess {
         "127.0.0.1",
         "-P",
         String(this.port),
+        ...this.#storageArgs,
         ...this.args,
       ],
       stdin: "null",

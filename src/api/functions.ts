@@ -31,6 +31,8 @@ import {
 export interface MemberInfo {
   address: string;
   state: "alive" | "suspect" | "dead" | "left";
+  incarnation?: number;
+  phase?: "joining" | "ready" | "leaving";
 }
 
 /** What the functions need besides the coordinator. */
@@ -46,6 +48,10 @@ export interface ApiContext {
   configuredReplicationFactor: number;
   /** Every member with its state as this node sees it. */
   members(): MemberInfo[];
+  /** More of this node's state for `cluster_info` (hints, repair). */
+  status?: () => Record<string, unknown>;
+  /** Starts handing this node's data to its successors, then leaving. */
+  leave?: () => unknown;
 }
 
 /** Bound arguments, by parameter name (a Map: no inherited names). */
@@ -221,7 +227,20 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
         vnodes: ctx.vnodes,
         members: ctx.members(),
         local_records: ctx.coordinator.localRecordCount(),
+        ...ctx.status?.(),
       };
+    },
+  },
+
+  leave: {
+    params: [],
+    required: 0,
+    kwargs: [],
+    run(ctx) {
+      if (ctx.leave === undefined) {
+        throw new BadRequestError("leave: this node cannot leave");
+      }
+      return ctx.leave();
     },
   },
 

@@ -74,3 +74,31 @@ export class ManualClock implements Clock {
     this.#now = until;
   }
 }
+
+/**
+ * Runs `task` every `intervalMs` on `clock`, never two at once: the next
+ * run is scheduled when the previous one settles. Errors go to `onError`.
+ */
+export function repeat(
+  clock: Clock,
+  intervalMs: number,
+  task: () => Promise<unknown>,
+  onError: (error: unknown) => void = () => {},
+): Timer {
+  let timer: Timer | undefined;
+  let stopped = false;
+  const run = () => {
+    timer = clock.after(intervalMs, () => {
+      task().catch(onError).finally(() => {
+        if (!stopped) run();
+      });
+    });
+  };
+  run();
+  return {
+    cancel() {
+      stopped = true;
+      timer?.cancel();
+    },
+  };
+}

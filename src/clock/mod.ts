@@ -4,7 +4,13 @@
  *
  * @module
  */
-export { type Clock, ManualClock, systemClock, type Timer } from "./clock.ts";
+export {
+  type Clock,
+  ManualClock,
+  repeat,
+  systemClock,
+  type Timer,
+} from "./clock.ts";
 export {
   compareVersions,
   HLC_DRIFT_MS_MAX,

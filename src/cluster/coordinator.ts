@@ -15,6 +15,8 @@ import {
   REQUEST_DEADLINE_MS_DEFAULT,
 } from "../limits.ts";
 import type { Ring } from "../ring/mod.ts";
+import { HintStore } from "./hints.ts";
+import type { Topology } from "./topology.ts";
 import {
   isLive,
   newest,
@@ -22,11 +24,12 @@ import {
   type StoredRecord,
   supersedes,
 } from "../storage/mod.ts";
-import type {
-  KeyEntry,
-  PeerRequest,
-  PeerResponse,
-  PeerTransport,
+import {
+  type KeyEntry,
+  PEER_BATCH_MAX,
+  type PeerRequest,
+  type PeerResponse,
+  type PeerTransport,
 } from "../transport/mod.ts";
 import { fanOut } from "./fan_out.ts";
 import { gatherQuorum } from "./quorum.ts";
@@ -38,7 +41,12 @@ export type Consistency = "one" | "quorum" | "all";
 export interface CoordinatorOptions {
   /** This node's address, "host:port", as it appears in the ring. */
   self: string;
-  ring: Ring;
+  /** The rings requests are placed on (changes with joins and leaves). */
+  topology: Topology;
+  /** Which members are believed down; default: none. */
+  members?: MemberView;
+  /** Where writes for down replicas wait; default: a new HintStore. */
+  hints?: HintStore;
   store: Store;
   transport: PeerTransport;
   clock: Clock;
@@ -91,6 +99,16 @@ export interface ReplicationSettings {
   writeQuorum: number;
 }
 
+/** What the coordinator needs to know of the member table. */
+export interface MemberView {
+  /** True when the member is believed down (suspect or dead). */
+  isDown(address: string): boolean;
+  /** True when the member left the cluster for good. */
+  isGone(address: string): boolean;
+}
+
+const NOBODY_DOWN: MemberView = { isDown: () => false, isGone: () => false };
+
 /** The default quorum for N replicas: a majority. */
 export function majority(n: number): number {
   return Math.floor(n / 2) + 1;
@@ -109,8 +127,11 @@ export class Coordinator {
   readonly #requestDeadlineMs: number;
   readonly #peerDeadlineMs: number;
   readonly #fanOutMax: number;
-  #ring: Ring;
+  readonly #topology: Topology;
+  readonly #members: MemberView;
+  readonly #hints: HintStore;
   #settings: ReplicationSettings;
+  #settingsVersion = -1;
 
   constructor(options: CoordinatorOptions) {
     this.#self = options.self;
@@ -125,29 +146,34 @@ export class Coordinator {
       REQUEST_DEADLINE_MS_DEFAULT;
     this.#peerDeadlineMs = options.peerDeadlineMs ?? PEER_DEADLINE_MS_DEFAULT;
     this.#fanOutMax = options.fanOutMax ?? FAN_OUT_MAX;
-    this.#ring = options.ring;
+    this.#topology = options.topology;
+    this.#members = options.members ?? NOBODY_DOWN;
+    this.#hints = options.hints ?? new HintStore();
     this.#settings = this.#computeSettings();
   }
 
-  /** The ring placements are computed from. */
+  /** The ring reads are placed on. */
   get ring(): Ring {
-    return this.#ring;
+    return this.#topology.readRing;
   }
 
-  /** Replaces the ring (after a membership change). */
-  set ring(ring: Ring) {
-    this.#ring = ring;
-    this.#settings = this.#computeSettings();
+  /** The hints this node holds for down replicas. */
+  get hints(): HintStore {
+    return this.#hints;
   }
 
   /** Effective N, R and W. */
   get settings(): ReplicationSettings {
+    if (this.#settingsVersion !== this.#topology.version) {
+      this.#settings = this.#computeSettings();
+      this.#settingsVersion = this.#topology.version;
+    }
     return this.#settings;
   }
 
   /** The key's replicas, primary first. */
   replicas(key: string): readonly string[] {
-    return this.#ring.preferenceList(key, this.#settings.replicationFactor);
+    return this.ring.preferenceList(key, this.settings.replicationFactor);
   }
 
   /** The newest live record for `key` among a read quorum, or undefined. */
@@ -156,6 +182,10 @@ export class Coordinator {
     options: ReadOptions = {},
   ): Promise<StoredRecord | undefined> {
     const replicas = this.replicas(key);
+    // This node is the only replica: no quorum to gather.
+    if (replicas.length === 1 && replicas[0] === this.#self) {
+      return this.readLocal(key);
+    }
     const need = this.#need(options.consistency, "read");
     const quorum = gatherQuorum(
       replicas,
@@ -232,13 +262,51 @@ export class Coordinator {
     return prior;
   }
 
-  /** Sends `record` to its replicas and waits for a write quorum. */
+  /**
+   * Sends `record` to its replicas and waits for a write quorum. A replica
+   * that is down, or fails, is stood in for by the next healthy node along
+   * the ring, which keeps the write as a hint (sloppy quorum); the stand-in
+   * counts towards W. While members join or leave, the future replicas get
+   * the write too, without counting.
+   */
   async write(record: StoredRecord, consistency?: Consistency): Promise<void> {
     const need = this.#need(consistency, "write");
+    const n = this.settings.replicationFactor;
+    const replicas = this.ring.preferenceList(record.key, n);
+    // This node is the only replica (and no member is moving in or out):
+    // the write is done when the store has it.
+    if (
+      replicas.length === 1 && replicas[0] === this.#self &&
+      !this.#topology.inTransition
+    ) {
+      await this.#store.apply(record);
+      return;
+    }
+    const used = new Set(replicas);
+    const deliver = async (target: string) => {
+      if (!this.#members.isDown(target)) {
+        try {
+          return await this.#writeOne(target, record);
+        } catch {
+          // fall through to a stand-in
+        }
+      }
+      await this.#writeHinted(target, record, used);
+    };
+    if (this.#topology.inTransition) {
+      for (
+        const target of this.#topology.writeRing.preferenceList(record.key, n)
+      ) {
+        if (!used.has(target)) {
+          used.add(target);
+          deliver(target).catch(() => {});
+        }
+      }
+    }
     const outcome = await gatherQuorum(
-      this.replicas(record.key),
+      replicas,
       need,
-      (target) => this.#writeOne(target, record),
+      deliver,
       this.#clock,
       this.#requestDeadlineMs,
     ).outcome;
@@ -248,6 +316,66 @@ export class Coordinator {
           (outcome.timedOut ? " before the deadline" : ""),
       );
     }
+  }
+
+  /** Stores `record` as a hint for `target` on the first healthy stand-in. */
+  async #writeHinted(
+    target: string,
+    record: StoredRecord,
+    used: Set<string>,
+  ): Promise<void> {
+    const ring = this.ring;
+    for (
+      const candidate of ring.preferenceList(record.key, ring.members.length)
+    ) {
+      if (used.has(candidate) || this.#members.isDown(candidate)) continue;
+      used.add(candidate);
+      try {
+        if (candidate === this.#self) {
+          if (!this.#hints.add(target, record)) throw new Error("hints full");
+        } else {
+          await this.#transport.call(
+            candidate,
+            { kind: "write", records: [record], hintFor: target },
+            this.#peerDeadlineMs,
+          );
+        }
+        return;
+      } catch {
+        // try the next stand-in
+      }
+    }
+    throw new UnavailableError(`no stand-in could take a hint for ${target}`);
+  }
+
+  /**
+   * Hands hints to members that are back: one batch per member per call.
+   * Hints for a member that left are written to the key's current replicas
+   * instead. Resolves with how many records were handed over.
+   */
+  async deliverHints(): Promise<number> {
+    let handed = 0;
+    for (const target of this.#hints.targets()) {
+      const batch = this.#hints.peek(target, PEER_BATCH_MAX);
+      try {
+        if (this.#members.isGone(target)) {
+          await Promise.all(batch.map((record) => this.write(record, "one")));
+        } else if (this.#members.isDown(target)) {
+          continue;
+        } else {
+          await this.#transport.call(
+            target,
+            { kind: "write", records: batch },
+            this.#peerDeadlineMs,
+          );
+        }
+        this.#hints.delivered(target, batch);
+        handed += batch.length;
+      } catch {
+        // still unreachable: keep the hints for the next round
+      }
+    }
+    return handed;
   }
 
   /**
@@ -260,7 +388,7 @@ export class Coordinator {
     const request: PeerRequest = { kind: "scan", limit: options.limit };
     if (options.prefix !== undefined) request.prefix = options.prefix;
     if (options.cursor !== undefined) request.after = options.cursor;
-    const members = this.#ring.members;
+    const members = this.ring.members;
     const results = await fanOut(
       members,
       this.#fanOutMax,
@@ -270,7 +398,7 @@ export class Coordinator {
     const missing = members.length - answers.length;
     // Every key lives on N distinct members: with fewer than N silent, each
     // key still has a replica that answered.
-    if (missing >= this.#settings.replicationFactor) {
+    if (missing >= this.settings.replicationFactor) {
       throw new UnavailableError(
         `list_keys incomplete: ${missing} of ${members.length} members did not answer`,
       );
@@ -315,12 +443,21 @@ export class Coordinator {
   async handlePeer(request: PeerRequest): Promise<PeerResponse> {
     switch (request.kind) {
       case "write": {
-        let applied = 0;
-        for (const record of request.records) {
-          this.#hlc.observe(record.version);
-          if (await this.#store.apply(record)) applied++;
+        const hintFor = request.hintFor;
+        for (const record of request.records) this.#hlc.observe(record.version);
+        if (hintFor !== undefined && hintFor !== this.#self) {
+          for (const record of request.records) {
+            if (!this.#hints.add(hintFor, record)) {
+              throw new UnavailableError("hint store is full");
+            }
+          }
+          return { kind: "write", applied: request.records.length };
         }
-        return { kind: "write", applied };
+        // All at once: a durable engine commits them in one transaction.
+        const results = await Promise.all(
+          request.records.map((record) => this.#store.apply(record)),
+        );
+        return { kind: "write", applied: results.filter(Boolean).length };
       }
       case "read":
         return {
@@ -329,10 +466,8 @@ export class Coordinator {
         };
       case "scan":
         return this.#scanLocal(request);
-      default: {
-        const unreachable: never = request;
-        throw new Error(`unhandled peer request ${unreachable}`);
-      }
+      default:
+        throw new Error(`the coordinator does not answer '${request.kind}'`);
     }
   }
 
@@ -406,7 +541,7 @@ export class Coordinator {
   }
 
   #need(consistency: Consistency | undefined, op: "read" | "write"): number {
-    const s = this.#settings;
+    const s = this.settings;
     switch (consistency ?? "quorum") {
       case "one":
         return 1;
@@ -418,7 +553,7 @@ export class Coordinator {
   }
 
   #computeSettings(): ReplicationSettings {
-    const n = Math.min(this.#configuredN, this.#ring.members.length);
+    const n = Math.min(this.#configuredN, this.ring.members.length);
     return {
       replicationFactor: n,
       readQuorum: Math.min(this.#configuredR ?? majority(n), n),

@@ -9,7 +9,7 @@ import { UnavailableError } from "../errors.ts";
 import { Ring } from "../ring/mod.ts";
 import { MemoryStore } from "../storage/mod.ts";
 import { MemoryNetwork, type PeerTransport } from "../transport/mod.ts";
-import { Coordinator, mergeKeyPages } from "./mod.ts";
+import { Coordinator, mergeKeyPages, Topology } from "./mod.ts";
 
 const ADDRESSES = ["n1:1", "n2:1", "n3:1"];
 
@@ -32,7 +32,7 @@ async function cluster(
     const store = new MemoryStore();
     const coordinator = new Coordinator({
       self: address,
-      ring,
+      topology: new Topology((m) => Ring.build(m, { vnodes: 64 }), ring),
       store,
       transport: options.transport ?? network.transport(address),
       clock,

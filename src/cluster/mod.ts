@@ -12,13 +12,47 @@ export {
   type KeyPage,
   type ListOptions,
   majority,
+  type MemberView,
   mergeKeyPages,
   type ReadOptions,
   type ReplicationSettings,
   type WriteOptions,
 } from "./coordinator.ts";
+export {
+  ClusterNode,
+  type ClusterNodeOptions,
+  type ClusterTiming,
+} from "./cluster_node.ts";
 export { fanOut, type Settled } from "./fan_out.ts";
-export { type MemberState, PeerHealth } from "./peer_health.ts";
+export {
+  HINT_LIMITS_DEFAULT,
+  type HintLimits,
+  type HintStats,
+  HintStore,
+} from "./hints.ts";
+export {
+  type Member,
+  type MemberEntry,
+  type MemberPhase,
+  Membership,
+  MEMBERSHIP_TIMING_DEFAULT,
+  type MembershipOptions,
+  type MembershipTiming,
+} from "./membership.ts";
+export { NotAMemberError, peerDispatcher } from "./peer_dispatch.ts";
+export { type Random, seededRandom, shuffle } from "./random.ts";
+export {
+  Repair,
+  type RepairOptions,
+  type RepairStats,
+  type TransferProgress,
+} from "./repair.ts";
+export {
+  readMembers,
+  type RingBuilder,
+  Topology,
+  writeMembers,
+} from "./topology.ts";
 export {
   gatherQuorum,
   type Quorum,

@@ -21,6 +21,7 @@ import {
 export class MemoryNetwork {
   readonly #handlers = new Map<string, PeerHandler>();
   readonly #down = new Set<string>();
+  readonly #cut = new Set<string>();
 
   /** Makes `address` reachable, answering with `handler`. */
   register(address: string, handler: PeerHandler): void {
@@ -37,6 +38,26 @@ export class MemoryNetwork {
     this.#down.delete(address);
   }
 
+  /** Cuts every link between the two groups (a network partition). */
+  partition(a: readonly string[], b: readonly string[]): void {
+    for (const x of a) {
+      for (const y of b) {
+        this.#cut.add(`${x}|${y}`);
+        this.#cut.add(`${y}|${x}`);
+      }
+    }
+  }
+
+  /** Restores every cut link. */
+  heal(): void {
+    this.#cut.clear();
+  }
+
+  #reachable(from: string, to: string): boolean {
+    return !this.#down.has(from) && !this.#down.has(to) &&
+      !this.#cut.has(`${from}|${to}`);
+  }
+
   /** The transport a node at `from` uses. */
   transport(from: string): PeerTransport {
     return {
@@ -50,15 +71,13 @@ export class MemoryNetwork {
     request: PeerRequest,
   ): Promise<PeerResponse> {
     const handler = this.#handlers.get(peer);
-    if (handler === undefined || this.#down.has(peer) || this.#down.has(from)) {
+    if (handler === undefined || !this.#reachable(from, peer)) {
       throw new PeerError(peer, "unreachable");
     }
     // Through JSON both ways, so nothing is shared by reference.
     const wire = parsePeerRequest(JSON.parse(JSON.stringify(request)));
     const answer = await handler(wire);
-    if (this.#down.has(peer) || this.#down.has(from)) {
-      throw new PeerError(peer, "unreachable");
-    }
+    if (!this.#reachable(peer, from)) throw new PeerError(peer, "unreachable");
     return parsePeerResponse(request, JSON.parse(JSON.stringify(answer)));
   }
 }

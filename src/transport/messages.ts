@@ -10,7 +10,12 @@
 
 import type { Version } from "../clock/mod.ts";
 import type { StoredRecord } from "../storage/mod.ts";
-import { BATCH_KEYS_MAX, KEY_BYTES_MAX, LIST_KEYS_MAX } from "../limits.ts";
+import {
+  BATCH_KEYS_MAX,
+  KEY_BYTES_MAX,
+  LIST_KEYS_MAX,
+  MEMBERS_MAX,
+} from "../limits.ts";
 import { BadRequestError } from "../errors.ts";
 
 /** A record's compact summary for key listings: no value. */
@@ -21,10 +26,34 @@ export type KeyEntry = readonly [
   expiresAtMs: number | null,
 ];
 
+/** A member's state as gossip carries it. */
+export type MemberState = "alive" | "suspect" | "dead" | "left";
+
+/** Where a member is in joining or leaving the ring. */
+export type MemberPhase = "joining" | "ready" | "leaving";
+
+/** One row of a member table: address, state, incarnation, phase. */
+export type MemberEntry = readonly [
+  address: string,
+  state: MemberState,
+  incarnation: number,
+  phase: MemberPhase,
+];
+
+/** Buckets of an anti-entropy digest: keys are bucketed by hash. */
+export const AE_BUCKETS = 256;
+
+/** A digest bucket: how many records, and a sum of their hashes. */
+export type DigestBucket = readonly [count: number, sum: number];
+
 /** Requests a node sends to a peer. */
 export type PeerRequest =
-  /** Store these records (each kept only if newer). */
-  | { kind: "write"; records: StoredRecord[] }
+  /**
+   * Store these records (each kept only if newer). With `hintFor`, the
+   * records belong to that member, which is down: keep them as hints and
+   * hand them over when it is back.
+   */
+  | { kind: "write"; records: StoredRecord[]; hintFor?: string }
   /** Return this node's own records for these keys. */
   | { kind: "read"; keys: string[] }
   /** Return this node's key entries, in order, from a range. */
@@ -33,16 +62,40 @@ export type PeerRequest =
     prefix?: string;
     after?: string;
     limit: number;
+  }
+  /** A probe, carrying the sender's member table (gossip). */
+  | { kind: "ping"; from: string; members: MemberEntry[] }
+  /** Probe `target` for me (SWIM's indirect probe). */
+  | { kind: "ping_req"; target: string }
+  /** Records of which `for` is (or is about to be) a replica: join and leave streaming. */
+  | { kind: "transfer"; for: string; after?: string; limit: number }
+  /** Anti-entropy: my digest of the keys we both replicate; which buckets differ? */
+  | { kind: "ae_digest"; from: string; buckets: DigestBucket[] }
+  /** Anti-entropy: your entries in these buckets of the keys we both replicate. */
+  | {
+    kind: "ae_keys";
+    from: string;
+    buckets: number[];
+    after?: string;
+    limit: number;
   };
 
 /** Answers to {@link PeerRequest}s, by the same kind. */
 export type PeerResponse =
   | { kind: "write"; applied: number }
   | { kind: "read"; records: (StoredRecord | null)[] }
-  | { kind: "scan"; entries: KeyEntry[]; complete: boolean };
+  | { kind: "scan"; entries: KeyEntry[]; complete: boolean }
+  | { kind: "ping"; members: MemberEntry[] }
+  | { kind: "ping_req"; ok: boolean }
+  | { kind: "transfer"; records: StoredRecord[]; cursor: string | null }
+  | { kind: "ae_digest"; differing: number[] }
+  | { kind: "ae_keys"; entries: KeyEntry[]; cursor: string | null };
 
 /** The most records or keys one peer message carries. */
 export const PEER_BATCH_MAX = BATCH_KEYS_MAX;
+
+/** The most key entries one anti-entropy answer carries. */
+export const AE_KEYS_MAX = 10_000;
 
 function fail(what: string): never {
   throw new BadRequestError(`Bad peer message: ${what}.`);
@@ -89,6 +142,56 @@ export function parseRecord(x: unknown): StoredRecord {
   };
 }
 
+const MEMBER_STATES: readonly string[] = ["alive", "suspect", "dead", "left"];
+const MEMBER_PHASES: readonly string[] = ["joining", "ready", "leaving"];
+const ADDRESS = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+
+function parseAddress(x: unknown): string {
+  if (typeof x !== "string" || x.length > 262 || !ADDRESS.test(x)) {
+    fail("bad member address");
+  }
+  return x;
+}
+
+function parseMemberEntry(x: unknown): MemberEntry {
+  if (!Array.isArray(x) || x.length !== 4) fail("bad member entry");
+  const [address, state, incarnation, phase] = x;
+  if (!MEMBER_STATES.includes(state)) fail("bad member state");
+  if (!Number.isSafeInteger(incarnation) || incarnation < 0) {
+    fail("bad incarnation");
+  }
+  if (!MEMBER_PHASES.includes(phase)) fail("bad member phase");
+  return [parseAddress(address), state, incarnation, phase];
+}
+
+function parseLimit(x: unknown, max: number): number {
+  if (!Number.isSafeInteger(x) || (x as number) < 1 || (x as number) > max) {
+    fail(`limit must be an integer in [1, ${max}]`);
+  }
+  return x as number;
+}
+
+function parseBucketIndex(x: unknown): number {
+  if (
+    !Number.isSafeInteger(x) || (x as number) < 0 || (x as number) >= AE_BUCKETS
+  ) {
+    fail("bad bucket index");
+  }
+  return x as number;
+}
+
+function parseDigestBucket(x: unknown): DigestBucket {
+  if (
+    !Array.isArray(x) || x.length !== 2 || !Number.isSafeInteger(x[0]) ||
+    x[0] < 0 || !Number.isSafeInteger(x[1]) || x[1] < 0
+  ) fail("bad digest bucket");
+  return [x[0], x[1]];
+}
+
+function parseCursor(x: unknown): string | null {
+  return x === null ? null : parseKey(x);
+}
+
 function parseList<T>(x: unknown, max: number, item: (y: unknown) => T): T[] {
   if (!Array.isArray(x)) fail("expected a list");
   if (x.length > max) fail(`a list is longer than ${max}`);
@@ -99,11 +202,48 @@ function parseList<T>(x: unknown, max: number, item: (y: unknown) => T): T[] {
 export function parsePeerRequest(x: unknown): PeerRequest {
   if (!isObject(x)) fail("not an object");
   switch (x.kind) {
-    case "write":
-      return {
+    case "write": {
+      const request: PeerRequest = {
         kind: "write",
         records: parseList(x.records, PEER_BATCH_MAX, parseRecord),
       };
+      if (x.hintFor !== undefined) request.hintFor = parseAddress(x.hintFor);
+      return request;
+    }
+    case "ping":
+      return {
+        kind: "ping",
+        from: parseAddress(x.from),
+        members: parseList(x.members, MEMBERS_MAX, parseMemberEntry),
+      };
+    case "ping_req":
+      return { kind: "ping_req", target: parseAddress(x.target) };
+    case "transfer": {
+      const request: PeerRequest = {
+        kind: "transfer",
+        for: parseAddress(x.for),
+        limit: parseLimit(x.limit, PEER_BATCH_MAX),
+      };
+      if (x.after !== undefined) request.after = parseKey(x.after);
+      return request;
+    }
+    case "ae_digest": {
+      const buckets = parseList(x.buckets, AE_BUCKETS, parseDigestBucket);
+      if (buckets.length !== AE_BUCKETS) {
+        fail(`a digest has exactly ${AE_BUCKETS} buckets`);
+      }
+      return { kind: "ae_digest", from: parseAddress(x.from), buckets };
+    }
+    case "ae_keys": {
+      const request: PeerRequest = {
+        kind: "ae_keys",
+        from: parseAddress(x.from),
+        buckets: parseList(x.buckets, AE_BUCKETS, parseBucketIndex),
+        limit: parseLimit(x.limit, AE_KEYS_MAX),
+      };
+      if (x.after !== undefined) request.after = parseKey(x.after);
+      return request;
+    }
     case "read":
       return {
         kind: "read",
@@ -163,6 +303,31 @@ export function parsePeerResponse(
         kind: "scan",
         entries: parseList(x.entries, request.limit, parseEntry),
         complete: x.complete,
+      };
+    case "ping":
+      return {
+        kind: "ping",
+        members: parseList(x.members, MEMBERS_MAX, parseMemberEntry),
+      };
+    case "ping_req":
+      if (typeof x.ok !== "boolean") fail("bad ping_req answer");
+      return { kind: "ping_req", ok: x.ok };
+    case "transfer":
+      return {
+        kind: "transfer",
+        records: parseList(x.records, request.limit, parseRecord),
+        cursor: parseCursor(x.cursor),
+      };
+    case "ae_digest":
+      return {
+        kind: "ae_digest",
+        differing: parseList(x.differing, AE_BUCKETS, parseBucketIndex),
+      };
+    case "ae_keys":
+      return {
+        kind: "ae_keys",
+        entries: parseList(x.entries, request.limit, parseEntry),
+        cursor: parseCursor(x.cursor),
       };
   }
 }

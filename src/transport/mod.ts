@@ -7,7 +7,13 @@
 export { HttpTransport, type HttpTransportOptions, PEER_PATH } from "./http.ts";
 export { MemoryNetwork } from "./memory.ts";
 export {
+  AE_BUCKETS,
+  AE_KEYS_MAX,
+  type DigestBucket,
   type KeyEntry,
+  type MemberEntry,
+  type MemberPhase,
+  type MemberState,
   parsePeerRequest,
   parsePeerResponse,
   parseRecord,

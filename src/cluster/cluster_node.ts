@@ -1,0 +1,195 @@
+/**
+ * One node's cluster logic, assembled: membership, rings, coordinator,
+ * repair and the loops that drive them. Sans-I/O: the node's wiring hands
+ * in the HTTP transport and the system clock; simulations hand in an
+ * in-memory network and a manual clock, and run the very same code.
+ *
+ * @module
+ */
+
+import { type Clock, HybridClock, repeat, type Timer } from "../clock/mod.ts";
+import { Ring } from "../ring/mod.ts";
+import type { Store } from "../storage/mod.ts";
+import type { PeerHandler, PeerTransport } from "../transport/mod.ts";
+import { Coordinator } from "./coordinator.ts";
+import { HintStore } from "./hints.ts";
+import { Membership, type MembershipTiming } from "./membership.ts";
+import { peerDispatcher } from "./peer_dispatch.ts";
+import type { Random } from "./random.ts";
+import { Repair } from "./repair.ts";
+import { Topology } from "./topology.ts";
+
+/** Most tombstones one purge pass removes. */
+const TOMBSTONE_PURGE_BATCH_MAX = 1_000;
+
+/** How often the background work runs, and its bounds. */
+export interface ClusterTiming extends MembershipTiming {
+  antiEntropyIntervalMs: number;
+  hintIntervalMs: number;
+  /** Time between handoff rounds (keys a node no longer owns). */
+  handOffIntervalMs: number;
+}
+
+/** Everything a {@link ClusterNode} is built from. */
+export interface ClusterNodeOptions {
+  self: string;
+  /** Members known at start: the static list and the `--join` seed. */
+  seeds: readonly string[];
+  /** True to join through the seeds (stream ranges first). */
+  join: boolean;
+  store: Store;
+  transport: PeerTransport;
+  clock: Clock;
+  random: Random;
+  vnodes: number;
+  replicationFactor: number;
+  readQuorum?: number;
+  writeQuorum?: number;
+  requestDeadlineMs: number;
+  peerDeadlineMs: number;
+  timing: ClusterTiming;
+  hintCountMax: number;
+  hintBytesMax: number;
+  /**
+   * How long a tombstone is kept before it is purged: longer than any
+   * replica can stay away and still come back with the deleted value
+   * (hints, anti-entropy and read repair all carry the tombstone to it
+   * within that time).
+   */
+  tombstoneGraceMs: number;
+  log?: (line: string) => void;
+}
+
+/** A node's core, assembled. */
+export class ClusterNode {
+  readonly self: string;
+  readonly membership: Membership;
+  readonly topology: Topology;
+  readonly hints: HintStore;
+  readonly coordinator: Coordinator;
+  readonly repair: Repair;
+  /** Answers every peer request kind. */
+  readonly handlePeer: PeerHandler;
+  readonly #options: ClusterNodeOptions;
+  readonly #loops: Timer[] = [];
+
+  private constructor(
+    options: ClusterNodeOptions,
+    membership: Membership,
+    topology: Topology,
+  ) {
+    const o = options;
+    this.#options = o;
+    this.self = o.self;
+    this.membership = membership;
+    this.topology = topology;
+    this.hints = new HintStore({
+      countMax: o.hintCountMax,
+      bytesMax: o.hintBytesMax,
+    });
+    this.coordinator = new Coordinator({
+      self: o.self,
+      topology,
+      members: {
+        isDown: (address) => membership.isDown(address),
+        isGone: (address) => membership.get(address)?.state === "left",
+      },
+      hints: this.hints,
+      store: o.store,
+      transport: o.transport,
+      clock: o.clock,
+      hlc: new HybridClock(o.clock, o.self),
+      replicationFactor: o.replicationFactor,
+      ...(o.readQuorum !== undefined ? { readQuorum: o.readQuorum } : {}),
+      ...(o.writeQuorum !== undefined ? { writeQuorum: o.writeQuorum } : {}),
+      requestDeadlineMs: o.requestDeadlineMs,
+      peerDeadlineMs: o.peerDeadlineMs,
+    });
+    this.repair = new Repair({
+      self: o.self,
+      store: o.store,
+      transport: o.transport,
+      clock: o.clock,
+      random: o.random,
+      membership,
+      topology,
+      replicationFactor: () => this.coordinator.settings.replicationFactor,
+      peerDeadlineMs: o.peerDeadlineMs,
+      ...(o.log !== undefined ? { log: o.log } : {}),
+    });
+    this.handlePeer = peerDispatcher({
+      membership,
+      coordinator: this.coordinator,
+      repair: this.repair,
+    });
+  }
+
+  /** Builds the node's core (the first ring needs async digests). */
+  static async create(options: ClusterNodeOptions): Promise<ClusterNode> {
+    const membership = new Membership({
+      self: options.self,
+      seeds: options.seeds,
+      phase: options.join ? "joining" : "ready",
+      // The wall clock as incarnation: a restarted node's word about
+      // itself beats whatever the cluster remembers of its previous life.
+      incarnation: options.clock.now(),
+      transport: options.transport,
+      clock: options.clock,
+      random: options.random,
+      timing: options.timing,
+      // Called only once gossip runs, after the topology exists.
+      onChange: () => void topology.update(membership.members()),
+      ...(options.log !== undefined ? { log: options.log } : {}),
+    });
+    const topology: Topology = await Topology.create(
+      (members) => Ring.build(members, { vnodes: options.vnodes }),
+      membership.members(),
+    );
+    return new ClusterNode(options, membership, topology);
+  }
+
+  /** Starts gossip, hinted handoff, anti-entropy, handoff and (if asked) the join. */
+  start(): void {
+    const { clock, timing, log } = this.#options;
+    const report = (what: string) => (error: unknown) =>
+      log?.(`${what}: ${error instanceof Error ? error.message : error}`);
+    this.membership.start();
+    this.#loops.push(
+      repeat(
+        clock,
+        timing.hintIntervalMs,
+        () => this.coordinator.deliverHints(),
+        report("hinted handoff"),
+      ),
+      repeat(
+        clock,
+        timing.antiEntropyIntervalMs,
+        () => this.repair.antiEntropyRound(),
+        report("anti-entropy"),
+      ),
+      repeat(
+        clock,
+        timing.handOffIntervalMs,
+        () => this.repair.handOffRound(),
+        report("handoff"),
+      ),
+      repeat(
+        clock,
+        Math.max(1_000, Math.min(this.#options.tombstoneGraceMs, 60_000)),
+        () =>
+          this.#options.store.purgeTombstones(
+            clock.now() - this.#options.tombstoneGraceMs,
+            TOMBSTONE_PURGE_BATCH_MAX,
+          ),
+        report("tombstone purge"),
+      ),
+    );
+    if (this.#options.join) this.repair.join().catch(report("join failed"));
+  }
+
+  /** Stops every loop (the store is the caller's to close). */
+  stop(): void {
+    this.membership.stop();
+    for (const loop of this.#loops.splice(0)) loop.cancel();
+  }
+}

@@ -1,0 +1,383 @@
+/**
+ * Membership and failure detection, SWIM-style (Das et al., 2002), with
+ * memberlist's refinements: incarnation numbers, suspicion before death,
+ * refutation by the suspected node itself, indirect probes.
+ *
+ * Sans-I/O: probes go through the injected transport, time through the
+ * injected clock, choices through the injected random source.
+ *
+ * Dissemination: every probe and its answer carry this node's whole member
+ * table. With at most {@link MEMBERS_MAX} members of ~50 bytes each that
+ * is at most ~13 KiB a message, and it makes convergence a plain epidemic:
+ * a change reaches every node in O(log n) probe periods.
+ *
+ * @module
+ */
+
+import type { Clock, Timer } from "../clock/mod.ts";
+import { MEMBERS_MAX } from "../limits.ts";
+import type {
+  MemberEntry,
+  MemberPhase,
+  MemberState,
+  PeerTransport,
+} from "../transport/mod.ts";
+import { type Random, shuffle } from "./random.ts";
+
+export type { MemberEntry, MemberPhase, MemberState };
+
+/** One member as this node knows it. */
+export interface Member {
+  address: string;
+  state: MemberState;
+  /** Raised only by the member itself, to refute suspicion or announce a change. */
+  incarnation: number;
+  /** Where the member is in joining or leaving the ring. */
+  phase: MemberPhase;
+}
+
+/** Failure detector timing. */
+export interface MembershipTiming {
+  /** How often a probe is sent. Default 500 ms: detection within ~1 s. */
+  probeIntervalMs: number;
+  /** How long a direct or indirect probe may take. Default 250 ms: loopback or LAN round trips are far below. */
+  probeTimeoutMs: number;
+  /** Members asked to probe indirectly when a direct probe fails. Default 3. */
+  indirectProbes: number;
+  /** How long a member stays suspect before it is declared dead. Default 2,000 ms: four probe periods to refute. */
+  suspicionTimeoutMs: number;
+}
+
+/** The defaults; see {@link MembershipTiming}. */
+export const MEMBERSHIP_TIMING_DEFAULT: MembershipTiming = {
+  probeIntervalMs: 500,
+  probeTimeoutMs: 250,
+  indirectProbes: 3,
+  suspicionTimeoutMs: 2_000,
+};
+
+/** Everything membership needs from the world. */
+export interface MembershipOptions {
+  self: string;
+  /** Members known at start (static `-C` list and `--join` seeds). */
+  seeds: readonly string[];
+  /** This node's phase at start: "joining" with `--join`, else "ready". */
+  phase: MemberPhase;
+  /**
+   * This node's first incarnation. Pass the wall clock in ms so a restarted
+   * node's announcements beat what the cluster remembers of its last life.
+   */
+  incarnation: number;
+  transport: PeerTransport;
+  clock: Clock;
+  random: Random;
+  timing?: Partial<MembershipTiming>;
+  /** Called after any change to the member table. */
+  onChange?: () => void;
+  /** Log lines for state changes. */
+  log?: (line: string) => void;
+}
+
+const STATE_RANK: Record<MemberState, number> = {
+  alive: 0,
+  suspect: 1,
+  dead: 2,
+  left: 3,
+};
+
+/** The member table and the probe loop. */
+export class Membership {
+  readonly self: string;
+  readonly timing: MembershipTiming;
+  readonly #members = new Map<string, Member>();
+  readonly #suspectSince = new Map<string, number>();
+  readonly #transport: PeerTransport;
+  readonly #clock: Clock;
+  readonly #random: Random;
+  readonly #onChange: () => void;
+  readonly #log: (line: string) => void;
+  #probeOrder: string[] = [];
+  #timer: Timer | undefined;
+  #probing = false;
+  #stopped = true;
+
+  constructor(options: MembershipOptions) {
+    this.self = options.self;
+    this.timing = { ...MEMBERSHIP_TIMING_DEFAULT, ...options.timing };
+    this.#transport = options.transport;
+    this.#clock = options.clock;
+    this.#random = options.random;
+    this.#onChange = options.onChange ?? (() => {});
+    this.#log = options.log ?? (() => {});
+    this.#members.set(this.self, {
+      address: this.self,
+      state: "alive",
+      incarnation: options.incarnation,
+      phase: options.phase,
+    });
+    for (const seed of options.seeds) {
+      if (seed === this.self || this.#members.has(seed)) continue;
+      // Seeds start alive at incarnation 0: anything the seed says of itself
+      // wins, and a failed probe makes it suspect.
+      this.#members.set(seed, {
+        address: seed,
+        state: "alive",
+        incarnation: 0,
+        phase: "ready",
+      });
+    }
+  }
+
+  /** Every member, sorted by address. */
+  members(): Member[] {
+    return [...this.#members.values()]
+      .sort((a, b) => a.address < b.address ? -1 : 1)
+      .map((m) => ({ ...m }));
+  }
+
+  /** This node's own entry. */
+  get me(): Member {
+    return { ...this.#members.get(this.self)! };
+  }
+
+  /** A member by address. */
+  get(address: string): Member | undefined {
+    const m = this.#members.get(address);
+    return m === undefined ? undefined : { ...m };
+  }
+
+  /** True for a member believed down (suspect or dead) or gone. */
+  isDown(address: string): boolean {
+    const state = this.#members.get(address)?.state;
+    return state !== "alive";
+  }
+
+  /** The member table as it travels on the wire. */
+  entries(): MemberEntry[] {
+    return [...this.#members.values()].map((
+      m,
+    ) => [m.address, m.state, m.incarnation, m.phase]);
+  }
+
+  /** Starts probing, after announcing this node to every known member. */
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    void this.announce();
+    this.#schedule();
+  }
+
+  /** Stops probing. */
+  stop(): void {
+    this.#stopped = true;
+    this.#timer?.cancel();
+    this.#timer = undefined;
+  }
+
+  /**
+   * Sends this node's table to every other member that is not gone and
+   * merges the answers: a join, a return after restart, or a phase change
+   * reaches everyone at once instead of by epidemic. Resolves with how
+   * many answered.
+   */
+  async announce(): Promise<number> {
+    const others = [...this.#members.values()]
+      .filter((m) => m.address !== this.self && m.state !== "left");
+    const answers = await Promise.all(others.map((m) => this.#ping(m.address)));
+    return answers.filter(Boolean).length;
+  }
+
+  /** Changes this node's phase and tells the cluster. */
+  async setPhase(phase: MemberPhase): Promise<number> {
+    const me = this.#members.get(this.self)!;
+    me.phase = phase;
+    me.incarnation++;
+    this.#changed(`${this.self} is now ${phase}`);
+    return await this.announce();
+  }
+
+  /** Marks this node as having left the cluster and tells everyone. */
+  async leave(): Promise<number> {
+    const me = this.#members.get(this.self)!;
+    me.state = "left";
+    me.incarnation++;
+    this.#changed(`${this.self} left`);
+    return await this.announce();
+  }
+
+  /**
+   * Merges a peer's member table. Returns false (and changes nothing) when
+   * the sender is neither a known member nor announcing itself: gossip
+   * about the cluster comes only from members.
+   */
+  merge(from: string, entries: readonly MemberEntry[]): boolean {
+    const sender = this.#members.get(from);
+    const selfEntry = entries.find((e) => e[0] === from);
+    const known = sender !== undefined && sender.state !== "left";
+    if (!known && selfEntry === undefined) return false;
+    let changed = false;
+    for (const entry of entries.slice(0, MEMBERS_MAX)) {
+      // An unknown sender may only speak for itself until it is a member.
+      if (!known && entry[0] !== from) continue;
+      if (this.#apply(entry)) changed = true;
+    }
+    if (changed) this.#onChange();
+    return true;
+  }
+
+  /** Answers a probe: merge the sender's table, reply with ours. */
+  handlePing(
+    from: string,
+    entries: readonly MemberEntry[],
+  ): MemberEntry[] | null {
+    return this.merge(from, entries) ? this.entries() : null;
+  }
+
+  /** Probes `target` on behalf of another member. */
+  async handlePingRequest(target: string): Promise<boolean> {
+    if (!this.#members.has(target)) return false;
+    return await this.#ping(target);
+  }
+
+  /** One protocol period: probe the next member; exposed for simulations. */
+  async probeOnce(): Promise<void> {
+    this.#expireSuspicions();
+    const target = this.#nextTarget();
+    if (target === undefined) return;
+    if (await this.#ping(target)) return;
+    const member = this.#members.get(target);
+    if (member === undefined || member.state !== "alive") return;
+    if (await this.#probeIndirectly(target)) return;
+    this.#suspect(target);
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = this.#clock.after(this.timing.probeIntervalMs, () => {
+      if (!this.#probing) {
+        this.#probing = true;
+        this.probeOnce().finally(() => this.#probing = false);
+      }
+      this.#schedule();
+    });
+  }
+
+  #nextTarget(): string | undefined {
+    if (this.#probeOrder.length === 0) {
+      this.#probeOrder = shuffle(
+        [...this.#members.values()]
+          .filter((m) => m.address !== this.self && m.state !== "left")
+          .map((m) => m.address),
+        this.#random,
+      );
+    }
+    return this.#probeOrder.pop();
+  }
+
+  async #ping(target: string): Promise<boolean> {
+    try {
+      const answer = await this.#transport.call(
+        target,
+        { kind: "ping", from: this.self, members: this.entries() },
+        this.timing.probeTimeoutMs,
+      );
+      if (answer.kind !== "ping") return false;
+      this.merge(target, answer.members);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async #probeIndirectly(target: string): Promise<boolean> {
+    const helpers = shuffle(
+      [...this.#members.values()]
+        .filter((m) =>
+          m.address !== this.self && m.address !== target &&
+          m.state === "alive"
+        )
+        .map((m) => m.address),
+      this.#random,
+    ).slice(0, this.timing.indirectProbes);
+    if (helpers.length === 0) return false;
+    const answers = await Promise.all(helpers.map(async (helper) => {
+      try {
+        const answer = await this.#transport.call(
+          helper,
+          { kind: "ping_req", target },
+          this.timing.probeTimeoutMs * 2,
+        );
+        return answer.kind === "ping_req" && answer.ok;
+      } catch {
+        return false;
+      }
+    }));
+    return answers.some(Boolean);
+  }
+
+  #suspect(target: string): void {
+    const member = this.#members.get(target);
+    if (member === undefined || member.state !== "alive") return;
+    member.state = "suspect";
+    this.#suspectSince.set(target, this.#clock.now());
+    this.#changed(`${target} is suspect`);
+  }
+
+  #expireSuspicions(): void {
+    const now = this.#clock.now();
+    for (const [address, since] of this.#suspectSince) {
+      const member = this.#members.get(address);
+      if (member?.state !== "suspect") {
+        this.#suspectSince.delete(address);
+      } else if (now - since >= this.timing.suspicionTimeoutMs) {
+        member.state = "dead";
+        this.#suspectSince.delete(address);
+        this.#changed(`${address} is dead`);
+      }
+    }
+  }
+
+  /** Applies one entry by SWIM's precedence; true if anything changed. */
+  #apply([address, state, incarnation, phase]: MemberEntry): boolean {
+    if (address === this.self) return this.#refute(state, incarnation);
+    const known = this.#members.get(address);
+    if (known === undefined) {
+      if (this.#members.size >= MEMBERS_MAX) return false;
+      this.#members.set(address, { address, state, incarnation, phase });
+      if (state === "suspect") {
+        this.#suspectSince.set(address, this.#clock.now());
+      }
+      this.#log(`membership: ${address} is ${state} (${phase})`);
+      return true;
+    }
+    const newer = incarnation > known.incarnation ||
+      (incarnation === known.incarnation &&
+        STATE_RANK[state] > STATE_RANK[known.state]);
+    if (!newer) return false;
+    const was = known.state;
+    known.state = state;
+    known.incarnation = incarnation;
+    known.phase = phase;
+    if (state === "suspect" && was !== "suspect") {
+      this.#suspectSince.set(address, this.#clock.now());
+    }
+    if (was !== state) this.#log(`membership: ${address} is ${state}`);
+    this.#probeOrder = this.#probeOrder.filter((a) => a !== address);
+    return true;
+  }
+
+  /** Someone says this node is suspect or dead: prove it wrong. */
+  #refute(state: MemberState, incarnation: number): boolean {
+    const me = this.#members.get(this.self)!;
+    if (me.state === "left") return false;
+    if (state === "alive" || incarnation < me.incarnation) return false;
+    me.incarnation = incarnation + 1;
+    this.#log(`membership: refuted '${state}' about ${this.self}`);
+    return true;
+  }
+
+  #changed(line: string): void {
+    this.#log(`membership: ${line}`);
+    this.#onChange();
+  }
+}

@@ -1,0 +1,90 @@
+import { assert, assertEquals } from "@std/assert";
+import { ManualClock } from "../clock/mod.ts";
+import type { PeerTransport } from "../transport/mod.ts";
+import { Membership } from "./membership.ts";
+import { seededRandom } from "./random.ts";
+
+const silent: PeerTransport = {
+  call: () => Promise.reject(new Error("unreachable")),
+};
+
+function membership(self = "a:1", seeds = ["a:1", "b:1", "c:1"]) {
+  return new Membership({
+    self,
+    seeds,
+    phase: "ready",
+    incarnation: 10,
+    transport: silent,
+    clock: new ManualClock(0),
+    random: seededRandom(1),
+  });
+}
+
+Deno.test("merge() prefers a higher incarnation, then the graver state", () => {
+  const m = membership();
+  m.merge("b:1", [["c:1", "suspect", 0, "ready"]]);
+  assertEquals(m.get("c:1")?.state, "suspect");
+  m.merge("b:1", [["c:1", "alive", 0, "ready"]]);
+  assertEquals(
+    m.get("c:1")?.state,
+    "suspect",
+    "same incarnation: suspect wins",
+  );
+  m.merge("b:1", [["c:1", "alive", 1, "ready"]]);
+  assertEquals(m.get("c:1")?.state, "alive", "a refutation wins");
+  m.merge("b:1", [["c:1", "dead", 1, "ready"]]);
+  assertEquals(m.get("c:1")?.state, "dead");
+});
+
+Deno.test("a node refutes suspicion about itself with a higher incarnation", () => {
+  const m = membership();
+  m.merge("b:1", [["a:1", "suspect", 10, "ready"]]);
+  assertEquals(m.me.state, "alive");
+  assertEquals(m.me.incarnation, 11);
+  m.merge("b:1", [["a:1", "dead", 3, "ready"]]);
+  assertEquals(m.me.incarnation, 11, "an old rumour needs no refutation");
+});
+
+Deno.test("gossip from a node outside the cluster is refused", () => {
+  const m = membership();
+  assertEquals(m.merge("x:9", [["y:9", "alive", 1, "ready"]]), false);
+  assertEquals(m.get("y:9"), undefined);
+  assertEquals(m.handlePing("x:9", [["c:1", "dead", 99, "ready"]]), null);
+  assertEquals(m.get("c:1")?.state, "alive");
+});
+
+Deno.test("a joining node may introduce itself, and only itself", () => {
+  const m = membership();
+  assert(
+    m.merge("d:1", [["d:1", "alive", 5, "joining"], [
+      "c:1",
+      "dead",
+      9,
+      "ready",
+    ]]),
+  );
+  assertEquals(m.get("d:1")?.phase, "joining");
+  assertEquals(m.get("c:1")?.state, "alive");
+});
+
+Deno.test("an unanswered probe makes a member suspect, then dead after the timeout", async () => {
+  const clock = new ManualClock(0);
+  const m = new Membership({
+    self: "a:1",
+    seeds: ["b:1"],
+    phase: "ready",
+    incarnation: 1,
+    transport: silent,
+    clock,
+    random: seededRandom(1),
+    timing: { suspicionTimeoutMs: 1000 },
+  });
+  await m.probeOnce();
+  assertEquals(m.get("b:1")?.state, "suspect");
+  clock.advance(999);
+  await m.probeOnce();
+  assertEquals(m.get("b:1")?.state, "suspect");
+  clock.advance(1);
+  await m.probeOnce();
+  assertEquals(m.get("b:1")?.state, "dead");
+});

@@ -1,0 +1,59 @@
+/**
+ * Routes a peer's request to the part of the core that answers it.
+ *
+ * @module
+ */
+
+import { KvdbError } from "../errors.ts";
+import type { PeerHandler } from "../transport/mod.ts";
+import type { Coordinator } from "./coordinator.ts";
+import type { Membership } from "./membership.ts";
+import type { Repair } from "./repair.ts";
+
+/** Gossip from a node that is not a member (HTTP 403). */
+export class NotAMemberError extends KvdbError {
+  constructor(address: string) {
+    super(
+      `Refused: ${address.slice(0, 64)} is not a member of this cluster.`,
+      403,
+    );
+  }
+}
+
+/** The parts of the core that answer peers. */
+export interface PeerServices {
+  membership: Membership;
+  coordinator: Coordinator;
+  repair: Repair;
+}
+
+/** A handler for every peer request kind. */
+export function peerDispatcher(services: PeerServices): PeerHandler {
+  const { membership, coordinator, repair } = services;
+  return async (request) => {
+    switch (request.kind) {
+      case "ping": {
+        const members = membership.handlePing(request.from, request.members);
+        if (members === null) throw new NotAMemberError(request.from);
+        return { kind: "ping", members };
+      }
+      case "ping_req":
+        return {
+          kind: "ping_req",
+          ok: await membership.handlePingRequest(request.target),
+        };
+      case "write":
+      case "read":
+      case "scan":
+        return await coordinator.handlePeer(request);
+      case "transfer":
+      case "ae_digest":
+      case "ae_keys":
+        return await repair.handlePeer(request);
+      default: {
+        const unreachable: never = request;
+        throw new Error(`unhandled peer request ${unreachable}`);
+      }
+    }
+  };
+}

@@ -1,0 +1,508 @@
+/**
+ * Repair: anti-entropy between replicas, streaming on join and leave, and
+ * handing off keys a node no longer owns. Sans-I/O like the rest of the
+ * core.
+ *
+ * Anti-entropy compares bucketed digests. For a pair of nodes, the keys
+ * both replicate are split into {@link AE_BUCKETS} buckets by key hash;
+ * a bucket's digest is its record count and the sum (mod 2^32) of a hash
+ * of each record's key and version. Equal digests: nothing else is sent.
+ * Differing buckets: the peer lists its entries (key and version, no
+ * values) in those buckets, and each side sends the other what is newer.
+ *
+ * @module
+ */
+
+import { type Clock, compareVersions } from "../clock/mod.ts";
+import { UnavailableError } from "../errors.ts";
+import { hashKey } from "../ring/mod.ts";
+import type { Store, StoredRecord } from "../storage/mod.ts";
+import {
+  AE_BUCKETS,
+  AE_KEYS_MAX,
+  type DigestBucket,
+  type KeyEntry,
+  PEER_BATCH_MAX,
+  type PeerRequest,
+  type PeerResponse,
+  type PeerTransport,
+} from "../transport/mod.ts";
+import type { Membership } from "./membership.ts";
+import { type Random, shuffle } from "./random.ts";
+import type { Topology } from "./topology.ts";
+
+/** Records scanned per page; the scan yields to other work between pages. */
+const SCAN_PAGE = 1000;
+
+/** Repair timing and rate limits. */
+export interface RepairOptions {
+  self: string;
+  store: Store;
+  transport: PeerTransport;
+  clock: Clock;
+  random: Random;
+  membership: Membership;
+  topology: Topology;
+  /** N as configured (capped at the ring size). */
+  replicationFactor: () => number;
+  peerDeadlineMs: number;
+  /** Most records one anti-entropy round moves each way. Default 5,000. */
+  aeKeysPerRoundMax?: number;
+  log?: (line: string) => void;
+}
+
+/** Progress of a join or leave, for `cluster_info` and the CLI. */
+export interface TransferProgress {
+  phase: "idle" | "joining" | "leaving" | "done";
+  keysMoved: number;
+  bytesMoved: number;
+  /** Records still to go (for a leave), or null when unknown (a join). */
+  keysRemaining: number | null;
+}
+
+/** Counters for `cluster_info`. */
+export interface RepairStats {
+  aeRounds: number;
+  aeBucketsDiffering: number;
+  aePulled: number;
+  aePushed: number;
+  handedOff: number;
+  transfer: TransferProgress;
+}
+
+function recordHash(key: string, version: KeyEntry[1]): number {
+  return hashKey(`${key}\u0000${version[0]}.${version[1]}.${version[2]}`);
+}
+
+function bucketOf(key: string): number {
+  return hashKey(key) >>> 24;
+}
+
+function sizeOf(record: StoredRecord): number {
+  return record.key.length + (JSON.stringify(record.value)?.length ?? 0);
+}
+
+/** Anti-entropy, join and leave streaming, and handoff. */
+export class Repair {
+  readonly #o: RepairOptions;
+  readonly #aeKeysMax: number;
+  /** The ring version after which a handoff pass found nothing foreign. */
+  #cleanAtVersion = -1;
+  readonly #stats: RepairStats = {
+    aeRounds: 0,
+    aeBucketsDiffering: 0,
+    aePulled: 0,
+    aePushed: 0,
+    handedOff: 0,
+    transfer: {
+      phase: "idle",
+      keysMoved: 0,
+      bytesMoved: 0,
+      keysRemaining: null,
+    },
+  };
+
+  constructor(options: RepairOptions) {
+    this.#o = options;
+    this.#aeKeysMax = options.aeKeysPerRoundMax ?? 5_000;
+  }
+
+  /** Counters, copied. */
+  stats(): RepairStats {
+    return structuredClone(this.#stats);
+  }
+
+  /** Lets other work run between scan pages. */
+  #yield(): Promise<void> {
+    return new Promise((resolve) => this.#o.clock.after(0, resolve));
+  }
+
+  /** Every local record, a page at a time. */
+  async *#records(after?: string): AsyncGenerator<StoredRecord> {
+    let cursor = after;
+    for (;;) {
+      const page = this.#o.store.scan({
+        limit: SCAN_PAGE,
+        ...(cursor !== undefined ? { after: cursor } : {}),
+      });
+      yield* page;
+      if (page.length < SCAN_PAGE) return;
+      cursor = page.at(-1)!.key;
+      await this.#yield();
+    }
+  }
+
+  /** True when both `a` and `b` replicate `key` on the read ring. */
+  #shared(key: string, a: string, b: string): boolean {
+    const replicas = this.#o.topology.readRing.preferenceList(
+      key,
+      this.#o.replicationFactor(),
+    );
+    return replicas.includes(a) && replicas.includes(b);
+  }
+
+  async #digest(peer: string): Promise<DigestBucket[]> {
+    const counts = new Array<number>(AE_BUCKETS).fill(0);
+    const sums = new Array<number>(AE_BUCKETS).fill(0);
+    for await (const record of this.#records()) {
+      if (!this.#shared(record.key, this.#o.self, peer)) continue;
+      const bucket = bucketOf(record.key);
+      counts[bucket]!++;
+      sums[bucket] =
+        (sums[bucket]! + recordHash(record.key, record.version)) >>>
+        0;
+    }
+    return counts.map((count, i) => [count, sums[i]!]);
+  }
+
+  async #entries(
+    peer: string,
+    buckets: ReadonlySet<number>,
+    after: string | undefined,
+    limit: number,
+  ): Promise<{ entries: KeyEntry[]; cursor: string | null }> {
+    const entries: KeyEntry[] = [];
+    for await (const record of this.#records(after)) {
+      if (!buckets.has(bucketOf(record.key))) continue;
+      if (!this.#shared(record.key, this.#o.self, peer)) continue;
+      entries.push([
+        record.key,
+        record.version,
+        record.tombstone,
+        record.expiresAtMs,
+      ]);
+      if (entries.length >= limit) return { entries, cursor: record.key };
+    }
+    return { entries, cursor: null };
+  }
+
+  /** Answers the repair messages of a peer. */
+  async handlePeer(request: PeerRequest): Promise<PeerResponse> {
+    switch (request.kind) {
+      case "ae_digest": {
+        this.#requireMember(request.from);
+        const mine = await this.#digest(request.from);
+        const differing: number[] = [];
+        mine.forEach(([count, sum], i) => {
+          const theirs = request.buckets[i]!;
+          if (theirs[0] !== count || theirs[1] !== sum) differing.push(i);
+        });
+        return { kind: "ae_digest", differing };
+      }
+      case "ae_keys": {
+        this.#requireMember(request.from);
+        const { entries, cursor } = await this.#entries(
+          request.from,
+          new Set(request.buckets),
+          request.after,
+          request.limit,
+        );
+        return { kind: "ae_keys", entries, cursor };
+      }
+      case "transfer":
+        return await this.#transferPage(request);
+      default:
+        throw new Error(`repair does not answer '${request.kind}'`);
+    }
+  }
+
+  #requireMember(address: string): void {
+    const member = this.#o.membership.get(address);
+    if (member === undefined || member.state === "left") {
+      throw new UnavailableError(`${address} is not a member`);
+    }
+  }
+
+  /**
+   * One anti-entropy round with a random peer that shares ranges with this
+   * node. Skipped while members join or leave (the streaming covers those
+   * ranges). Resolves with the records moved.
+   */
+  async antiEntropyRound(): Promise<number> {
+    if (this.#o.topology.inTransition) return 0;
+    const peers = shuffle(
+      this.#o.topology.readRing.members.filter((m) =>
+        m !== this.#o.self && !this.#o.membership.isDown(m)
+      ),
+      this.#o.random,
+    );
+    const peer = peers[0];
+    if (peer === undefined) return 0;
+    this.#stats.aeRounds++;
+    const buckets = await this.#digest(peer);
+    const answer = await this.#o.transport.call(
+      peer,
+      { kind: "ae_digest", from: this.#o.self, buckets },
+      this.#o.peerDeadlineMs,
+    );
+    if (answer.kind !== "ae_digest" || answer.differing.length === 0) return 0;
+    this.#stats.aeBucketsDiffering += answer.differing.length;
+    return await this.#reconcile(peer, new Set(answer.differing));
+  }
+
+  async #reconcile(peer: string, buckets: Set<number>): Promise<number> {
+    const theirs = new Map<string, KeyEntry>();
+    let after: string | undefined;
+    while (theirs.size < this.#aeKeysMax) {
+      const answer = await this.#o.transport.call(
+        peer,
+        {
+          kind: "ae_keys",
+          from: this.#o.self,
+          buckets: [...buckets],
+          limit: Math.min(AE_KEYS_MAX, this.#aeKeysMax - theirs.size),
+          ...(after !== undefined ? { after } : {}),
+        },
+        this.#o.peerDeadlineMs,
+      );
+      if (answer.kind !== "ae_keys") return 0;
+      for (const entry of answer.entries) theirs.set(entry[0], entry);
+      if (answer.cursor === null) break;
+      after = answer.cursor;
+    }
+    const mine = await this.#entries(peer, buckets, undefined, Infinity);
+    const pull: string[] = [];
+    const push: StoredRecord[] = [];
+    const mineByKey = new Map(mine.entries.map((e) => [e[0], e]));
+    for (const [key, entry] of theirs) {
+      const own = mineByKey.get(key);
+      if (own === undefined || compareVersions(entry[1], own[1]) > 0) {
+        pull.push(key);
+      }
+    }
+    for (const [key, own] of mineByKey) {
+      if (push.length + pull.length >= this.#aeKeysMax) break;
+      const entry = theirs.get(key);
+      if (entry === undefined || compareVersions(own[1], entry[1]) > 0) {
+        const record = this.#o.store.get(key);
+        if (record !== undefined) push.push(record);
+      }
+    }
+    await this.#pull(peer, pull.slice(0, this.#aeKeysMax));
+    await this.#push(peer, push);
+    this.#stats.aePulled += Math.min(pull.length, this.#aeKeysMax);
+    this.#stats.aePushed += push.length;
+    return pull.length + push.length;
+  }
+
+  async #pull(peer: string, keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += PEER_BATCH_MAX) {
+      const answer = await this.#o.transport.call(
+        peer,
+        { kind: "read", keys: keys.slice(i, i + PEER_BATCH_MAX) },
+        this.#o.peerDeadlineMs,
+      );
+      if (answer.kind !== "read") return;
+      await Promise.all(
+        answer.records.flatMap((r) =>
+          r === null ? [] : [this.#o.store.apply(r)]
+        ),
+      );
+    }
+  }
+
+  async #push(peer: string, records: StoredRecord[]): Promise<void> {
+    for (let i = 0; i < records.length; i += PEER_BATCH_MAX) {
+      await this.#o.transport.call(
+        peer,
+        { kind: "write", records: records.slice(i, i + PEER_BATCH_MAX) },
+        this.#o.peerDeadlineMs,
+      );
+    }
+  }
+
+  /** A page of local records that `request.for` replicates on the write ring. */
+  async #transferPage(
+    request: Extract<PeerRequest, { kind: "transfer" }>,
+  ): Promise<PeerResponse> {
+    const ring = this.#o.topology.writeRing;
+    if (!ring.members.includes(request.for)) {
+      throw new UnavailableError(
+        `${request.for} is not on this node's ring yet; retry`,
+      );
+    }
+    const n = Math.min(this.#o.replicationFactor(), ring.members.length);
+    const records: StoredRecord[] = [];
+    let scanned = 0;
+    for await (const record of this.#records(request.after)) {
+      scanned++;
+      if (ring.preferenceList(record.key, n).includes(request.for)) {
+        records.push(record);
+      }
+      // Bound the work of one request: a page of results, or ten pages
+      // scanned, whichever comes first.
+      if (records.length >= request.limit || scanned >= request.limit * 10) {
+        return { kind: "transfer", records, cursor: record.key };
+      }
+    }
+    return { kind: "transfer", records, cursor: null };
+  }
+
+  /**
+   * Joins the ring: streams, from every member, the records this node will
+   * replicate, then announces itself ready for reads.
+   */
+  async join(): Promise<void> {
+    const progress = this.#stats.transfer;
+    progress.phase = "joining";
+    const { membership, topology, self } = this.#o;
+    await membership.announce();
+    await topology.update(membership.members());
+    const sources = topology.readRing.members.filter((m) => m !== self);
+    for (const source of sources) {
+      let after: string | undefined;
+      for (let attempt = 0;;) {
+        let answer: PeerResponse;
+        try {
+          answer = await this.#o.transport.call(
+            source,
+            {
+              kind: "transfer",
+              for: self,
+              limit: PEER_BATCH_MAX,
+              ...(after !== undefined ? { after } : {}),
+            },
+            this.#o.peerDeadlineMs * 5,
+          );
+        } catch (error) {
+          // The source may not have rebuilt its ring yet, or be down (its
+          // replicas hold the same ranges, and anti-entropy fills gaps).
+          if (++attempt > 20 || membership.isDown(source)) {
+            this.#o.log?.(`join: skipped ${source}: ${error}`);
+            break;
+          }
+          await new Promise((r) => this.#o.clock.after(250, () => r(null)));
+          continue;
+        }
+        if (answer.kind !== "transfer") break;
+        await Promise.all(answer.records.map((r) => this.#o.store.apply(r)));
+        for (const record of answer.records) {
+          progress.keysMoved++;
+          progress.bytesMoved += sizeOf(record);
+        }
+        if (answer.cursor === null) break;
+        after = answer.cursor;
+      }
+    }
+    await membership.setPhase("ready");
+    await topology.update(membership.members());
+    progress.phase = "done";
+    this.#o.log?.(
+      `join: ready after receiving ${progress.keysMoved} records (${progress.bytesMoved} bytes)`,
+    );
+  }
+
+  /**
+   * Leaves the ring: marks this node leaving (so writes also go to the
+   * new owners), streams every record to the replicas that take it over,
+   * then marks this node left.
+   */
+  async leave(onProgress?: (p: TransferProgress) => void): Promise<void> {
+    const progress = this.#stats.transfer;
+    progress.phase = "leaving";
+    progress.keysRemaining = this.#o.store.count();
+    const { membership, topology, self } = this.#o;
+    await membership.setPhase("leaving");
+    await topology.update(membership.members());
+    const ring = topology.writeRing;
+    const n = Math.min(this.#o.replicationFactor(), ring.members.length);
+    const batches = new Map<string, StoredRecord[]>();
+    const flush = async (target: string) => {
+      const batch = batches.get(target) ?? [];
+      batches.delete(target);
+      if (batch.length > 0) await this.#pushReliably(target, batch);
+    };
+    for await (const record of this.#records()) {
+      const old = topology.readRing.preferenceList(record.key, n);
+      for (const target of ring.preferenceList(record.key, n)) {
+        if (target === self || old.includes(target)) continue;
+        const batch = batches.get(target) ?? [];
+        batch.push(record);
+        batches.set(target, batch);
+        if (batch.length >= PEER_BATCH_MAX) await flush(target);
+      }
+      progress.keysMoved++;
+      progress.bytesMoved += sizeOf(record);
+      progress.keysRemaining = Math.max(0, progress.keysRemaining! - 1);
+      onProgress?.(structuredClone(progress));
+    }
+    for (const target of [...batches.keys()]) await flush(target);
+    progress.keysRemaining = 0;
+    progress.phase = "done";
+    onProgress?.(structuredClone(progress));
+    await membership.leave();
+  }
+
+  async #pushReliably(target: string, records: StoredRecord[]): Promise<void> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        await this.#push(target, records);
+        return;
+      } catch (error) {
+        if (attempt >= 10) {
+          throw new UnavailableError(
+            `leave: could not hand records to ${target}: ${error}`,
+          );
+        }
+        await new Promise((r) =>
+          this.#o.clock.after(200 * attempt, () => r(null))
+        );
+      }
+    }
+  }
+
+  /**
+   * Hands off records this node no longer replicates (after a join moved
+   * their ranges): each goes to all its replicas, and is forgotten here
+   * only once every one of them has stored it. Skipped during transitions.
+   * Resolves with how many records were handed off.
+   */
+  async handOffRound(limit = 5_000): Promise<number> {
+    const { topology, self } = this.#o;
+    if (topology.inTransition) return 0;
+    const version = topology.version;
+    const n = this.#o.replicationFactor();
+    // Records become foreign only when the ring changes: after a clean
+    // pass, nothing to do until it changes again. With no more members
+    // than copies, every node holds every key.
+    if (version === this.#cleanAtVersion) return 0;
+    if (topology.readRing.members.length <= n) {
+      this.#cleanAtVersion = version;
+      return 0;
+    }
+    let handed = 0;
+    const foreign: StoredRecord[] = [];
+    for await (const record of this.#records()) {
+      if (!topology.readRing.preferenceList(record.key, n).includes(self)) {
+        foreign.push(record);
+        if (foreign.length >= limit) break;
+      }
+    }
+    for (let i = 0; i < foreign.length; i += PEER_BATCH_MAX) {
+      const batch = foreign.slice(i, i + PEER_BATCH_MAX);
+      const byTarget = new Map<string, StoredRecord[]>();
+      for (const record of batch) {
+        for (const target of topology.readRing.preferenceList(record.key, n)) {
+          byTarget.set(target, [...(byTarget.get(target) ?? []), record]);
+        }
+      }
+      try {
+        await Promise.all(
+          [...byTarget].map(([target, records]) => this.#push(target, records)),
+        );
+      } catch {
+        continue; // a replica is down: keep the records for a later round
+      }
+      if (topology.version !== version) return handed;
+      const removed = await Promise.all(
+        batch.map((r) => this.#o.store.remove(r.key, r.version)),
+      );
+      handed += removed.filter(Boolean).length;
+    }
+    this.#stats.handedOff += handed;
+    if (foreign.length === 0 && topology.version === version) {
+      this.#cleanAtVersion = version;
+    }
+    return handed;
+  }
+}
