@@ -1,0 +1,36 @@
+/**
+ * A seeded random source for the load generator, so that a run's key
+ * sequence is the same every time it is given the same seed.
+ *
+ * @module
+ */
+
+/** Returns numbers in [0, 1). */
+export type Random = () => number;
+
+/**
+ * mulberry32: a small, fast 32-bit generator, good enough to pick keys
+ * (not for anything secret). Each worker gets its own stream from
+ * {@linkcode streamSeed} so that the workers' sequences do not overlap.
+ */
+export function seededRandom(seed: number): Random {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/**
+ * The seed of stream `index` derived from a run's `seed` (a splitmix32
+ * step): neighbouring indexes give unrelated seeds.
+ */
+export function streamSeed(seed: number, index: number): number {
+  let z = (seed + Math.imul(index + 1, 0x9e3779b9)) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
+}
