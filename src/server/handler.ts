@@ -25,6 +25,8 @@ import {
 } from "../transport/mod.ts";
 import type { Metrics } from "./metrics.ts";
 
+const KNOWN_FUNCTIONS: ReadonlySet<string> = new Set(FUNCTION_NAMES);
+
 /** What the handler serves. */
 export interface HandlerOptions {
   api: ApiContext;
@@ -40,12 +42,30 @@ export interface HandlerOptions {
 }
 
 const JSON_HEADERS = { "content-type": "application/json" };
+/** Shared by every 200 answer: no per-request header objects. */
+const OK_INIT: ResponseInit = { status: 200, headers: JSON_HEADERS };
 
 function json(body: string, status = 200, headers = {}): Response {
+  if (status === 200) return new Response(body, OK_INIT);
   return new Response(body, {
     status,
     headers: { ...JSON_HEADERS, ...headers },
   });
+}
+
+/**
+ * The path of a request URL, without parsing the whole URL: requests reach
+ * us as absolute URLs ("http://host:port/path?query").
+ */
+export function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start === -1) return "/";
+  const query = url.indexOf("?", start);
+  const hash = url.indexOf("#", start);
+  let end = url.length;
+  if (query !== -1) end = query;
+  if (hash !== -1 && hash < end) end = hash;
+  return url.slice(start, end);
 }
 
 /**
@@ -110,7 +130,7 @@ export function createHandler(
       const call = decodeCall(text);
       // Only known names become metric labels: a client must not be able
       // to grow the label set without bound.
-      fn = FUNCTION_NAMES.includes(call.fn) ? call.fn : "(unknown)";
+      fn = KNOWN_FUNCTIONS.has(call.fn) ? call.fn : "(unknown)";
       const result = await callFunction(
         api,
         call.fn,
@@ -158,7 +178,7 @@ export function createHandler(
   }
 
   return (request: Request): Promise<Response> => {
-    const path = new URL(request.url).pathname;
+    const path = pathOf(request.url);
     const method = request.method;
     switch (path) {
       case "/":

@@ -4,10 +4,36 @@
  * @module
  */
 
+/** Counts by a name and an HTTP status, without building strings per count. */
+class Counters {
+  readonly #counts = new Map<string, Map<number, number>>();
+
+  add(name: string, status: number): void {
+    let byStatus = this.#counts.get(name);
+    if (byStatus === undefined) {
+      byStatus = new Map();
+      this.#counts.set(name, byStatus);
+    }
+    byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+  }
+
+  lines(metric: string, label: string): string[] {
+    const out: string[] = [];
+    for (const [name, byStatus] of this.#counts) {
+      for (const [status, n] of byStatus) {
+        out.push(
+          `${metric}{${label}="${escapeLabel(name)}",code="${status}"} ${n}`,
+        );
+      }
+    }
+    return out;
+  }
+}
+
 /** Request counters by function and status. */
 export class Metrics {
-  readonly #requests = new Map<string, number>();
-  readonly #peer = new Map<string, number>();
+  readonly #requests = new Counters();
+  readonly #peer = new Counters();
   readonly #startedAtMs: number;
 
   constructor(startedAtMs: number) {
@@ -16,14 +42,12 @@ export class Metrics {
 
   /** Counts one client request. */
   request(fn: string, status: number): void {
-    const label = `function="${escapeLabel(fn)}",code="${status}"`;
-    this.#requests.set(label, (this.#requests.get(label) ?? 0) + 1);
+    this.#requests.add(fn, status);
   }
 
   /** Counts one peer request. */
   peer(kind: string, status: number): void {
-    const label = `kind="${escapeLabel(kind)}",code="${status}"`;
-    this.#peer.set(label, (this.#peer.get(label) ?? 0) + 1);
+    this.#peer.add(kind, status);
   }
 
   /** The exposition text; `gauges` are added as they are. */
@@ -31,10 +55,10 @@ export class Metrics {
     const lines = [
       "# HELP kvdb_requests_total Client JSON-RPC requests by function and HTTP status.",
       "# TYPE kvdb_requests_total counter",
-      ...[...this.#requests].map(([l, n]) => `kvdb_requests_total{${l}} ${n}`),
+      ...this.#requests.lines("kvdb_requests_total", "function"),
       "# HELP kvdb_peer_requests_total Requests from peers by kind and HTTP status.",
       "# TYPE kvdb_peer_requests_total counter",
-      ...[...this.#peer].map(([l, n]) => `kvdb_peer_requests_total{${l}} ${n}`),
+      ...this.#peer.lines("kvdb_peer_requests_total", "kind"),
       "# HELP kvdb_uptime_seconds Seconds since the node started.",
       "# TYPE kvdb_uptime_seconds gauge",
       `kvdb_uptime_seconds ${((nowMs - this.#startedAtMs) / 1000).toFixed(3)}`,

@@ -1,0 +1,79 @@
+import { assertEquals, assertMatch } from "@std/assert";
+import { HybridClock, ManualClock } from "../clock/mod.ts";
+import { Coordinator, Topology } from "../cluster/mod.ts";
+import { Ring } from "../ring/mod.ts";
+import { MemoryStore } from "../storage/mod.ts";
+import { MemoryNetwork } from "../transport/mod.ts";
+import { createHandler, pathOf } from "./handler.ts";
+import { Metrics } from "./metrics.ts";
+
+async function handler() {
+  const clock = new ManualClock();
+  const ring = await Ring.build(["a:1"], { vnodes: 8 });
+  const coordinator = new Coordinator({
+    self: "a:1",
+    topology: new Topology((m) => Ring.build(m, { vnodes: 8 }), ring),
+    store: new MemoryStore(),
+    transport: new MemoryNetwork().transport("a:1"),
+    clock,
+    hlc: new HybridClock(clock, "a:1"),
+    replicationFactor: 1,
+  });
+  return createHandler({
+    api: {
+      coordinator,
+      self: "a:1",
+      version: "test",
+      vnodes: 8,
+      configuredReplicationFactor: 1,
+      members: () => [{ address: "a:1", state: "alive" }],
+    },
+    peer: (request) => coordinator.handlePeer(request),
+    metrics: new Metrics(clock.now()),
+    now: () => clock.now(),
+  });
+}
+
+const post = (body: string, path = "/") =>
+  new Request(`http://a:1${path}`, { method: "POST", body });
+
+Deno.test("pathOf() takes the path from an absolute URL", () => {
+  assertEquals(pathOf("http://127.0.0.1:5878/"), "/");
+  assertEquals(pathOf("http://h:1/peer?x=1"), "/peer");
+  assertEquals(pathOf("http://h:1/health#frag"), "/health");
+  assertEquals(pathOf("http://h:1"), "/");
+});
+
+Deno.test("the handler answers JSON-RPC without a socket", async () => {
+  const handle = await handler();
+  const set = await handle(post('{"function":"set","args":["k",[1]]}'));
+  assertEquals(await set.text(), '{"status":"OK.","result":null}');
+  const get = await handle(post('{"function":"get","args":["k"]}'));
+  assertEquals(get.status, 200);
+  assertEquals(get.headers.get("content-type"), "application/json");
+  assertEquals(await get.text(), '{"status":"OK.","result":[1]}');
+});
+
+Deno.test("the handler counts requests by function, unknown names as one label", async () => {
+  const handle = await handler();
+  await handle(post('{"function":"ping"}'));
+  for (let i = 0; i < 3; i++) {
+    await (await handle(post(`{"function":"nope${i}"}`))).body?.cancel();
+  }
+  const text = await (await handle(new Request("http://a:1/metrics"))).text();
+  assertMatch(text, /kvdb_requests_total\{function="ping",code="200"\} 1/);
+  assertMatch(
+    text,
+    /kvdb_requests_total\{function="\(unknown\)",code="404"\} 3/,
+  );
+});
+
+Deno.test("a deeply nested body is refused even when it is long", async () => {
+  const handle = await handler();
+  const deep = "[".repeat(200) + "]".repeat(200);
+  const response = await handle(
+    post(`{"function":"set","args":["k",${deep}]}`),
+  );
+  assertEquals(response.status, 400);
+  assertMatch((await response.json()).description, /deeper than 64/);
+});
