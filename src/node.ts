@@ -20,7 +20,7 @@ import { Metrics } from "./server/metrics.ts";
 import { serve } from "./server/serve.ts";
 import { openStore, startPurger } from "./storage/mod.ts";
 import { EXPIRED_PURGE_GRACE_MS } from "./limits.ts";
-import { HttpTransport } from "./transport/mod.ts";
+import { BatchingTransport, HttpTransport } from "./transport/mod.ts";
 import { VERSION } from "./version.ts";
 
 /** How long a node that left keeps answering `cluster_info`. */
@@ -68,7 +68,7 @@ export async function startNode(
     ],
     join: joining,
     store,
-    transport: new HttpTransport(),
+    transport: new BatchingTransport(new HttpTransport()),
     clock,
     random: seededRandom(crypto.getRandomValues(new Uint32Array(1))[0]!),
     vnodes: config.vnodes,

@@ -4,6 +4,7 @@
  *
  * @module
  */
+export { BatchingTransport } from "./batching.ts";
 export { HttpTransport, type HttpTransportOptions, PEER_PATH } from "./http.ts";
 export { MemoryNetwork } from "./memory.ts";
 export {
