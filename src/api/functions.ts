@@ -258,9 +258,7 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
       }
       const valid = keys.map((k, i) => asKey("mget", `keys[${i}]`, k));
       const options = consistencyOf("mget", a);
-      const records = await Promise.all(
-        valid.map((key) => ctx.coordinator.read(key, options)),
-      );
+      const records = await ctx.coordinator.readMany(valid, options);
       return records.map((r) => r === undefined ? null : r.value);
     },
   },
@@ -296,10 +294,7 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
           ? {}
           : { ttlSeconds: asTtl("mset", "ttl", ttl) }),
       };
-      const results = await Promise.allSettled(
-        pairs.map(([key, value]) => ctx.coordinator.set(key, value, options)),
-      );
-      const failed = results.filter((r) => r.status === "rejected").length;
+      const failed = await ctx.coordinator.setMany(pairs, options);
       if (failed > 0) {
         throw new UnavailableError(
           `mset: ${failed} of ${pairs.length} writes did not reach a write quorum`,

@@ -211,6 +211,50 @@ export class Coordinator {
       : undefined;
   }
 
+  /** True when this node is the whole cluster: every key is local. */
+  #alone(): boolean {
+    const members = this.ring.members;
+    return members.length === 1 && members[0] === this.#self &&
+      !this.#topology.inTransition;
+  }
+
+  /**
+   * Reads many keys, each with its own quorum. Reads to the same peer in
+   * one turn travel together (see BatchingTransport); a node that is the
+   * whole cluster reads its store directly.
+   */
+  readMany(
+    keys: readonly string[],
+    options: ReadOptions = {},
+  ): Promise<(StoredRecord | undefined)[]> {
+    if (this.#alone()) {
+      return Promise.resolve(keys.map((key) => this.readLocal(key)));
+    }
+    return Promise.all(keys.map((key) => this.read(key, options)));
+  }
+
+  /**
+   * Writes many keys, each with its own quorum, and resolves with how many
+   * did not reach theirs (0: all acknowledged).
+   */
+  async setMany(
+    entries: readonly (readonly [string, unknown])[],
+    options: WriteOptions = {},
+  ): Promise<number> {
+    if (this.#alone()) {
+      const records = entries.map(([key, value]) =>
+        this.#record(key, value, options)
+      );
+      // A durable engine commits the whole batch in one transaction.
+      await Promise.all(records.map((record) => this.#store.apply(record)));
+      return 0;
+    }
+    const results = await Promise.allSettled(
+      entries.map(([key, value]) => this.set(key, value, options)),
+    );
+    return results.filter((r) => r.status === "rejected").length;
+  }
+
   /** This node's own copy of `key` if live, without asking peers. */
   readLocal(key: string): StoredRecord | undefined {
     const record = this.#store.get(key);
@@ -230,16 +274,19 @@ export class Coordinator {
     value: unknown,
     options: WriteOptions = {},
   ): Promise<void> {
-    const expiresAtMs = options.ttlSeconds === undefined
-      ? null
-      : this.#clock.now() + options.ttlSeconds * 1000;
-    await this.write({
+    await this.write(this.#record(key, value, options), options.consistency);
+  }
+
+  #record(key: string, value: unknown, options: WriteOptions): StoredRecord {
+    return {
       key,
       value,
       version: this.#hlc.now(),
       tombstone: false,
-      expiresAtMs,
-    }, options.consistency);
+      expiresAtMs: options.ttlSeconds === undefined
+        ? null
+        : this.#clock.now() + options.ttlSeconds * 1000,
+    };
   }
 
   /**
