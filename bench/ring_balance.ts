@@ -16,6 +16,7 @@
  * @module
  */
 
+import { mulberry32 } from "../src/cluster/mod.ts";
 import { hashKey, Ring } from "../src/ring/mod.ts";
 
 const VNODES_CANDIDATES = [
@@ -47,17 +48,8 @@ interface Measure {
   tokenBytes: number;
 }
 
-// Deterministic so that every run prints the same table (mulberry32).
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+// Deterministic so that every run prints the same table.
+const random = mulberry32;
 
 // Each set holds MEMBERS + 1 distinct addresses: the last one joins.
 function memberSets(): string[][] {

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { mulberry32 } from "../cluster/random.ts";
+
 /** Returns numbers in [0, 1). */
 export type Random = () => number;
 
@@ -14,14 +16,7 @@ export type Random = () => number;
  * {@linkcode streamSeed} so that the workers' sequences do not overlap.
  */
 export function seededRandom(seed: number): Random {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
+  return mulberry32(seed);
 }
 
 /**

@@ -40,7 +40,7 @@ export {
   type MembershipTiming,
 } from "./membership.ts";
 export { NotAMemberError, peerDispatcher } from "./peer_dispatch.ts";
-export { type Random, seededRandom, shuffle } from "./random.ts";
+export { mulberry32, type Random, seededRandom, shuffle } from "./random.ts";
 export {
   Repair,
   type RepairOptions,

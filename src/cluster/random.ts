@@ -10,18 +10,24 @@ export interface Random {
   next(): number;
 }
 
-/** A small, fast seeded generator (mulberry32). Not for secrets. */
-export function seededRandom(seed: number): Random {
+/**
+ * mulberry32: a small, fast seeded generator of numbers in [0, 1). Good
+ * enough to pick probe targets or benchmark keys; not for secrets.
+ */
+export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
-  return {
-    next() {
-      state = (state + 0x6d2b79f5) >>> 0;
-      let t = state;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    },
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** A seeded {@link Random} (mulberry32). */
+export function seededRandom(seed: number): Random {
+  return { next: mulberry32(seed) };
 }
 
 /** Shuffles `items` in place (Fisher-Yates) and returns it. */

@@ -19,7 +19,8 @@ export interface EngineFactory {
   reopen?: () => Promise<Store>;
 }
 
-function record(
+/** A live record for tests, with `extra` fields overridden. */
+export function record(
   key: string,
   value: unknown,
   version: Version,

@@ -9,7 +9,7 @@ import {
 import { DatabaseSync } from "node:sqlite";
 import type { Version } from "../clock/mod.ts";
 import { StorageError } from "../errors.ts";
-import { storeConformance } from "./conformance.ts";
+import { record, storeConformance } from "./conformance.ts";
 import type { StoredRecord } from "./record.ts";
 import { SqliteStore } from "./sqlite.ts";
 
@@ -31,22 +31,6 @@ storeConformance("SqliteStore", {
 storeConformance("SqliteStore sync=full", {
   open: () => Promise.resolve(SqliteStore.open(freshPath(), { sync: "full" })),
 });
-
-function record(
-  key: string,
-  value: unknown,
-  version: Version,
-  extra: Partial<StoredRecord> = {},
-): StoredRecord {
-  return {
-    key,
-    value,
-    version,
-    tombstone: false,
-    expiresAtMs: null,
-    ...extra,
-  };
-}
 
 Deno.test("SqliteStore: the writes of one turn commit in one transaction", async () => {
   const store = SqliteStore.open(freshPath());
