@@ -7,10 +7,8 @@ import {
   assertThrows,
 } from "@std/assert";
 import { DatabaseSync } from "node:sqlite";
-import type { Version } from "../clock/mod.ts";
 import { StorageError } from "../errors.ts";
 import { record, storeConformance } from "./conformance.ts";
-import type { StoredRecord } from "./record.ts";
 import { SqliteStore } from "./sqlite.ts";
 
 const root = Deno.makeTempDirSync({ prefix: "kvdb-sqlite-test-" });
