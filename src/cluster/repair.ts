@@ -326,7 +326,10 @@ export class Repair {
     let scanned = 0;
     for await (const record of this.#records(request.after)) {
       scanned++;
-      if (ring.preferenceList(record.key, n).includes(request.for)) {
+      if (
+        ring.preferenceList(record.key, n).includes(request.for) &&
+        this.#firstLiveHolder(record.key, request.for)
+      ) {
         records.push(record);
       }
       // Bound the work of one request: a page of results, or ten pages
@@ -336,6 +339,26 @@ export class Repair {
       }
     }
     return { kind: "transfer", records, cursor: null };
+  }
+
+  /**
+   * True when this node is the first live replica of `key` on the current
+   * ring (other than `joiner`): every old replica has the key, so only one
+   * of them sends it. A key whose sender is wrongly believed down by the
+   * others is still sent; one that nobody sends is left to anti-entropy.
+   */
+  #firstLiveHolder(key: string, joiner: string): boolean {
+    const { topology, membership, self } = this.#o;
+    for (
+      const member of topology.readRing.preferenceList(
+        key,
+        this.#o.replicationFactor(),
+      )
+    ) {
+      if (member === joiner || membership.isDown(member)) continue;
+      return member === self;
+    }
+    return false;
   }
 
   /**
