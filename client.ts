@@ -82,6 +82,13 @@ export interface KVClientOptions {
   /** If set, every request carries `Authorization: Bearer <token>`. */
   token?: string;
   /**
+   * A CA certificate, PEM, to trust for `https://` nodes besides the
+   * system's: for a cluster whose certificates are self-signed or from a
+   * private CA. Needs Deno (`Deno.createHttpClient`); call
+   * {@linkcode KVClient.close} when done with the client.
+   */
+  caCert?: string;
+  /**
    * Largest response body accepted, in bytes; a larger one is refused with
    * a {@linkcode KVProtocolError} rather than buffered.
    *
@@ -355,6 +362,7 @@ export class KVClient {
   readonly #fetch: typeof fetch;
   readonly #timeoutMs: number;
   readonly #token: string | undefined;
+  readonly #httpClient: Deno.HttpClient | undefined;
   readonly #responseBytesMax: number;
   /** Index of the node that last answered: the first one tried next. */
   #current = 0;
@@ -415,6 +423,25 @@ export class KVClient {
       );
     }
     this.#token = token;
+    this.#httpClient = options.caCert === undefined
+      ? undefined
+      : httpClientTrusting(options.caCert);
+  }
+
+  /**
+   * Releases the HTTP client made for `caCert`; without `caCert` there is
+   * nothing to release and this does nothing.
+   *
+   * @example
+   * ```ts
+   * import { KVClient } from "./client.ts";
+   *
+   * const client = new KVClient({ nodes: ["https://127.0.0.1:5878"] });
+   * client.close();
+   * ```
+   */
+  close(): void {
+    this.#httpClient?.close();
   }
 
   /**
@@ -498,13 +525,15 @@ export class KVClient {
       headers.set("authorization", `Bearer ${this.#token}`);
     }
     let response: Response;
+    const init: RequestInit & { client?: Deno.HttpClient } = {
+      method: "POST",
+      headers,
+      body,
+      signal,
+    };
+    if (this.#httpClient !== undefined) init.client = this.#httpClient;
     try {
-      response = await this.#fetch(node.url, {
-        method: "POST",
-        headers,
-        body,
-        signal,
-      });
+      response = await this.#fetch(node.url, init);
     } catch (error) {
       if (isTimeout(error, signal)) {
         return { kind: "ambiguous", error: this.#timedOut(node, fn, error) };
@@ -902,6 +931,24 @@ function parseNode(address: unknown, index: number): Node {
   }
   // Keep the label as written ("localhost:80"), not as URL normalizes it.
   return { label: `${host}:${port}`, url: url.href };
+}
+
+/** A Deno HTTP client that trusts `caCert` (PEM) as well as the system's CAs. */
+function httpClientTrusting(caCert: unknown): Deno.HttpClient {
+  if (typeof caCert !== "string" || !caCert.includes("-----BEGIN ")) {
+    throw new TypeError(
+      "Cannot create KVClient as 'caCert' must be a PEM certificate: " +
+        `current value is ${show(caCert).slice(0, 40)}`,
+    );
+  }
+  const deno = (globalThis as { Deno?: typeof Deno }).Deno;
+  if (typeof deno?.createHttpClient !== "function") {
+    throw new TypeError(
+      "Cannot create KVClient as 'caCert' needs Deno.createHttpClient: " +
+        "elsewhere, trust the CA in the runtime instead",
+    );
+  }
+  return deno.createHttpClient({ caCerts: [caCert] });
 }
 
 function positiveInteger(name: string, value: unknown): number {

@@ -205,6 +205,61 @@ Deno.test("KVClient sends the token as a bearer Authorization header", async () 
 // ---------------------------------------------------------------------------
 // Results
 
+Deno.test("KVClient with caCert sends through its own HTTP client, released by close()", async () => {
+  const clients: unknown[] = [];
+  const fetchFn = (
+    _input: RequestInfo | URL,
+    init?: RequestInit & { client?: Deno.HttpClient },
+  ): Promise<Response> => {
+    clients.push(init?.client);
+    return Promise.resolve(ok("pong"));
+  };
+  // Any well-formed PEM certificate will do: the client is never used.
+  const caCert = await makeCertificate();
+  if (caCert === undefined) return; // no openssl: covered by security_test
+  const client = new KVClient({ fetch: fetchFn, caCert });
+  try {
+    await client.ping();
+    assertEquals(clients.length, 1);
+    assert(clients[0] !== undefined, "an HttpClient was passed to fetch");
+  } finally {
+    client.close();
+  }
+});
+
+/** A throwaway self-signed certificate (PEM), or undefined without openssl. */
+async function makeCertificate(): Promise<string | undefined> {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { success } = await new Deno.Command("openssl", {
+      args: [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        `${dir}/key.pem`,
+        "-out",
+        `${dir}/cert.pem`,
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return success ? await Deno.readTextFile(`${dir}/cert.pem`) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 Deno.test("KVClient decodes each function's result", async () => {
   assertEquals(await clientAnswering({ a: [1] }).client.get("k"), { a: [1] });
   assertEquals(await clientAnswering(null).client.get("k"), null);
@@ -572,6 +627,8 @@ Deno.test("KVClient constructor rejects invalid options with a TypeError", () =>
     [{ responseBytesMax: -1 }, "'responseBytesMax' must be"],
     [{ token: "" }, "'token' must be a non-empty string"],
     [{ token: "a\nb" }, "without line breaks"],
+    [{ caCert: "not a certificate" }, "'caCert' must be a PEM certificate"],
+    [{ caCert: 42 }, "'caCert' must be a PEM certificate"],
     [{ fetch: "nope" }, "'fetch' must be a function"],
   ];
   for (const [options, message] of bad) {

@@ -22,14 +22,19 @@ import { KVClient, KVError } from "./client.ts";
 import {
   CLUSTER_DEFAULTS,
   ConfigError,
+  DEFAULT_CLUSTER_ID,
   DEFAULT_PORT,
   defaultDataDir,
   type NodeConfig,
   parseMember,
   parseMembers,
+  resolveSecret,
   validateConfig,
 } from "./src/config.ts";
 import {
+  BODY_BYTES_MAX,
+  BODY_DEADLINE_MS_DEFAULT,
+  CONCURRENT_REQUESTS_MAX_DEFAULT,
   PEER_DEADLINE_MS_DEFAULT,
   REQUEST_DEADLINE_MS_DEFAULT,
 } from "./src/limits.ts";
@@ -88,13 +93,74 @@ function portOption() {
     .default(DEFAULT_PORT);
 }
 
-function clientFor(options: { host: string; port: number }): KVClient {
-  return new KVClient({ nodes: [`${options.host}:${options.port}`] });
+/** What the client commands (shell, one-shot) need to reach a node. */
+interface ClientOptions {
+  host: string;
+  port: number;
+  token?: string;
+  tokenFile?: string;
+  tls?: boolean;
+  caCert?: string;
+}
+
+/** Adds the flags of {@link ClientOptions} besides host and port. */
+function clientSecurityOptions<C extends Command>(command: C): C {
+  command
+    .addOption(
+      new Option(
+        "--token <token>",
+        "bearer token for a node run with --auth-token (default: $KVDB_TOKEN, else $KVDB_AUTH_TOKEN)",
+      ),
+    )
+    .addOption(
+      new Option("--token-file <file>", "read the token from a file")
+        .conflicts("token"),
+    )
+    .addOption(new Option("--tls", "talk to the node over https"))
+    .addOption(
+      new Option(
+        "--ca-cert <file>",
+        "PEM CA certificate to trust for the node's certificate (implies --tls)",
+      ),
+    );
+  return command;
+}
+
+/** Reads a PEM file named by `flag`; a ConfigError (exit 2) if it cannot. */
+function readPem(flag: string, path: string): string {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    throw new ConfigError(
+      `Cannot read ${flag} '${path}': ${(error as Error).message}`,
+    );
+  }
+  if (!text.includes("-----BEGIN ")) {
+    throw new ConfigError(`Cannot use ${flag} '${path}': not a PEM file`);
+  }
+  return text;
+}
+
+function clientFor(options: ClientOptions): KVClient {
+  const token = resolveSecret("token", {
+    ...(options.token !== undefined ? { value: options.token } : {}),
+    ...(options.tokenFile !== undefined ? { file: options.tokenFile } : {}),
+    env: "KVDB_TOKEN",
+  }) ?? resolveSecret("token", { env: "KVDB_AUTH_TOKEN" });
+  const tls = options.tls === true || options.caCert !== undefined;
+  return new KVClient({
+    nodes: [`${tls ? "https://" : ""}${options.host}:${options.port}`],
+    ...(token !== undefined ? { token } : {}),
+    ...(options.caCert !== undefined
+      ? { caCert: readPem("--ca-cert", options.caCert) }
+      : {}),
+  });
 }
 
 /** Runs a one-shot command and prints its result as the shell would. */
 async function once(
-  options: { host: string; port: number },
+  options: ClientOptions,
   fn: (client: KVClient) => Promise<unknown>,
 ): Promise<void> {
   const result = await fn(clientFor(options));
@@ -279,7 +345,86 @@ function buildProgram(): Command {
           "full: fsync per commit batch, it also survives power loss",
       ).choices(["normal", "full"] as const).default("normal" as const),
     )
+    .addOption(
+      new Option(
+        "--auth-token <token>",
+        "clients must send 'Authorization: Bearer <token>' (also $KVDB_AUTH_TOKEN; visible in ps: prefer the file or the variable)",
+      ),
+    )
+    .addOption(
+      new Option("--auth-token-file <file>", "read the auth token from a file")
+        .conflicts("authToken"),
+    )
+    .addOption(
+      new Option(
+        "--cluster-secret <secret>",
+        "sign and verify peer messages with this key (also $KVDB_CLUSTER_SECRET; same on every node)",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--cluster-secret-file <file>",
+        "read the cluster secret from a file",
+      ).conflicts("clusterSecret"),
+    )
+    .addOption(
+      new Option(
+        "--cluster-id <id>",
+        "the cluster signed peer messages belong to",
+      ).default(DEFAULT_CLUSTER_ID),
+    )
+    .addOption(
+      new Option(
+        "--tls-cert <file>",
+        "serve https with this PEM certificate chain; peers are then called over https",
+      ),
+    )
+    .addOption(
+      new Option("--tls-key <file>", "the PEM private key of --tls-cert"),
+    )
+    .addOption(
+      new Option(
+        "--ca-cert <file>",
+        "PEM CA certificate to trust for peers' certificates (self-signed or private CA)",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--allow-link-local",
+        "accept link-local and cloud metadata member addresses (169.254.0.0/16, fe80::/10, metadata.google.internal, ...)",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--max-concurrent-requests <n>",
+        "client requests in flight before the node answers 503 with Retry-After",
+      ).argParser(integer(1, 1_000_000)).default(
+        CONCURRENT_REQUESTS_MAX_DEFAULT,
+      ),
+    )
+    .addOption(
+      new Option("--max-body-bytes <n>", "largest request body")
+        .argParser(integer(1024, 1024 * 1024 * 1024)).default(BODY_BYTES_MAX),
+    )
+    .addOption(
+      new Option(
+        "--body-timeout <ms>",
+        "time a request body may take to arrive before the node answers 408",
+      ).argParser(integer(1, 600_000)).default(BODY_DEADLINE_MS_DEFAULT),
+    )
     .action(async (o) => {
+      const authToken = resolveSecret("auth-token", {
+        ...(o.authToken !== undefined ? { value: o.authToken } : {}),
+        ...(o.authTokenFile !== undefined ? { file: o.authTokenFile } : {}),
+        env: "KVDB_AUTH_TOKEN",
+      });
+      const clusterSecret = resolveSecret("cluster-secret", {
+        ...(o.clusterSecret !== undefined ? { value: o.clusterSecret } : {}),
+        ...(o.clusterSecretFile !== undefined
+          ? { file: o.clusterSecretFile }
+          : {}),
+        env: "KVDB_CLUSTER_SECRET",
+      });
       const config: NodeConfig = {
         host: o.host,
         port: o.port,
@@ -303,6 +448,22 @@ function buildProgram(): Command {
         }),
         ...(o.readQuorum !== undefined ? { readQuorum: o.readQuorum } : {}),
         ...(o.writeQuorum !== undefined ? { writeQuorum: o.writeQuorum } : {}),
+        ...(authToken !== undefined ? { authToken } : {}),
+        ...(clusterSecret !== undefined ? { clusterSecret } : {}),
+        clusterId: o.clusterId,
+        ...(o.tlsCert !== undefined
+          ? { tlsCert: readPem("--tls-cert", o.tlsCert) }
+          : {}),
+        ...(o.tlsKey !== undefined
+          ? { tlsKey: readPem("--tls-key", o.tlsKey) }
+          : {}),
+        ...(o.caCert !== undefined
+          ? { caCert: readPem("--ca-cert", o.caCert) }
+          : {}),
+        allowLinkLocal: o.allowLinkLocal === true,
+        concurrentRequestsMax: o.maxConcurrentRequests,
+        bodyBytesMax: o.maxBodyBytes,
+        bodyDeadlineMs: o.bodyTimeout,
       };
       validateConfig(config);
       const node = await startNode(config);
@@ -312,17 +473,21 @@ function buildProgram(): Command {
       await node.finished;
     });
 
-  program.command("shell")
-    .description("interactive shell (reads commands from stdin)")
-    .addOption(hostOption())
-    .addOption(portOption())
+  clientSecurityOptions(
+    program.command("shell")
+      .description("interactive shell (reads commands from stdin)")
+      .addOption(hostOption())
+      .addOption(portOption()),
+  )
     .action(async (o) => {
       await runShell(clientFor(o), linesFrom(Deno.stdin.readable), write);
     });
 
   const oneShot = (name: string, description: string) =>
-    program.command(name).description(description)
-      .addOption(hostOption()).addOption(portOption());
+    clientSecurityOptions(
+      program.command(name).description(description)
+        .addOption(hostOption()).addOption(portOption()),
+    );
 
   oneShot("ping", "check that a node answers").action((o) =>
     once(o, (c) => c.ping())

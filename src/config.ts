@@ -6,6 +6,7 @@
  */
 
 import { MEMBERS_MAX } from "./limits.ts";
+import { AddressPolicy, CLUSTER_ID, secretProblem } from "./security/mod.ts";
 import type { StorageEngine, SyncMode } from "./storage/mod.ts";
 
 /** The seed's default port. */
@@ -56,7 +57,37 @@ export interface NodeConfig {
   hintBytesMax?: number;
   /** How long a tombstone is kept before it may be purged. */
   tombstoneGraceMs?: number;
+  /**
+   * The token every client request (`POST /`, `GET /metrics`) must carry as
+   * `Authorization: Bearer <token>`. Absent: clients are not authenticated.
+   */
+  authToken?: string;
+  /**
+   * The key peer messages are signed with (HMAC-SHA-256). Absent: peer
+   * messages are not signed, and refused altogether if {@link authToken}
+   * is set.
+   */
+  clusterSecret?: string;
+  /** The cluster signed peer messages must name; default {@link DEFAULT_CLUSTER_ID}. */
+  clusterId?: string;
+  /** TLS certificate chain, PEM (with {@link tlsKey}): serve https, call peers over https. */
+  tlsCert?: string;
+  /** TLS private key, PEM. */
+  tlsKey?: string;
+  /** CA certificates, PEM, trusted for peers' certificates besides the system's. */
+  caCert?: string;
+  /** Accept link-local and cloud metadata member addresses (docs/security.md). */
+  allowLinkLocal?: boolean;
+  /** Most client requests in flight; see CONCURRENT_REQUESTS_MAX_DEFAULT. */
+  concurrentRequestsMax?: number;
+  /** Largest request body in bytes; see BODY_BYTES_MAX. */
+  bodyBytesMax?: number;
+  /** Most ms a request body may take to arrive; see BODY_DEADLINE_MS_DEFAULT. */
+  bodyDeadlineMs?: number;
 }
+
+/** The cluster id signed peer messages carry unless `--cluster-id` says otherwise. */
+export const DEFAULT_CLUSTER_ID = "kvdb";
 
 /** A configuration value that cannot be used. */
 export class ConfigError extends Error {
@@ -153,6 +184,107 @@ function validateStorage(config: NodeConfig): void {
   }
 }
 
+/** Where a secret may come from, in the order they are tried. */
+export interface SecretSources {
+  /** Given on the command line (visible in `ps`). */
+  value?: string;
+  /** A file holding it; surrounding whitespace (a final newline) is dropped. */
+  file?: string;
+  /** The name of an environment variable holding it. */
+  env: string;
+}
+
+/** How {@link resolveSecret} reads files and the environment (tests inject). */
+export interface SecretReader {
+  readTextFile(path: string): string;
+  env(name: string): string | undefined;
+}
+
+const DENO_READER: SecretReader = {
+  readTextFile: (path) => Deno.readTextFileSync(path),
+  env: (name) => Deno.env.get(name),
+};
+
+/**
+ * A secret from the flag `name`, its `-file` variant or an environment
+ * variable; `undefined` when none is set. The flag and the file together
+ * are a mistake, refused. An empty environment variable counts as unset.
+ */
+export function resolveSecret(
+  name: string,
+  sources: SecretSources,
+  reader: SecretReader = DENO_READER,
+): string | undefined {
+  if (sources.value !== undefined && sources.file !== undefined) {
+    throw new ConfigError(
+      `Cannot use both --${name} and --${name}-file: give one`,
+    );
+  }
+  if (sources.value !== undefined) return sources.value;
+  if (sources.file !== undefined) {
+    try {
+      return reader.readTextFile(sources.file).trim();
+    } catch (error) {
+      throw new ConfigError(
+        `Cannot read --${name}-file '${sources.file}': ${
+          (error as Error).message
+        }`,
+      );
+    }
+  }
+  const fromEnv = reader.env(sources.env);
+  return fromEnv === undefined || fromEnv === "" ? undefined : fromEnv;
+}
+
+function validateSecurity(config: NodeConfig): void {
+  // Never echo a secret in an error: it would land in logs.
+  for (const name of ["authToken", "clusterSecret"] as const) {
+    const value = config[name];
+    if (value === undefined) continue;
+    const problem = secretProblem(value);
+    if (problem !== undefined) {
+      throw new ConfigError(`Cannot configure node as '${name}' ${problem}`);
+    }
+  }
+  if (config.clusterId !== undefined && !CLUSTER_ID.test(config.clusterId)) {
+    throw new ConfigError(
+      `Cannot configure node as 'clusterId' must be 1 to 64 of A-Z a-z 0-9 . _ -: current value is ${
+        JSON.stringify(config.clusterId.slice(0, 80))
+      }`,
+    );
+  }
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+    throw new ConfigError(
+      "Cannot configure node as TLS needs both 'tlsCert' and 'tlsKey'",
+    );
+  }
+  if (config.caCert !== undefined && config.tlsCert === undefined) {
+    throw new ConfigError(
+      "Cannot configure node as 'caCert' is for calling peers over TLS: give 'tlsCert' and 'tlsKey' too",
+    );
+  }
+  const others = membersOf(config).filter((m) => m !== selfAddress(config));
+  if (
+    config.authToken !== undefined && config.clusterSecret === undefined &&
+    (others.length > 0 || config.join !== undefined)
+  ) {
+    // Peers cannot use the client token (it would open internal functions
+    // to every client), so without a secret they could not talk at all.
+    throw new ConfigError(
+      "Cannot configure node as a cluster with an auth token needs a cluster secret too (--cluster-secret): peer messages are signed with it",
+    );
+  }
+  const policy = new AddressPolicy({ allowLinkLocal: config.allowLinkLocal });
+  const addresses = membersOf(config);
+  if (config.join !== undefined) addresses.push(parseMember(config.join));
+  for (const member of addresses) {
+    const refusal = policy.refusal(member);
+    if (refusal !== undefined) {
+      throw new ConfigError(`Cannot use cluster member: ${refusal}`);
+    }
+  }
+}
+
 /** Checks a configuration as a whole; throws ConfigError naming the bad value. */
 export function validateConfig(config: NodeConfig): NodeConfig {
   validateStorage(config);
@@ -187,5 +319,14 @@ export function validateConfig(config: NodeConfig): NodeConfig {
   }
   if (config.join !== undefined) parseMember(config.join);
   inRange("peerDeadlineMs", config.peerDeadlineMs, 1, 600_000);
+  const limits: [string, number | undefined, number, number][] = [
+    ["concurrentRequestsMax", config.concurrentRequestsMax, 1, 1_000_000],
+    ["bodyBytesMax", config.bodyBytesMax, 1024, 1024 * 1024 * 1024],
+    ["bodyDeadlineMs", config.bodyDeadlineMs, 1, 600_000],
+  ];
+  for (const [name, value, min, max] of limits) {
+    if (value !== undefined) inRange(name, value, min, max);
+  }
+  validateSecurity(config);
   return config;
 }

@@ -38,6 +38,16 @@ export class PayloadTooLargeError extends KvdbError {
   }
 }
 
+/** The request body did not arrive in time (HTTP 408). */
+export class RequestTimeoutError extends KvdbError {
+  constructor(deadlineMs: number) {
+    super(
+      `Request timeout: the body did not arrive within ${deadlineMs} ms.`,
+      408,
+    );
+  }
+}
+
 /** Too few replicas answered in time (HTTP 503). */
 export class UnavailableError extends KvdbError {
   constructor(message: string) {

@@ -26,6 +26,50 @@ export const MEMBERS_MAX = 256;
 /** Longest TTL: 10 years, in seconds. */
 export const TTL_SECONDS_MAX = 10 * 365 * 24 * 3600;
 
+/**
+ * Most client requests (`POST /`, `GET /metrics`) one node works on at once;
+ * beyond it the node answers 503 with `Retry-After`. Bounds the memory that
+ * bodies in flight pin (each up to {@link BODY_BYTES_MAX}) and keeps
+ * latency from growing without bound under overload. `--max-concurrent-requests`.
+ */
+export const CONCURRENT_REQUESTS_MAX_DEFAULT = 1024;
+/**
+ * Most peer requests (`POST /peer`) one node works on at once. A separate
+ * pool from clients', so that client overload never starves replication
+ * (a refused replica write becomes a hint, a refused read a missing reply).
+ * Peer traffic is bounded by design: one batched request per peer, kind
+ * and event-loop turn.
+ */
+export const PEER_CONCURRENT_REQUESTS_MAX = 1024;
+/** Seconds a client is told to wait (`Retry-After`) when the node is at its limit. */
+export const RETRY_AFTER_SECONDS = 1;
+/**
+ * How long a request body may take to arrive, from the headers to its last
+ * byte: a client that trickles its body must not hold a request slot for
+ * ever (slowloris). 408 after it. `--body-timeout`.
+ */
+export const BODY_DEADLINE_MS_DEFAULT = 30_000;
+
+/** Shortest client token or cluster secret accepted (`openssl rand -hex 32` gives 64). */
+export const SECRET_CHARS_MIN = 16;
+/** Longest client token or cluster secret accepted. */
+export const SECRET_CHARS_MAX = 1024;
+/** Longest cluster id (`--cluster-id`). */
+export const CLUSTER_ID_CHARS_MAX = 64;
+/**
+ * How far a signed peer message's timestamp may be from this node's clock,
+ * either way. Older messages are refused as stale; a nonce is remembered
+ * for as long as its message could still be accepted.
+ */
+export const PEER_CLOCK_SKEW_MS_MAX = 30_000;
+/**
+ * Most nonces of signed peer messages remembered against replay. Each is
+ * kept for up to {@link PEER_CLOCK_SKEW_MS_MAX} after its timestamp, about
+ * 70 bytes; when full, new messages are refused (503) rather than the
+ * replay check weakened.
+ */
+export const REPLAY_NONCES_MAX = 500_000;
+
 /** A client request's deadline: a quorum not met by then answers 503. */
 export const REQUEST_DEADLINE_MS_DEFAULT = 5_000;
 /** A single peer call's deadline within a request. */

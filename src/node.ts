@@ -10,6 +10,7 @@ import { systemClock } from "./clock/mod.ts";
 import { ClusterNode, seededRandom } from "./cluster/mod.ts";
 import {
   CLUSTER_DEFAULTS,
+  DEFAULT_CLUSTER_ID,
   membersOf,
   type NodeConfig,
   parseMember,
@@ -20,11 +21,35 @@ import { Metrics } from "./server/metrics.ts";
 import { serve } from "./server/serve.ts";
 import { openStore, startPurger } from "./storage/mod.ts";
 import { EXPIRED_PURGE_GRACE_MS } from "./limits.ts";
+import {
+  AddressPolicy,
+  BearerAuth,
+  GuardedTransport,
+  PeerSigner,
+} from "./security/mod.ts";
 import { BatchingTransport, HttpTransport } from "./transport/mod.ts";
 import { VERSION } from "./version.ts";
 
 /** How long a node that left keeps answering `cluster_info`. */
 const LEAVE_LINGER_MS = 1_000;
+
+/** Whether `host` is only reachable from this machine. */
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host === "[::1]" ||
+    /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** What the start line says about security: what is on, or that nothing is. */
+function securitySummary(config: NodeConfig): string {
+  const on = [
+    config.authToken !== undefined ? "client token" : "",
+    config.clusterSecret !== undefined
+      ? `signed peers (cluster '${config.clusterId ?? DEFAULT_CLUSTER_ID}')`
+      : "",
+    config.tlsCert !== undefined ? "TLS" : "",
+  ].filter((s) => s !== "");
+  return on.length === 0 ? "no auth, no TLS" : on.join(", ");
+}
 
 /** A running node. */
 export interface KvdbNode {
@@ -60,6 +85,33 @@ export async function startNode(
   });
   const joining = config.join !== undefined;
   const antiEntropyIntervalMs = setting("antiEntropyIntervalMs");
+  const tls = config.tlsCert !== undefined && config.tlsKey !== undefined
+    ? { cert: config.tlsCert, key: config.tlsKey }
+    : undefined;
+  const signer = config.clusterSecret === undefined
+    ? undefined
+    : await PeerSigner.create(
+      config.clusterSecret,
+      config.clusterId ?? DEFAULT_CLUSTER_ID,
+    );
+  const addressPolicy = new AddressPolicy({
+    allowLinkLocal: config.allowLinkLocal ?? false,
+  });
+  // Peers are called over https when this node serves it: a cluster is
+  // all TLS or all plain. A private CA is trusted besides the system's.
+  const httpClient = config.caCert === undefined
+    ? undefined
+    : Deno.createHttpClient({ caCerts: [config.caCert] });
+  const transport = new BatchingTransport(
+    new GuardedTransport(
+      new HttpTransport({
+        scheme: tls === undefined ? "http" : "https",
+        ...(httpClient !== undefined ? { client: httpClient } : {}),
+        ...(signer !== undefined ? { signer } : {}),
+      }),
+      addressPolicy,
+    ),
+  );
   const core = await ClusterNode.create({
     self,
     seeds: [
@@ -68,7 +120,7 @@ export async function startNode(
     ],
     join: joining,
     store,
-    transport: new BatchingTransport(new HttpTransport()),
+    transport,
     clock,
     random: seededRandom(crypto.getRandomValues(new Uint32Array(1))[0]!),
     vnodes: config.vnodes,
@@ -151,10 +203,31 @@ export async function startNode(
     peer: core.handlePeer,
     metrics: new Metrics(clock.now()),
     now: () => clock.now(),
+    ...(config.authToken !== undefined
+      ? { auth: new BearerAuth(config.authToken) }
+      : {}),
+    // A client token never opens /peer: without a secret to check
+    // signatures with, a node that has a token refuses every peer message.
+    ...(signer !== undefined
+      ? { peerAuth: signer }
+      : config.authToken !== undefined
+      ? { peerAuth: "closed" as const }
+      : {}),
+    addressPolicy,
+    ...(config.concurrentRequestsMax !== undefined
+      ? { concurrentRequestsMax: config.concurrentRequestsMax }
+      : {}),
+    ...(config.bodyBytesMax !== undefined
+      ? { bodyBytesMax: config.bodyBytesMax }
+      : {}),
+    ...(config.bodyDeadlineMs !== undefined
+      ? { bodyDeadlineMs: config.bodyDeadlineMs }
+      : {}),
   });
   const server = serve(handler, {
     hostname: config.host,
     port: config.port,
+    ...(tls !== undefined ? { tls } : {}),
   });
   const address = `${
     config.host.includes(":") ? `[${config.host}]` : config.host
@@ -181,12 +254,18 @@ export async function startNode(
             config.sync ?? "normal"
           })`
           : "memory store"
-      }`,
+      }; ${securitySummary(config)}`,
   );
+  if (config.authToken === undefined && !isLoopback(config.host)) {
+    log(
+      `warning: listening on ${config.host} without --auth-token: anyone who can reach this port can read and write every key (docs/security.md)`,
+    );
+  }
   const finished = server.finished.then(async () => {
     core.stop();
     await purger.stop();
     await store.close();
+    httpClient?.close();
   });
   return {
     address,

@@ -79,12 +79,21 @@ export interface NodeProcessOptions {
    * a test never writes into the project's ./data.
    */
   dataDir?: string;
+  /** Environment variables for the node process (secrets, say). */
+  env?: Record<string, string>;
+  /**
+   * The node serves https (its args give `--tls-cert`/`--tls-key`): ready()
+   * checks /health over https trusting this CA certificate (PEM).
+   */
+  caCert?: string;
 }
 
 /** A node process started by a test. */
 export class NodeProcess {
   readonly address: string;
   readonly #storageArgs: string[];
+  readonly #env: Record<string, string>;
+  readonly #caCert: string | undefined;
   #child: Deno.ChildProcess;
   #log = "";
   #logDone: Promise<void>;
@@ -100,6 +109,8 @@ export class NodeProcess {
       : options.dataDir !== undefined
       ? ["--data-dir", options.dataDir]
       : ["--memory"];
+    this.#env = options.env ?? {};
+    this.#caCert = options.caCert;
     this.#child = this.#spawn();
     this.#logDone = this.#drain();
   }
@@ -121,6 +132,7 @@ export class NodeProcess {
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
+      env: this.#env,
     }).spawn();
   }
 
@@ -139,11 +151,22 @@ export class NodeProcess {
 
   /** Resolves once `GET /health` answers 200. */
   async ready(timeoutMs = 20_000): Promise<this> {
-    await waitFor(`${this.address} to serve`, async () => {
-      const response = await fetch(`http://${this.address}/health`);
-      await response.body?.cancel();
-      return response.ok;
-    }, timeoutMs);
+    const client = this.#caCert === undefined
+      ? undefined
+      : Deno.createHttpClient({ caCerts: [this.#caCert] });
+    const scheme = client === undefined ? "http" : "https";
+    try {
+      await waitFor(`${this.address} to serve`, async () => {
+        const response = await fetch(
+          `${scheme}://${this.address}/health`,
+          client === undefined ? {} : { client },
+        );
+        await response.body?.cancel();
+        return response.ok;
+      }, timeoutMs);
+    } finally {
+      client?.close();
+    }
     return this;
   }
 

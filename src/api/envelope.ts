@@ -43,8 +43,66 @@ export function checkDepth(value: unknown, max = JSON_DEPTH_MAX): void {
   }
 }
 
+/**
+ * Throws when the JSON text `text` nests deeper than `max`, without parsing
+ * it. Checked before `JSON.parse` because parsing deep nesting is what
+ * costs: 8 MiB of `[` takes the parser seconds (the event loop with it),
+ * against tens of milliseconds for a flat document of that size. Brackets
+ * inside strings do not count; for text that is not JSON the answer does
+ * not matter, as the parser refuses it next.
+ */
+export function checkTextDepth(text: string, max = JSON_DEPTH_MAX): void {
+  let depth = 0;
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      i = stringEnd(text, i);
+      continue;
+    }
+    if (c === OPEN_BRACKET || c === OPEN_BRACE) {
+      if (++depth > max) {
+        throw new BadRequestError(
+          `Bad request: JSON nests deeper than ${max} levels.`,
+        );
+      }
+    } else if (c === CLOSE_BRACKET || c === CLOSE_BRACE) {
+      depth--;
+    }
+    i++;
+  }
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+
+/** The index after the string that opens at `start` (or the text's end). */
+function stringEnd(text: string, start: number): number {
+  let from = start + 1;
+  for (;;) {
+    // indexOf runs natively: long string values cost next to nothing.
+    const quote = text.indexOf('"', from);
+    if (quote === -1) return text.length;
+    let backslashes = 0;
+    while (text.charCodeAt(quote - 1 - backslashes) === BACKSLASH) {
+      backslashes++;
+    }
+    // An even run of backslashes escapes itself, not the quote.
+    if (backslashes % 2 === 0) return quote + 1;
+    from = quote + 1;
+  }
+}
+
 /** Parses a request body into a call, or throws a 400 saying what is wrong. */
 export function decodeCall(text: string): RpcCall {
+  // Each level of nesting takes at least two characters ("[]"), so a short
+  // body cannot be too deep: skip the scan for the common small request.
+  if (text.length > 2 * JSON_DEPTH_MAX) checkTextDepth(text);
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -66,9 +124,6 @@ export function decodeCall(text: string): RpcCall {
   if (!isObject(kwargs)) {
     throw new BadRequestError("Bad request: 'kwargs' must be an object.");
   }
-  // Each level of nesting takes at least two characters ("[]"), so a short
-  // body cannot be too deep: skip the walk for the common small request.
-  if (text.length > 2 * JSON_DEPTH_MAX) checkDepth(body);
   return { fn, args, kwargs };
 }
 

@@ -5,6 +5,7 @@
  */
 export {
   checkDepth,
+  checkTextDepth,
   decodeCall,
   encodeError,
   encodeResult,

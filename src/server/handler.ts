@@ -5,25 +5,54 @@
  * Routes: `POST /` (JSON-RPC, PROTOCOL.md), `POST /peer` (node to node),
  * `GET /health`, `GET /metrics`.
  *
+ * Security (docs/security.md) sits here, at the edge, before any body is
+ * read: the client token on `POST /` and `GET /metrics`, the signature on
+ * `POST /peer`, the concurrency bound, the body's size and deadline. Each
+ * check is an option; without them the node is open, as it was.
+ *
  * @module
  */
 
 import {
   type ApiContext,
   callFunction,
+  checkTextDepth,
   decodeCall,
   encodeError,
   encodeResult,
   FUNCTION_NAMES,
 } from "../api/mod.ts";
-import { BadRequestError, KvdbError, PayloadTooLargeError } from "../errors.ts";
-import { BODY_BYTES_MAX } from "../limits.ts";
+import {
+  BadRequestError,
+  KvdbError,
+  PayloadTooLargeError,
+  RequestTimeoutError,
+} from "../errors.ts";
+import {
+  BODY_BYTES_MAX,
+  BODY_DEADLINE_MS_DEFAULT,
+  CONCURRENT_REQUESTS_MAX_DEFAULT,
+  JSON_DEPTH_MAX,
+  PEER_CONCURRENT_REQUESTS_MAX,
+  RETRY_AFTER_SECONDS,
+} from "../limits.ts";
+import {
+  addressesIn,
+  AddressPolicy,
+  type AuthVerdict,
+  type BearerAuth,
+  ConcurrencyLimiter,
+  type PeerRefusal,
+  type PeerSigner,
+  refusalDescription,
+} from "../security/mod.ts";
 import {
   parsePeerRequest,
   PEER_PATH,
   type PeerHandler,
 } from "../transport/mod.ts";
 import type { Metrics } from "./metrics.ts";
+import { Watchdog } from "./watchdog.ts";
 
 const KNOWN_FUNCTIONS: ReadonlySet<string> = new Set(FUNCTION_NAMES);
 
@@ -37,6 +66,29 @@ export interface HandlerOptions {
   now: () => number;
   /** Largest body accepted. Default {@link BODY_BYTES_MAX}. */
   bodyBytesMax?: number;
+  /** Most ms a body may take to arrive. Default {@link BODY_DEADLINE_MS_DEFAULT}. */
+  bodyDeadlineMs?: number;
+  /**
+   * Most client requests in flight; beyond, 503 with `Retry-After`.
+   * Default {@link CONCURRENT_REQUESTS_MAX_DEFAULT}.
+   */
+  concurrentRequestsMax?: number;
+  /** Most peer requests in flight. Default {@link PEER_CONCURRENT_REQUESTS_MAX}. */
+  peerConcurrentRequestsMax?: number;
+  /**
+   * The client token `POST /` and `GET /metrics` need. Absent: open to
+   * anyone who can connect.
+   */
+  auth?: BearerAuth;
+  /**
+   * How `POST /peer` is authenticated: a signer checks each message's
+   * signature; `"closed"` refuses every message (a node with a client token
+   * but no cluster secret: the token must not open internal functions).
+   * Absent: open.
+   */
+  peerAuth?: PeerSigner | "closed";
+  /** Which member addresses peer messages may name. Default: no link-local. */
+  addressPolicy?: AddressPolicy;
   /** Where unexpected errors are reported (never to the client). */
   logError?: (error: unknown) => void;
 }
@@ -45,7 +97,11 @@ const JSON_HEADERS = { "content-type": "application/json" };
 /** Shared by every 200 answer: no per-request header objects. */
 const OK_INIT: ResponseInit = { status: 200, headers: JSON_HEADERS };
 
-function json(body: string, status = 200, headers = {}): Response {
+function json(
+  body: string,
+  status = 200,
+  headers: Record<string, string> = {},
+): Response {
   if (status === 200) return new Response(body, OK_INIT);
   return new Response(body, {
     status,
@@ -68,11 +124,28 @@ export function pathOf(url: string): string {
   return url.slice(start, end);
 }
 
+/** A body that broke off (the client closed the connection mid-body). */
+function unreadable(): BadRequestError {
+  return new BadRequestError("Bad request: the body could not be read.");
+}
+
 /**
  * Reads the body as text, refusing it as soon as it passes `max` bytes:
  * a declared length is checked before reading, a streamed one as it comes.
+ * With a `watchdog`, a body that takes longer than its deadline is refused
+ * (408). A body that breaks off is the client's doing: 400, never 500.
  */
-export async function readBody(request: Request, max: number): Promise<string> {
+export async function readBody(
+  request: Request,
+  max: number,
+  watchdog?: Watchdog,
+): Promise<string> {
+  const guard = <T>(work: Promise<T>, cancel: () => void): Promise<T> =>
+    watchdog === undefined ? work : watchdog.guard(
+      work,
+      cancel,
+      () => new RequestTimeoutError(watchdog.deadlineMs),
+    );
   const declared = request.headers.get("content-length");
   if (declared !== null) {
     const length = Number(declared);
@@ -80,21 +153,34 @@ export async function readBody(request: Request, max: number): Promise<string> {
       throw new BadRequestError("Bad request: invalid Content-Length.");
     }
     if (length > max) throw new PayloadTooLargeError(max);
-    return await request.text();
+    try {
+      // Nothing to cancel: the stream is locked to text(); the server
+      // drops it with the connection once we have answered.
+      return await guard(request.text(), () => {});
+    } catch (error) {
+      if (error instanceof KvdbError) throw error;
+      throw unreadable();
+    }
   }
   if (request.body === null) return "";
   const chunks: Uint8Array[] = [];
   let total = 0;
   const reader = request.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel();
-      throw new PayloadTooLargeError(max);
+  const cancel = () => void reader.cancel().catch(() => {});
+  try {
+    for (;;) {
+      const { done, value } = await guard(reader.read(), cancel);
+      if (done) break;
+      total += value.byteLength;
+      if (total > max) {
+        cancel();
+        throw new PayloadTooLargeError(max);
+      }
+      chunks.push(value);
     }
-    chunks.push(value);
+  } catch (error) {
+    if (error instanceof KvdbError) throw error;
+    throw unreadable();
   }
   const bytes = new Uint8Array(total);
   let offset = 0;
@@ -105,13 +191,29 @@ export async function readBody(request: Request, max: number): Promise<string> {
   return new TextDecoder().decode(bytes);
 }
 
+const AUTH_DESCRIPTIONS: Record<Exclude<AuthVerdict, "ok">, string> = {
+  missing: "Unauthorized: this node needs 'Authorization: Bearer <token>'.",
+  malformed: "Unauthorized: the Authorization header must be 'Bearer <token>'.",
+  wrong: "Unauthorized: the token is not valid.",
+};
+
 /** Builds the node's request handler. */
 export function createHandler(
   options: HandlerOptions,
 ): (request: Request) => Promise<Response> {
-  const { api, peer, metrics, now } = options;
+  const { api, peer, metrics, now, auth, peerAuth } = options;
   const bodyBytesMax = options.bodyBytesMax ?? BODY_BYTES_MAX;
   const logError = options.logError ?? ((e) => console.error(e));
+  const watchdog = new Watchdog(
+    options.bodyDeadlineMs ?? BODY_DEADLINE_MS_DEFAULT,
+  );
+  const clients = new ConcurrencyLimiter(
+    options.concurrentRequestsMax ?? CONCURRENT_REQUESTS_MAX_DEFAULT,
+  );
+  const peers = new ConcurrencyLimiter(
+    options.peerConcurrentRequestsMax ?? PEER_CONCURRENT_REQUESTS_MAX,
+  );
+  const addressPolicy = options.addressPolicy ?? new AddressPolicy();
 
   function failure(error: unknown): Response {
     if (error instanceof KvdbError) {
@@ -123,10 +225,53 @@ export function createHandler(
     return json(encodeError("Internal error."), 500);
   }
 
+  /** The verdict on a client request's token: a 401 answer, or none. */
+  function unauthorized(request: Request): Response | undefined {
+    if (auth === undefined) return undefined;
+    const verdict = auth.check(request.headers.get("authorization"));
+    if (verdict === "ok") return undefined;
+    metrics.refused("auth", verdict);
+    return json(encodeError(AUTH_DESCRIPTIONS[verdict]), 401, {
+      "www-authenticate": 'Bearer realm="kvdb"',
+    });
+  }
+
+  /** 503 with Retry-After: the node is at its bound, try again shortly. */
+  function overloaded(pool: "client" | "peer"): Response {
+    metrics.refused("overload", pool);
+    return json(
+      encodeError(
+        "Overloaded: too many requests in flight on this node; retry shortly.",
+      ),
+      503,
+      { "retry-after": String(RETRY_AFTER_SECONDS) },
+    );
+  }
+
+  function refusePeer(reason: PeerRefusal | "no_cluster_secret"): Response {
+    metrics.refused("peer", reason);
+    metrics.peer("(refused)", reason === "replay_cache_full" ? 503 : 401);
+    if (reason === "no_cluster_secret") {
+      return json(
+        encodeError(
+          "Peer message refused: this node has a client token but no cluster secret (--cluster-secret).",
+        ),
+        401,
+      );
+    }
+    return json(
+      encodeError(refusalDescription(reason)),
+      reason === "replay_cache_full" ? 503 : 401,
+      reason === "replay_cache_full"
+        ? { "retry-after": String(RETRY_AFTER_SECONDS) }
+        : {},
+    );
+  }
+
   async function rpc(request: Request): Promise<Response> {
     let fn = "(bad request)";
     try {
-      const text = await readBody(request, bodyBytesMax);
+      const text = await readBody(request, bodyBytesMax, watchdog);
       const call = decodeCall(text);
       // Only known names become metric labels: a client must not be able
       // to grow the label set without bound.
@@ -147,10 +292,41 @@ export function createHandler(
     }
   }
 
+  async function client(request: Request): Promise<Response> {
+    const refused = unauthorized(request);
+    if (refused !== undefined) {
+      metrics.request("(unauthorized)", 401);
+      return refused;
+    }
+    if (!clients.tryAcquire()) {
+      metrics.request("(overloaded)", 503);
+      return overloaded("client");
+    }
+    try {
+      return await rpc(request);
+    } finally {
+      clients.release();
+    }
+  }
+
   async function peerRequest(request: Request): Promise<Response> {
+    if (peerAuth === "closed") return refusePeer("no_cluster_secret");
+    const stamp = peerAuth?.precheck(request.headers);
+    if (stamp !== undefined && !stamp.ok) return refusePeer(stamp.reason);
+    if (!peers.tryAcquire()) {
+      metrics.peer("(overloaded)", 503);
+      return overloaded("peer");
+    }
     let kind = "(bad request)";
     try {
-      const text = await readBody(request, bodyBytesMax);
+      const text = await readBody(request, bodyBytesMax, watchdog);
+      if (peerAuth !== undefined && stamp?.ok) {
+        const verified = await peerAuth.verifyRequest(stamp.value, text);
+        if (!verified.ok) return refusePeer(verified.reason);
+      }
+      // A value nested deeper than clients may send must not get in
+      // through the back door: it would be stored and served to them.
+      if (text.length > 2 * JSON_DEPTH_MAX) checkTextDepth(text);
       let body: unknown;
       try {
         body = JSON.parse(text);
@@ -159,13 +335,29 @@ export function createHandler(
       }
       const message = parsePeerRequest(body);
       kind = message.kind;
-      const response = json(encodeResult(await peer(message)));
+      for (const address of addressesIn(message)) {
+        const refusal = addressPolicy.refusal(address);
+        if (refusal !== undefined) {
+          metrics.refused("peer", "address");
+          throw new KvdbError(`Refused: ${refusal}.`, 403);
+        }
+      }
+      const answer = encodeResult(await peer(message));
       metrics.peer(kind, 200);
-      return response;
+      if (peerAuth === undefined || !stamp?.ok) return json(answer);
+      return new Response(answer, {
+        status: 200,
+        headers: {
+          ...JSON_HEADERS,
+          ...await peerAuth.signResponse(stamp.value.nonce, answer),
+        },
+      });
     } catch (error) {
       const response = failure(error);
       metrics.peer(kind, response.status);
       return response;
+    } finally {
+      peers.release();
     }
   }
 
@@ -177,31 +369,39 @@ export function createHandler(
     );
   }
 
+  function metricsText(request: Request): Response {
+    const refused = unauthorized(request);
+    if (refused !== undefined) return refused;
+    return new Response(
+      metrics.render(now(), {
+        kvdb_local_records: api.coordinator.localRecordCount(),
+        kvdb_client_requests_in_flight: clients.inFlight,
+        kvdb_peer_requests_in_flight: peers.inFlight,
+      }),
+      { headers: { "content-type": "text/plain; version=0.0.4" } },
+    );
+  }
+
   return (request: Request): Promise<Response> => {
     const path = pathOf(request.url);
     const method = request.method;
     switch (path) {
       case "/":
         if (method !== "POST") return Promise.resolve(methodNotAllowed("POST"));
-        return rpc(request);
+        return client(request);
       case PEER_PATH:
         if (method !== "POST") return Promise.resolve(methodNotAllowed("POST"));
         return peerRequest(request);
       case "/health":
+        // Open even with a token: load balancers and orchestrators probe
+        // it without credentials, and it tells nothing but "serving".
         if (method !== "GET" && method !== "HEAD") {
           return Promise.resolve(methodNotAllowed("GET"));
         }
         return Promise.resolve(json(encodeResult("serving")));
       case "/metrics":
         if (method !== "GET") return Promise.resolve(methodNotAllowed("GET"));
-        return Promise.resolve(
-          new Response(
-            metrics.render(now(), {
-              kvdb_local_records: api.coordinator.localRecordCount(),
-            }),
-            { headers: { "content-type": "text/plain; version=0.0.4" } },
-          ),
-        );
+        return Promise.resolve(metricsText(request));
       default:
         return Promise.resolve(
           json(encodeError(`Not found: ${path.slice(0, 64)}`), 404),

@@ -30,10 +30,59 @@ class Counters {
   }
 }
 
+/** Counts by one label's value. */
+class LabeledCounter {
+  readonly #counts = new Map<string, number>();
+
+  add(value: string): void {
+    this.#counts.set(value, (this.#counts.get(value) ?? 0) + 1);
+  }
+
+  get(value: string): number {
+    return this.#counts.get(value) ?? 0;
+  }
+
+  lines(metric: string, label: string): string[] {
+    return [...this.#counts].map(([value, n]) =>
+      `${metric}{${label}="${escapeLabel(value)}"} ${n}`
+    );
+  }
+}
+
+/** What a refusal was about: client auth, peer auth, or a full node. */
+export type RefusalScope = "auth" | "peer" | "overload";
+
+const REFUSAL_METRICS: Record<
+  RefusalScope,
+  { metric: string; label: string; help: string }
+> = {
+  auth: {
+    metric: "kvdb_auth_refusals_total",
+    label: "reason",
+    help: "Client requests refused for a missing, malformed or wrong token.",
+  },
+  peer: {
+    metric: "kvdb_peer_refusals_total",
+    label: "reason",
+    help:
+      "Peer messages refused: unsigned, stale, replayed, wrong cluster, bad signature, refused address.",
+  },
+  overload: {
+    metric: "kvdb_overload_refusals_total",
+    label: "pool",
+    help: "Requests refused with 503 because too many were in flight.",
+  },
+};
+
 /** Request counters by function and status. */
 export class Metrics {
   readonly #requests = new Counters();
   readonly #peer = new Counters();
+  readonly #refusals: Record<RefusalScope, LabeledCounter> = {
+    auth: new LabeledCounter(),
+    peer: new LabeledCounter(),
+    overload: new LabeledCounter(),
+  };
   readonly #startedAtMs: number;
 
   constructor(startedAtMs: number) {
@@ -50,6 +99,16 @@ export class Metrics {
     this.#peer.add(kind, status);
   }
 
+  /** Counts one refused request; `reason` comes from a fixed set. */
+  refused(scope: RefusalScope, reason: string): void {
+    this.#refusals[scope].add(reason);
+  }
+
+  /** Refusals so far of one scope and reason (for tests and logs). */
+  refusals(scope: RefusalScope, reason: string): number {
+    return this.#refusals[scope].get(reason);
+  }
+
   /** The exposition text; `gauges` are added as they are. */
   render(nowMs: number, gauges: Record<string, number>): string {
     const lines = [
@@ -63,6 +122,14 @@ export class Metrics {
       "# TYPE kvdb_uptime_seconds gauge",
       `kvdb_uptime_seconds ${((nowMs - this.#startedAtMs) / 1000).toFixed(3)}`,
     ];
+    for (const scope of Object.keys(REFUSAL_METRICS) as RefusalScope[]) {
+      const { metric, label, help } = REFUSAL_METRICS[scope];
+      lines.push(
+        `# HELP ${metric} ${help}`,
+        `# TYPE ${metric} counter`,
+        ...this.#refusals[scope].lines(metric, label),
+      );
+    }
     for (const [name, value] of Object.entries(gauges)) {
       lines.push(`# TYPE ${name} gauge`, `${name} ${value}`);
     }

@@ -16,6 +16,8 @@ export interface Served {
 export interface ServeOptions {
   hostname: string;
   port: number;
+  /** TLS: the certificate chain and private key, PEM. Absent: plain HTTP. */
+  tls?: { cert: string; key: string };
 }
 
 /**
@@ -29,6 +31,9 @@ export function serve(
   const server = Deno.serve({
     hostname: options.hostname,
     port: options.port,
+    ...(options.tls !== undefined
+      ? { cert: options.tls.cert, key: options.tls.key }
+      : {}),
     onListen: () => {},
     // The handler answers every error itself; this is the last net.
     onError: () =>

@@ -5,7 +5,12 @@
  * @module
  */
 export { BatchingTransport } from "./batching.ts";
-export { HttpTransport, type HttpTransportOptions, PEER_PATH } from "./http.ts";
+export {
+  HttpTransport,
+  type HttpTransportOptions,
+  PEER_PATH,
+  type RequestSigner,
+} from "./http.ts";
 export { MemoryNetwork } from "./memory.ts";
 export {
   AE_BUCKETS,

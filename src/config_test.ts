@@ -1,0 +1,107 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import {
+  ConfigError,
+  type NodeConfig,
+  resolveSecret,
+  type SecretReader,
+  validateConfig,
+} from "./config.ts";
+
+const TOKEN = "a-token-of-twenty-chars";
+
+function reader(
+  files: Record<string, string>,
+  env: Record<string, string>,
+): SecretReader {
+  return {
+    readTextFile(path) {
+      if (!(path in files)) throw new Deno.errors.NotFound("no such file");
+      return files[path]!;
+    },
+    env: (name) => env[name],
+  };
+}
+
+Deno.test("resolveSecret() takes the flag, else the file, else the environment", () => {
+  const io = reader({ "/s": `${TOKEN}-file\n` }, { KVDB_X: `${TOKEN}-env` });
+  assertEquals(resolveSecret("x", { value: TOKEN, env: "KVDB_X" }, io), TOKEN);
+  assertEquals(
+    resolveSecret("x", { file: "/s", env: "KVDB_X" }, io),
+    `${TOKEN}-file`,
+    "a file's final newline is dropped",
+  );
+  assertEquals(resolveSecret("x", { env: "KVDB_X" }, io), `${TOKEN}-env`);
+  assertEquals(resolveSecret("x", { env: "KVDB_NONE" }, io), undefined);
+  assertEquals(
+    resolveSecret("x", { env: "E" }, reader({}, { E: "" })),
+    undefined,
+    "an empty variable is unset",
+  );
+  assertThrows(
+    () => resolveSecret("x", { value: TOKEN, file: "/s", env: "E" }, io),
+    ConfigError,
+    "both --x and --x-file",
+  );
+  assertThrows(
+    () => resolveSecret("x", { file: "/missing", env: "E" }, io),
+    ConfigError,
+    "Cannot read --x-file '/missing'",
+  );
+});
+
+const BASE: NodeConfig = {
+  host: "127.0.0.1",
+  port: 5878,
+  cluster: [],
+  replicationFactor: 1,
+  vnodes: 8,
+  requestDeadlineMs: 5_000,
+  peerDeadlineMs: 2_000,
+};
+
+Deno.test("validateConfig() refuses unsafe security settings without echoing secrets", () => {
+  const bad: [Partial<NodeConfig>, string][] = [
+    [{ authToken: "short" }, "'authToken' must be at least 16"],
+    [
+      { clusterSecret: "with spaces in it, long" },
+      "'clusterSecret' must be printable",
+    ],
+    [{ clusterId: "a b" }, "'clusterId' must be 1 to 64"],
+    [{ tlsCert: "PEM" }, "TLS needs both"],
+    [{ caCert: "PEM" }, "'caCert' is for calling peers over TLS"],
+    [
+      { authToken: TOKEN, cluster: ["10.0.0.2:5878"] },
+      "needs a cluster secret",
+    ],
+    [{ authToken: TOKEN, join: "10.0.0.2:5878" }, "needs a cluster secret"],
+    [{ cluster: ["169.254.169.254:80"] }, "link-local"],
+    [{ join: "[fe80::1]:5878" }, "link-local"],
+    [{ cluster: ["metadata.google.internal:80"] }, "metadata"],
+    [{ concurrentRequestsMax: 0 }, "'concurrentRequestsMax' must be"],
+    [{ bodyBytesMax: 10 }, "'bodyBytesMax' must be"],
+  ];
+  for (const [change, message] of bad) {
+    const error = assertThrows(
+      () => validateConfig({ ...BASE, ...change }),
+      ConfigError,
+      message,
+    );
+    assertEquals(error.message.includes(TOKEN), false);
+  }
+});
+
+Deno.test("validateConfig() accepts a secured cluster and allowed link-local members", () => {
+  validateConfig({
+    ...BASE,
+    cluster: ["10.0.0.2:5878"],
+    authToken: TOKEN,
+    clusterSecret: `${TOKEN}-secret`,
+    clusterId: "prod-1",
+  });
+  validateConfig({ ...BASE, authToken: TOKEN });
+  validateConfig({
+    ...BASE,
+    cluster: ["169.254.10.1:5878"],
+    allowLinkLocal: true,
+  });
+});
