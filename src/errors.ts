@@ -69,3 +69,13 @@ export class StorageError extends KvdbError {
     this.reason = reason;
   }
 }
+
+/** A message from a node that is not a member of this cluster (HTTP 403). */
+export class NotAMemberError extends KvdbError {
+  constructor(address: string) {
+    super(
+      `Refused: ${address.slice(0, 64)} is not a member of this cluster.`,
+      403,
+    );
+  }
+}

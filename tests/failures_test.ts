@@ -359,7 +359,7 @@ Deno.test("failures: bad peer input is refused with a clear error and the node s
           from: "10.1.1.1:5878",
           buckets: Array.from({ length: 256 }, () => [0, 0]),
         },
-        503,
+        403,
         /not a member/,
       ],
     ];

@@ -335,6 +335,12 @@ Deno.test("protocol: one node answers every seed function with the seed's envelo
         /too large/,
       ],
       [
+        "a value over 4 MiB in UTF-8 bytes but not in characters",
+        JSON.stringify({ function: "set", args: ["a", "€".repeat(1_500_000)] }),
+        400,
+        /'value' must be at most 4194304 bytes/,
+      ],
+      [
         "invalid UTF-8",
         new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]),
         400,

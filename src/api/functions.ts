@@ -94,11 +94,19 @@ function orDefault(a: Bound, value: unknown, found: boolean): unknown {
   return found ? value : (a.get("default_value") ?? null);
 }
 
-function checkValueSize(fn: string, value: unknown, bodyBytes: number): void {
-  // The body bounds the value; only serialize when the body alone could
-  // exceed the limit.
-  if (bodyBytes <= VALUE_BYTES_MAX) return;
-  if (JSON.stringify(value).length > VALUE_BYTES_MAX) {
+const encoder = new TextEncoder();
+
+/**
+ * `bodyChars` is the body's length in UTF-16 code units; each is at most
+ * three UTF-8 bytes, so a body that short cannot hold a value over the
+ * limit, and nothing is serialized. Otherwise the value's JSON is measured
+ * in UTF-8 bytes, as it is stored and sent.
+ */
+function checkValueSize(fn: string, value: unknown, bodyChars: number): void {
+  if (bodyChars * 3 <= VALUE_BYTES_MAX) return;
+  const json = JSON.stringify(value) ?? "";
+  if (json.length * 3 <= VALUE_BYTES_MAX) return;
+  if (encoder.encode(json).length > VALUE_BYTES_MAX) {
     invalid(fn, "value", `must be at most ${VALUE_BYTES_MAX} bytes as JSON`);
   }
 }

@@ -39,7 +39,7 @@ export {
   type MembershipOptions,
   type MembershipTiming,
 } from "./membership.ts";
-export { NotAMemberError, peerDispatcher } from "./peer_dispatch.ts";
+export { peerDispatcher } from "./peer_dispatch.ts";
 export { mulberry32, type Random, seededRandom, shuffle } from "./random.ts";
 export {
   Repair,

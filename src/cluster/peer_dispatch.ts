@@ -4,21 +4,11 @@
  * @module
  */
 
-import { KvdbError } from "../errors.ts";
+import { NotAMemberError } from "../errors.ts";
 import type { PeerHandler } from "../transport/mod.ts";
 import type { Coordinator } from "./coordinator.ts";
 import type { Membership } from "./membership.ts";
 import type { Repair } from "./repair.ts";
-
-/** Gossip from a node that is not a member (HTTP 403). */
-export class NotAMemberError extends KvdbError {
-  constructor(address: string) {
-    super(
-      `Refused: ${address.slice(0, 64)} is not a member of this cluster.`,
-      403,
-    );
-  }
-}
 
 /** The parts of the core that answer peers. */
 export interface PeerServices {

@@ -14,7 +14,7 @@
  */
 
 import { type Clock, compareVersions } from "../clock/mod.ts";
-import { UnavailableError } from "../errors.ts";
+import { NotAMemberError, UnavailableError } from "../errors.ts";
 import { hashKey } from "../ring/mod.ts";
 import type { Store, StoredRecord } from "../storage/mod.ts";
 import {
@@ -209,7 +209,7 @@ export class Repair {
   #requireMember(address: string): void {
     const member = this.#o.membership.get(address);
     if (member === undefined || member.state === "left") {
-      throw new UnavailableError(`${address} is not a member`);
+      throw new NotAMemberError(address);
     }
   }
 
