@@ -109,6 +109,19 @@ export function decodeCall(text: string): RpcCall {
   } catch {
     throw new BadRequestError("Bad request: the body is not valid JSON.");
   }
+  return toCall(body);
+}
+
+/**
+ * Checks a parsed body's shape and nesting (for bodies parsed elsewhere,
+ * such as by `Request.json()`); `bodyBytes` lets short bodies skip the walk.
+ */
+export function callFromJson(body: unknown, bodyBytes: number): RpcCall {
+  if (bodyBytes > 2 * JSON_DEPTH_MAX) checkDepth(body);
+  return toCall(body);
+}
+
+function toCall(body: unknown): RpcCall {
   if (!isObject(body)) {
     throw new BadRequestError("Bad request: the body must be a JSON object.");
   }

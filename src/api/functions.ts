@@ -97,13 +97,13 @@ function orDefault(a: Bound, value: unknown, found: boolean): unknown {
 const encoder = new TextEncoder();
 
 /**
- * `bodyChars` is the body's length in UTF-16 code units; each is at most
- * three UTF-8 bytes, so a body that short cannot hold a value over the
- * limit, and nothing is serialized. Otherwise the value's JSON is measured
- * in UTF-8 bytes, as it is stored and sent.
+ * `bodyBytes` bounds the request body's size in UTF-8 bytes; a value in a
+ * body that small cannot be over the limit, and nothing is serialized.
+ * Otherwise the value's JSON is measured in UTF-8 bytes, as it is stored
+ * and sent.
  */
-function checkValueSize(fn: string, value: unknown, bodyChars: number): void {
-  if (bodyChars * 3 <= VALUE_BYTES_MAX) return;
+function checkValueSize(fn: string, value: unknown, bodyBytes: number): void {
+  if (bodyBytes <= VALUE_BYTES_MAX) return;
   const json = JSON.stringify(value) ?? "";
   if (json.length * 3 <= VALUE_BYTES_MAX) return;
   if (encoder.encode(json).length > VALUE_BYTES_MAX) {
@@ -353,7 +353,10 @@ function bind(
   return bound;
 }
 
-/** Runs function `fn`; throws a KvdbError for anything the caller got wrong. */
+/**
+ * Runs function `fn`; throws a KvdbError for anything the caller got wrong.
+ * `bodyBytes` bounds the request body in UTF-8 bytes (for the value limit).
+ */
 export async function callFunction(
   ctx: ApiContext,
   fn: string,

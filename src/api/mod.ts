@@ -4,6 +4,7 @@
  * @module
  */
 export {
+  callFromJson,
   checkDepth,
   checkTextDepth,
   decodeCall,

@@ -258,9 +258,12 @@ export class Coordinator {
   /** This node's own copy of `key` if live, without asking peers. */
   readLocal(key: string): StoredRecord | undefined {
     const record = this.#store.get(key);
-    return record !== undefined && isLive(record, this.#clock.now())
-      ? record
-      : undefined;
+    if (record === undefined || record.tombstone) return undefined;
+    // Only a key with an expiry needs the time: most reads skip the clock.
+    if (record.expiresAtMs !== null && !isLive(record, this.#clock.now())) {
+      return undefined;
+    }
+    return record;
   }
 
   /** How many records (tombstones included) this node stores. */

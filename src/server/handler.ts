@@ -15,12 +15,14 @@
 
 import {
   type ApiContext,
+  callFromJson,
   callFunction,
   checkTextDepth,
   decodeCall,
   encodeError,
   encodeResult,
   FUNCTION_NAMES,
+  type RpcCall,
 } from "../api/mod.ts";
 import {
   BadRequestError,
@@ -197,6 +199,44 @@ const AUTH_DESCRIPTIONS: Record<Exclude<AuthVerdict, "ok">, string> = {
   wrong: "Unauthorized: the token is not valid.",
 };
 
+/**
+ * Bodies up to this size with a declared length are parsed by
+ * `Request.json()`, which reads and parses in one step and is about a
+ * third faster here than `text()` and `JSON.parse`. Larger bodies take the
+ * text path, whose nesting is checked before parsing.
+ */
+const JSON_FAST_BYTES_MAX = 64 * 1024;
+
+/**
+ * Reads and decodes a JSON-RPC call. `sizeBound` bounds the body's size in
+ * UTF-8 bytes, for the value size check.
+ */
+export async function readCall(
+  request: Request,
+  max: number,
+  watchdog?: Watchdog,
+): Promise<{ call: RpcCall; sizeBound: number }> {
+  const declared = Number(request.headers.get("content-length") ?? NaN);
+  if (Number.isSafeInteger(declared) && declared <= JSON_FAST_BYTES_MAX) {
+    let body: unknown;
+    try {
+      body = watchdog === undefined
+        ? await request.json()
+        : await watchdog.guard(
+          request.json(),
+          () => {},
+          () => new RequestTimeoutError(watchdog.deadlineMs),
+        );
+    } catch (error) {
+      if (error instanceof KvdbError) throw error;
+      throw new BadRequestError("Bad request: the body is not valid JSON.");
+    }
+    return { call: callFromJson(body, declared), sizeBound: declared };
+  }
+  const text = await readBody(request, max, watchdog);
+  return { call: decodeCall(text), sizeBound: text.length * 3 };
+}
+
 /** Builds the node's request handler. */
 export function createHandler(
   options: HandlerOptions,
@@ -271,8 +311,11 @@ export function createHandler(
   async function rpc(request: Request): Promise<Response> {
     let fn = "(bad request)";
     try {
-      const text = await readBody(request, bodyBytesMax, watchdog);
-      const call = decodeCall(text);
+      const { call, sizeBound } = await readCall(
+        request,
+        bodyBytesMax,
+        watchdog,
+      );
       // Only known names become metric labels: a client must not be able
       // to grow the label set without bound.
       fn = KNOWN_FUNCTIONS.has(call.fn) ? call.fn : "(unknown)";
@@ -281,7 +324,7 @@ export function createHandler(
         call.fn,
         call.args,
         call.kwargs,
-        text.length,
+        sizeBound,
       );
       metrics.request(fn, 200);
       return json(encodeResult(result));
