@@ -6,7 +6,7 @@
  * @module
  */
 
-import { systemClock } from "./clock/mod.ts";
+import { TimerWheel } from "./clock/mod.ts";
 import { ClusterNode, seededRandom } from "./cluster/mod.ts";
 import {
   CLUSTER_DEFAULTS,
@@ -73,7 +73,8 @@ export async function startNode(
   options: StartOptions = {},
 ): Promise<KvdbNode> {
   const log = options.log ?? ((line) => console.error(line));
-  const clock = systemClock;
+  // One shared interval for every timer: each quorum arms a deadline.
+  const clock = new TimerWheel();
   const self = selfAddress(config);
   const setting = <K extends keyof typeof CLUSTER_DEFAULTS>(key: K): number =>
     (config[key] as number | undefined) ?? CLUSTER_DEFAULTS[key];

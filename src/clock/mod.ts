@@ -10,6 +10,7 @@ export {
   repeat,
   systemClock,
   type Timer,
+  TimerWheel,
 } from "./clock.ts";
 export {
   compareVersions,

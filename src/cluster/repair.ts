@@ -132,6 +132,19 @@ export class Repair {
     }
   }
 
+  /**
+   * Every local record in no particular order, yielding to other work
+   * every page: for passes that visit everything and need no cursor (an
+   * engine can then skip sorting, see Store.records).
+   */
+  async *#everything(): AsyncGenerator<StoredRecord> {
+    let n = 0;
+    for (const record of this.#o.store.records()) {
+      yield record;
+      if (++n % SCAN_PAGE === 0) await this.#yield();
+    }
+  }
+
   /** True when both `a` and `b` replicate `key` on the read ring. */
   #shared(key: string, a: string, b: string): boolean {
     const replicas = this.#o.topology.readRing.preferenceList(
@@ -144,7 +157,7 @@ export class Repair {
   async #digest(peer: string): Promise<DigestBucket[]> {
     const counts = new Array<number>(AE_BUCKETS).fill(0);
     const sums = new Array<number>(AE_BUCKETS).fill(0);
-    for await (const record of this.#records()) {
+    for await (const record of this.#everything()) {
       if (!this.#shared(record.key, this.#o.self, peer)) continue;
       const bucket = bucketOf(record.key);
       counts[bucket]!++;
@@ -260,10 +273,19 @@ export class Repair {
       if (answer.cursor === null) break;
       after = answer.cursor;
     }
-    const mine = await this.#entries(peer, buckets, undefined, Infinity);
+    const mineByKey = new Map<string, KeyEntry>();
+    for await (const record of this.#everything()) {
+      if (!buckets.has(bucketOf(record.key))) continue;
+      if (!this.#shared(record.key, this.#o.self, peer)) continue;
+      mineByKey.set(record.key, [
+        record.key,
+        record.version,
+        record.tombstone,
+        record.expiresAtMs,
+      ]);
+    }
     const pull: string[] = [];
     const push: StoredRecord[] = [];
-    const mineByKey = new Map(mine.entries.map((e) => [e[0], e]));
     for (const [key, entry] of theirs) {
       const own = mineByKey.get(key);
       if (own === undefined || compareVersions(entry[1], own[1]) > 0) {
@@ -435,7 +457,7 @@ export class Repair {
       batches.delete(target);
       if (batch.length > 0) await this.#pushReliably(target, batch);
     };
-    for await (const record of this.#records()) {
+    for await (const record of this.#everything()) {
       const old = topology.readRing.preferenceList(record.key, n);
       for (const target of ring.preferenceList(record.key, n)) {
         if (target === self || old.includes(target)) continue;
@@ -495,7 +517,7 @@ export class Repair {
     }
     let handed = 0;
     const foreign: StoredRecord[] = [];
-    for await (const record of this.#records()) {
+    for await (const record of this.#everything()) {
       if (!topology.readRing.preferenceList(record.key, n).includes(self)) {
         foreign.push(record);
         if (foreign.length >= limit) break;

@@ -87,6 +87,18 @@ export function storeConformance(name: string, factory: EngineFactory): void {
     assertEquals(store.get("k")?.value, "again");
   });
 
+  test("records() visits every record once, tombstones included", async (store) => {
+    const keys = Array.from({ length: 2500 }, (_, i) => `r${i}`);
+    for (const key of keys) await store.apply(record(key, 1, [1, 0, "a"]));
+    await store.apply(record("r7", null, [2, 0, "a"], { tombstone: true }));
+    const seen = [...store.records()].map((r) => r.key).sort();
+    assertEquals(seen, [...keys].sort());
+    assertEquals(
+      [...store.records()].find((r) => r.key === "r7")?.tombstone,
+      true,
+    );
+  });
+
   test("a tombstone is stored, counted and scanned like any record", async (store) => {
     await store.apply(record("k", "v", [1, 0, "a"]));
     await store.apply(record("k", null, [2, 0, "a"], { tombstone: true }));

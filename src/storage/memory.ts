@@ -52,6 +52,13 @@ export class MemoryStore implements Store {
     return Promise.resolve(true);
   }
 
+  records(): Iterable<StoredRecord> {
+    this.#assertOpen();
+    // The Map's own iterator: no copy, no sort, and it stays valid while
+    // records are added or removed.
+    return this.#records.values();
+  }
+
   scan(options: ScanOptions = {}): StoredRecord[] {
     this.#assertOpen();
     const keys = this.#sortedKeys();

@@ -131,6 +131,9 @@ type Write =
   }
   | Pending & { kind: "remove"; key: Uint8Array; version: Version };
 
+/** Records per page of {@link SqliteStore.records}. */
+const RECORDS_PAGE = 1000;
+
 /** A {@link Store} in one SQLite database file. */
 export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
@@ -278,6 +281,21 @@ export class SqliteStore implements Store {
         : statement.all(lower, upper, max)
     ) as unknown as Row[];
     return rows.map((row) => toRecord(row));
+  }
+
+  *records(): Iterable<StoredRecord> {
+    // Key order, a page at a time: the index is already ordered, and a
+    // page never holds the connection between two writes.
+    let after: string | undefined;
+    for (;;) {
+      const page = this.scan({
+        limit: RECORDS_PAGE,
+        ...(after !== undefined ? { after } : {}),
+      });
+      yield* page;
+      if (page.length < RECORDS_PAGE) return;
+      after = page.at(-1)!.key;
+    }
   }
 
   count(): number {

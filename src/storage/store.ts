@@ -48,6 +48,13 @@ export interface Store {
   remove(key: string, version: Version): Promise<boolean>;
   /** Records (tombstones included) in ascending key order (UTF-16 code units). */
   scan(options?: ScanOptions): StoredRecord[];
+  /**
+   * Every record, tombstones included, in no particular order, for
+   * maintenance passes (anti-entropy digests, handoff, leave) that visit
+   * everything and need no order: an engine can then skip sorting. Writes
+   * made while the iteration runs may or may not be seen.
+   */
+  records(): Iterable<StoredRecord>;
   /** How many records (tombstones included) are stored. */
   count(): number;
   /**
