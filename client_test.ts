@@ -16,6 +16,7 @@ import {
   KVRequestError,
   KVUnavailableError,
 } from "./client.ts";
+import { hasOpenssl, selfSigned } from "./tests/_helpers.ts";
 
 /** One request as the fake server saw it. */
 interface Seen {
@@ -229,32 +230,11 @@ Deno.test("KVClient with caCert sends through its own HTTP client, released by c
 
 /** A throwaway self-signed certificate (PEM), or undefined without openssl. */
 async function makeCertificate(): Promise<string | undefined> {
+  if (!await hasOpenssl()) return undefined;
   const dir = await Deno.makeTempDir();
   try {
-    const { success } = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/cert.pem`,
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return success ? await Deno.readTextFile(`${dir}/cert.pem`) : undefined;
-  } catch {
-    return undefined;
+    await selfSigned(dir);
+    return await Deno.readTextFile(`${dir}/cert.pem`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

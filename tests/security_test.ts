@@ -10,8 +10,10 @@ import { PeerSigner } from "../src/security/mod.ts";
 import {
   freePort,
   freePorts,
+  hasOpenssl,
   NodeProcess,
   runCli,
+  selfSigned,
   stopAll,
   waitFor,
 } from "./_helpers.ts";
@@ -259,56 +261,6 @@ Deno.test("security: a node with another cluster secret cannot talk to the clust
     await stopAll(nodes);
   }
 });
-
-/** Whether an `openssl` binary can be run. */
-async function hasOpenssl(): Promise<boolean> {
-  try {
-    const { success } = await new Deno.Command("openssl", {
-      args: ["version"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return success;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * A self-signed certificate for 127.0.0.1 in `dir` (cert.pem, key.pem), as
- * docs/security.md makes one. CA:FALSE: rustls refuses a CA certificate
- * presented as a server's own.
- */
-async function selfSigned(dir: string): Promise<void> {
-  const { success, stderr } = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      `${dir}/key.pem`,
-      "-out",
-      `${dir}/cert.pem`,
-      "-days",
-      "2",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1,DNS:localhost",
-      "-addext",
-      "basicConstraints=critical,CA:FALSE",
-      "-addext",
-      "extendedKeyUsage=serverAuth",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert(success, new TextDecoder().decode(stderr));
-}
 
 const openssl = await hasOpenssl();
 if (!openssl) {

@@ -1,37 +1,9 @@
 import { assertEquals, assertMatch } from "@std/assert";
-import { HybridClock, ManualClock } from "../clock/mod.ts";
-import { Coordinator, Topology } from "../cluster/mod.ts";
-import { Ring } from "../ring/mod.ts";
-import { MemoryStore } from "../storage/mod.ts";
-import { MemoryNetwork } from "../transport/mod.ts";
-import { createHandler, pathOf } from "./handler.ts";
-import { Metrics } from "./metrics.ts";
+import { testHandler } from "./_fixtures.ts";
+import { pathOf } from "./handler.ts";
 
 async function handler() {
-  const clock = new ManualClock();
-  const ring = await Ring.build(["a:1"], { vnodes: 8 });
-  const coordinator = new Coordinator({
-    self: "a:1",
-    topology: new Topology((m) => Ring.build(m, { vnodes: 8 }), ring),
-    store: new MemoryStore(),
-    transport: new MemoryNetwork().transport("a:1"),
-    clock,
-    hlc: new HybridClock(clock, "a:1"),
-    replicationFactor: 1,
-  });
-  return createHandler({
-    api: {
-      coordinator,
-      self: "a:1",
-      version: "test",
-      vnodes: 8,
-      configuredReplicationFactor: 1,
-      members: () => [{ address: "a:1", state: "alive" }],
-    },
-    peer: (request) => coordinator.handlePeer(request),
-    metrics: new Metrics(clock.now()),
-    now: () => clock.now(),
-  });
+  return (await testHandler()).handle;
 }
 
 const post = (body: string, path = "/") =>
