@@ -49,6 +49,21 @@ export class HybridClock {
   }
 
   /**
+   * Starts after `version`, with no drift limit: for the newest version a
+   * node already stores when it starts, which it accepted before.
+   */
+  resume(version: Version): void {
+    const [wall, counter] = version;
+    if (
+      wall > this.#wallMs ||
+      (wall === this.#wallMs && counter > this.#counter)
+    ) {
+      this.#wallMs = wall;
+      this.#counter = counter;
+    }
+  }
+
+  /**
    * Takes note of a version seen from a peer. A version too far in the
    * future is ignored (a peer with a broken clock must not drag ours along);
    * it still orders correctly against others, it just does not move us.

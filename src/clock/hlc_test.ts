@@ -56,3 +56,12 @@ Deno.test("ManualClock.advance() fires due timers in deadline order and skips ca
   assertEquals(fired, ["a", "c"]);
   assertEquals(clock.now(), 35);
 });
+
+Deno.test("HybridClock.resume() starts after a stored version even when the wall clock went back", () => {
+  const clock = new ManualClock(1000);
+  const hlc = new HybridClock(clock, "a");
+  hlc.resume([1000 + 3_600_000, 4, "b"]);
+  const next = hlc.now();
+  assert(compareVersions([1000 + 3_600_000, 4, "b"], next) < 0);
+  assertEquals(next, [1000 + 3_600_000, 5, "a"]);
+});

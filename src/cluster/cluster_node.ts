@@ -80,6 +80,9 @@ export class ClusterNode {
   ) {
     const o = options;
     this.#options = o;
+    const hlc = new HybridClock(o.clock, o.self);
+    const newest = o.store.newestVersion();
+    if (newest !== undefined) hlc.resume(newest);
     this.self = o.self;
     this.membership = membership;
     this.topology = topology;
@@ -98,7 +101,7 @@ export class ClusterNode {
       store: o.store,
       transport: o.transport,
       clock: o.clock,
-      hlc: new HybridClock(o.clock, o.self),
+      hlc,
       replicationFactor: o.replicationFactor,
       ...(o.readQuorum !== undefined ? { readQuorum: o.readQuorum } : {}),
       ...(o.writeQuorum !== undefined ? { writeQuorum: o.writeQuorum } : {}),

@@ -99,6 +99,16 @@ export function storeConformance(name: string, factory: EngineFactory): void {
     );
   });
 
+  test("newestVersion() is the newest version stored, tombstones included", async (store) => {
+    assertEquals(store.newestVersion(), undefined);
+    await store.apply(record("a", 1, [5, 2, "n1"]));
+    await store.apply(record("b", 1, [5, 9, "n0"]));
+    await store.apply(record("c", 1, [4, 99, "n9"]));
+    assertEquals(store.newestVersion(), [5, 9, "n0"]);
+    await store.apply(record("c", null, [7, 0, "n2"], { tombstone: true }));
+    assertEquals(store.newestVersion(), [7, 0, "n2"]);
+  });
+
   test("a tombstone is stored, counted and scanned like any record", async (store) => {
     await store.apply(record("k", "v", [1, 0, "a"]));
     await store.apply(record("k", null, [2, 0, "a"], { tombstone: true }));

@@ -75,6 +75,17 @@ export class MemoryStore implements Store {
     return out;
   }
 
+  newestVersion(): Version | undefined {
+    this.#assertOpen();
+    let best: Version | undefined;
+    for (const { version } of this.#records.values()) {
+      if (best === undefined || compareVersions(version, best) > 0) {
+        best = version;
+      }
+    }
+    return best;
+  }
+
   count(): number {
     this.#assertOpen();
     return this.#records.size;

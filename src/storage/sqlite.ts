@@ -298,6 +298,20 @@ export class SqliteStore implements Store {
     }
   }
 
+  newestVersion(): Version | undefined {
+    this.#assertOpen();
+    // Once per start: a scan of the table in SQLite's own loop.
+    const row = this.#read(() =>
+      this.#db.prepare(
+        "SELECT wall, counter, node FROM records " +
+          "ORDER BY wall DESC, counter DESC, node DESC LIMIT 1",
+      ).get()
+    ) as { wall: number; counter: number; node: string } | undefined;
+    return row === undefined
+      ? undefined
+      : [Number(row.wall), Number(row.counter), String(row.node)];
+  }
+
   count(): number {
     this.#assertOpen();
     return this.#count;

@@ -55,6 +55,13 @@ export interface Store {
    * made while the iteration runs may or may not be seen.
    */
   records(): Iterable<StoredRecord>;
+  /**
+   * The newest version stored, tombstones included; undefined when empty.
+   * A restarted node starts its clock after it, so that a wall clock that
+   * stepped back while the node was down cannot stamp new writes older
+   * than the ones it already holds.
+   */
+  newestVersion(): Version | undefined;
   /** How many records (tombstones included) are stored. */
   count(): number;
   /**
