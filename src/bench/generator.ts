@@ -16,7 +16,7 @@
  */
 
 import { BATCH_KEYS_MAX } from "../limits.ts";
-import { Http1Client, Http1Error } from "./http1.ts";
+import { Http1Client, Http1Error } from "../transport/http1.ts";
 import { seededRandom, streamSeed } from "./random.ts";
 import { type Progress, Recorder, type Recording } from "./recorder.ts";
 import type { Workload } from "./workload.ts";

@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import { Http1Client, Http1Error } from "./http1.ts";
 
 const encoder = new TextEncoder();
@@ -16,6 +16,7 @@ type Piece = string | Uint8Array;
 function scriptedServer(answers: (string | Piece[])[]) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const bodies: string[] = [];
+  const heads: string[] = [];
   let connections = 0;
   let next = 0;
   const serveConn = async (conn: Deno.Conn) => {
@@ -29,6 +30,7 @@ function scriptedServer(answers: (string | Piece[])[]) {
         const headEnd = head.indexOf("\r\n\r\n");
         const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
         if (headEnd >= 0 && pending.length >= headEnd + 4 + length) {
+          heads.push(head.slice(0, headEnd));
           bodies.push(
             decoder.decode(pending.subarray(headEnd + 4, headEnd + 4 + length)),
           );
@@ -70,6 +72,7 @@ function scriptedServer(answers: (string | Piece[])[]) {
   return {
     url: `http://127.0.0.1:${port}/`,
     bodies,
+    heads,
     get connections() {
       return connections;
     },
@@ -99,10 +102,10 @@ const ok = (body: string) =>
 Deno.test("Http1Client sends the body and reads answers by content-length over one connection", async () => {
   const server = scriptedServer([ok('{"a":1}'), ok("ü"), ok("")]);
   const client = new Http1Client(server.url);
-  assertEquals(await client.post('{"function":"ping"}'), {
-    status: 200,
-    text: '{"a":1}',
-  });
+  const first = await client.post('{"function":"ping"}', { "x-sig": "AbC" });
+  assertEquals([first.status, first.text], [200, '{"a":1}']);
+  assertEquals(first.headers.get("content-type"), "application/json");
+  assert(server.heads[0]!.includes("\r\nx-sig: AbC\r\n"), server.heads[0]);
   assertEquals((await client.post("é")).text, "ü");
   assertEquals((await client.post("x")).text, "");
   assertEquals(server.bodies, ['{"function":"ping"}', "é", "x"]);
@@ -121,7 +124,8 @@ Deno.test("Http1Client reads answers split across reads and chunked bodies", asy
     concat(euro.subarray(2), "\r\n0\r\n\r\n"),
   ], ok("next")]);
   const client = new Http1Client(server.url);
-  assertEquals(await client.post("1"), { status: 503, text: "abcdx€" });
+  const answer = await client.post("1");
+  assertEquals([answer.status, answer.text], [503, "abcdx€"]);
   assertEquals((await client.post("2")).text, "next");
   assertEquals(server.connections, 1);
   client.close();

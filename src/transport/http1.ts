@@ -1,7 +1,8 @@
 /**
  * A minimal HTTP/1.1 client over one keep-alive TCP connection, for the load
- * generator: one request at a time, `POST` with a body, the answer read by
- * `Content-Length` or chunked encoding.
+ * generator and for peer calls over plain http: one request at a time,
+ * `POST` with a body, the answer read by `Content-Length` or chunked
+ * encoding.
  *
  * Why not `fetch`: on this project's 2-core machines Deno's `fetch` spends
  * so much CPU per request (headers objects, streams, the connection pool)
@@ -41,6 +42,8 @@ export class Http1Error extends Error {
 export interface Http1Response {
   status: number;
   text: string;
+  /** Header values by lower-case name, as sent (the last one wins). */
+  headers: Map<string, string>;
 }
 
 /** Where to connect: parsed from `http://host:port/path`. */
@@ -73,7 +76,7 @@ export class Http1Client {
   readonly #endpoint: Endpoint;
   readonly #encoder = new TextEncoder();
   readonly #decoder = new TextDecoder();
-  /** `POST /path HTTP/1.1 ... content-length: ` up to the number. */
+  /** `POST /path HTTP/1.1`, host and content-type lines. */
   readonly #head: string;
   #conn: Deno.TcpConn | null = null;
   #buffer = new Uint8Array(BUFFER_BYTES_INITIAL);
@@ -88,7 +91,7 @@ export class Http1Client {
     const type = options.contentType ?? "application/json";
     this.#head =
       `POST ${this.#endpoint.path} HTTP/1.1\r\nhost: ${this.#endpoint.host}\r\n` +
-      `content-type: ${type}\r\ncontent-length: `;
+      `content-type: ${type}\r\n`;
   }
 
   /**
@@ -97,13 +100,25 @@ export class Http1Client {
    *
    * @throws {Http1Error}
    */
-  async post(body: string): Promise<Http1Response> {
+  async post(
+    body: string,
+    headers?: Record<string, string>,
+  ): Promise<Http1Response> {
     if (this.#closed) throw new Http1Error("connection", "client closed");
     try {
       const conn = this.#conn ?? await this.#connect();
       const bodyBytes = this.#encoder.encode(body);
+      let extra = "";
+      if (headers !== undefined) {
+        for (const [name, value] of Object.entries(headers)) {
+          if (/[\r\n]/.test(name + value)) {
+            throw new Http1Error("protocol", `bad header ${name}`);
+          }
+          extra += `${name}: ${value}\r\n`;
+        }
+      }
       const head = this.#encoder.encode(
-        `${this.#head}${bodyBytes.length}\r\n\r\n`,
+        `${this.#head}${extra}content-length: ${bodyBytes.length}\r\n\r\n`,
       );
       // One write, so that the request leaves in one segment.
       const request = new Uint8Array(head.length + bodyBytes.length);
@@ -229,6 +244,7 @@ export class Http1Client {
     let chunked = false;
     let close = statusLine.startsWith("HTTP/1.0");
     let headerBytes = statusLine.length;
+    const headers = new Map<string, string>();
     for (;;) {
       const line = this.#take(await this.#line(conn, HEADER_BYTES_MAX));
       headerBytes += line.length;
@@ -238,7 +254,9 @@ export class Http1Client {
       if (line === "\r\n") break;
       const colon = line.indexOf(":");
       const name = line.slice(0, colon).trim().toLowerCase();
-      const value = line.slice(colon + 1).trim().toLowerCase();
+      const raw = line.slice(colon + 1).trim();
+      headers.set(name, raw);
+      const value = raw.toLowerCase();
       if (name === "content-length") length = Number(value);
       else if (name === "transfer-encoding") {
         chunked = value.includes("chunked");
@@ -255,7 +273,7 @@ export class Http1Client {
       close = true;
     }
     if (close) this.#drop();
-    return { status, text };
+    return { status, text, headers };
   }
 
   async #readLength(conn: Deno.TcpConn, length: number): Promise<string> {
