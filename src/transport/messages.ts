@@ -70,7 +70,13 @@ export type PeerRequest =
   /** Records of which `for` is (or is about to be) a replica: join and leave streaming. */
   | { kind: "transfer"; for: string; after?: string; limit: number }
   /** Anti-entropy: my digest of the keys we both replicate; which buckets differ? */
-  | { kind: "ae_digest"; from: string; buckets: DigestBucket[] }
+  | {
+    kind: "ae_digest";
+    from: string;
+    buckets: DigestBucket[];
+    /** Only records with a version wall time before this (ms); both sides use the same cut. */
+    before?: number;
+  }
   /** Anti-entropy: your entries in these buckets of the keys we both replicate. */
   | {
     kind: "ae_keys";
@@ -78,6 +84,8 @@ export type PeerRequest =
     buckets: number[];
     after?: string;
     limit: number;
+    /** As in `ae_digest`. */
+    before?: number;
   };
 
 /** Answers to {@link PeerRequest}s, by the same kind. */
@@ -188,6 +196,11 @@ function parseDigestBucket(x: unknown): DigestBucket {
   return [x[0], x[1]];
 }
 
+function parseWallMs(x: unknown): number {
+  if (!Number.isSafeInteger(x) || (x as number) < 0) fail("bad wall time");
+  return x as number;
+}
+
 function parseCursor(x: unknown): string | null {
   return x === null ? null : parseKey(x);
 }
@@ -232,7 +245,13 @@ export function parsePeerRequest(x: unknown): PeerRequest {
       if (buckets.length !== AE_BUCKETS) {
         fail(`a digest has exactly ${AE_BUCKETS} buckets`);
       }
-      return { kind: "ae_digest", from: parseAddress(x.from), buckets };
+      const request: PeerRequest = {
+        kind: "ae_digest",
+        from: parseAddress(x.from),
+        buckets,
+      };
+      if (x.before !== undefined) request.before = parseWallMs(x.before);
+      return request;
     }
     case "ae_keys": {
       const request: PeerRequest = {
@@ -242,6 +261,7 @@ export function parsePeerRequest(x: unknown): PeerRequest {
         limit: parseLimit(x.limit, AE_KEYS_MAX),
       };
       if (x.after !== undefined) request.after = parseKey(x.after);
+      if (x.before !== undefined) request.before = parseWallMs(x.before);
       return request;
     }
     case "read":
