@@ -18,6 +18,7 @@
 import { parseArgs } from "@std/cli/parse-args";
 import type { BenchReport } from "../src/bench/report.ts";
 import { formatCount, formatTable, formatUs } from "../src/bench/report.ts";
+import { freePort, PERMISSIONS } from "../tests/_helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 /** The project's shared workspace sits next to the repository. */
@@ -216,13 +217,6 @@ async function stopAll(): Promise<void> {
   }
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 async function waitReady(proc: Started, port: number): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let exited = false;
@@ -411,14 +405,7 @@ interface Context {
 }
 
 function denoArgs(...rest: string[]): string[] {
-  return [
-    "run",
-    "--allow-net",
-    "--allow-env",
-    "--allow-read",
-    "--allow-write",
-    ...rest,
-  ];
+  return ["run", ...PERMISSIONS, ...rest];
 }
 
 async function startKvdb(

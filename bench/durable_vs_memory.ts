@@ -22,14 +22,8 @@
 
 import { parseArgs } from "@std/cli/parse-args";
 import { SqliteStore } from "../src/storage/mod.ts";
+import { freePort, MAIN, PERMISSIONS, waitFor } from "../tests/_helpers.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const PERMISSIONS = [
-  "--allow-net",
-  "--allow-env",
-  "--allow-read",
-  "--allow-write",
-];
 const VALUE = "v".repeat(34) +
   "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123";
 const QUIET = ["--anti-entropy-interval", "86400000"];
@@ -77,13 +71,6 @@ const WORKLOADS = String(flags.workload).split(",") as (
   | "sequential"
 )[];
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 /** A node process; resolves once /health answers, with the time that took. */
 async function startNode(args: string[]) {
   const port = freePort();
@@ -106,19 +93,16 @@ async function startNode(args: string[]) {
     stderr: "null",
   }).spawn();
   const url = `http://127.0.0.1:${port}`;
-  for (;;) {
-    try {
+  await waitFor(
+    "the node to start",
+    async () => {
       const response = await fetch(`${url}/health`);
       await response.body?.cancel();
-      if (response.ok) break;
-    } catch {
-      // not yet
-    }
-    if (performance.now() - started > 60_000) {
-      throw new Error("the node did not start within 60 s");
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
+      return response.ok;
+    },
+    60_000,
+    5,
+  );
   const readyMs = performance.now() - started;
   return {
     url,

@@ -4,8 +4,10 @@
  * @module
  */
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const PERMISSIONS = [
+/** The CLI entry point. */
+export const MAIN = new URL("../main.ts", import.meta.url).pathname;
+/** The permissions the `node` task runs with. */
+export const PERMISSIONS = [
   "--allow-net",
   "--allow-env",
   "--allow-read",
