@@ -465,7 +465,11 @@ function kinds(signer: PeerSigner, replay: Bad): Kind[] {
               json.filter((v) => !Number.isSafeInteger(v) && v !== null),
               fc.integer({ max: 0 }),
               fc.integer({ min: LIST_PAGE_KEYS_MAX + 1 }),
-              fc.double({ noInteger: true, noDefaultInfinity: true }),
+              fc.double({
+                noInteger: true,
+                noNaN: true,
+                noDefaultInfinity: true,
+              }),
             ).map((limit) => ({ limit })),
           ),
           600,
