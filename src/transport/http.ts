@@ -224,7 +224,11 @@ export class HttpTransport implements PeerTransport {
         const description = (body as { description?: unknown })?.description;
         throw new PeerError(
           peer,
-          `answered ${response.status}: ${String(description)}`,
+          `answered ${response.status}: ${
+            typeof description === "string"
+              ? description.slice(0, 200)
+              : "(no description)"
+          }`,
         );
       }
       if (

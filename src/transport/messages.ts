@@ -281,7 +281,19 @@ export function parsePeerRequest(x: unknown): PeerRequest {
       return request;
     }
     default:
-      fail(`unknown kind ${JSON.stringify(String(x.kind)).slice(0, 80)}`);
+      // Never String() an arbitrary value: an object whose "toString" is
+      // not a function throws, and that would be a 500, not a 400.
+      fail(
+        typeof x.kind === "string"
+          ? `unknown kind ${JSON.stringify(x.kind.slice(0, 64))}`
+          : `'kind' must be a string: got ${
+            x.kind === null
+              ? "null"
+              : Array.isArray(x.kind)
+              ? "list"
+              : typeof x.kind
+          }`,
+      );
   }
 }
 

@@ -1,0 +1,67 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import fc from "fast-check";
+import { BadRequestError } from "../errors.ts";
+import { parsePeerRequest } from "./messages.ts";
+
+/** Parses, or names the error class that the parse threw. */
+function outcome(x: unknown): string {
+  try {
+    return `parsed ${parsePeerRequest(x).kind}`;
+  } catch (error) {
+    return error instanceof BadRequestError ? "refused" : String(error);
+  }
+}
+
+Deno.test("parsePeerRequest() refuses a 'kind' that no String() can print", () => {
+  const hostile = JSON.parse('{"kind":{"toString":1,"valueOf":null}}');
+  assertThrows(
+    () => parsePeerRequest(hostile),
+    BadRequestError,
+    "'kind' must be a string: got object",
+  );
+  assertThrows(
+    () => parsePeerRequest({ kind: ["write"] }),
+    BadRequestError,
+    "got list",
+  );
+  assertThrows(
+    () => parsePeerRequest({ kind: "x".repeat(10_000) }),
+    BadRequestError,
+    "unknown kind",
+  );
+});
+
+Deno.test("parsePeerRequest() answers any JSON with a message or a 400, never a crash", () => {
+  const kinds = fc.constantFrom(
+    "write",
+    "read",
+    "ping",
+    "ping_req",
+    "transfer",
+    "ae_digest",
+    "ae_keys",
+    "scan",
+  );
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.jsonValue({ maxDepth: 4 }),
+        fc.record({
+          kind: fc.oneof(kinds, fc.jsonValue({ maxDepth: 3 })),
+        }, { requiredKeys: [] }),
+        fc.tuple(kinds, fc.dictionary(fc.string(), fc.jsonValue())).map((
+          [kind, rest],
+        ) => ({ ...rest, kind })),
+      ),
+      (x) => {
+        const result = outcome(JSON.parse(JSON.stringify(x ?? null)));
+        assertEquals(
+          result === "refused" || result.startsWith("parsed "),
+          true,
+          result,
+        );
+      },
+    ),
+    { numRuns: 3_000 },
+  );
+});
