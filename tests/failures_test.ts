@@ -291,7 +291,7 @@ Deno.test("failures: bad peer input is refused with a clear error and the node s
     const cases: [string, unknown, number, RegExp][] = [
       ["not JSON", "{{", 400, /not valid JSON/],
       ["an unknown kind", { kind: "drop_everything" }, 400, /unknown kind/],
-      ["no kind", { records: [] }, 400, /unknown kind/],
+      ["no kind", { records: [] }, 400, /no 'kind'/],
       [
         "gossip from outside the cluster",
         {

@@ -286,6 +286,8 @@ export function parsePeerRequest(x: unknown): PeerRequest {
       fail(
         typeof x.kind === "string"
           ? `unknown kind ${JSON.stringify(x.kind.slice(0, 64))}`
+          : x.kind === undefined
+          ? "no 'kind'"
           : `'kind' must be a string: got ${
             x.kind === null
               ? "null"
