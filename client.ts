@@ -845,6 +845,30 @@ export class KVClient {
   }
 
   /**
+   * Removes a member that the cluster has declared `dead`, for good: it
+   * leaves the ring and its ranges get new replicas, which anti-entropy
+   * fills. Removing a member that is already gone succeeds; a member that
+   * is alive or suspect is refused with a {@link KVRequestError} of status
+   * 409 (a live node leaves with `kvdb leave`), an unknown one with 404.
+   *
+   * @example
+   * ```ts
+   * import { KVClient } from "./client.ts";
+   *
+   * const client = new KVClient();
+   * async function demo(): Promise<void> {
+   *   const info = await client.clusterInfo();
+   *   for (const m of info.members.filter((m) => m.state === "dead")) {
+   *     await client.removeMember(m.address);
+   *   }
+   * }
+   * ```
+   */
+  async removeMember(address: string): Promise<void> {
+    await this.call("remove_member", [address]);
+  }
+
+  /**
    * Reads many keys in one request; resolves to their values in the same
    * order, `null` where a key is absent.
    *

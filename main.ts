@@ -544,6 +544,16 @@ function buildProgram(): Command {
   oneShot("info", "print the node's view of the cluster")
     .action((o) => once(o, (c) => c.clusterInfo()));
   oneShot(
+    "remove-member",
+    "remove a dead member for good; its ranges get new replicas",
+  ).argument("<address>", "the dead member's host:port")
+    .action((address, o) =>
+      once(o, async (c) => {
+        await c.removeMember(address);
+        return `removed ${address}`;
+      })
+    );
+  oneShot(
     "leave",
     "tell a node to hand its data to its successors and leave the cluster",
   ).action((o) => leave(clientFor(o)));

@@ -70,6 +70,16 @@ export class StorageError extends KvdbError {
   }
 }
 
+/**
+ * The request is well formed but the cluster's state forbids it now (HTTP
+ * 409): removing a member that is still alive.
+ */
+export class ConflictError extends KvdbError {
+  constructor(message: string) {
+    super(message, 409);
+  }
+}
+
 /** A message from a node that is not a member of this cluster (HTTP 403). */
 export class NotAMemberError extends KvdbError {
   constructor(address: string) {

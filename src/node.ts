@@ -183,6 +183,7 @@ export async function startNode(
           },
         };
       },
+      removeMember: (address) => membership.remove(address),
       leave: () => {
         // Answer at once; the CLI follows progress through cluster_info.
         repair.leave((p) => {

@@ -279,6 +279,75 @@ Deno.test("failures: a node leaves and all its keys stay readable with N copies"
   }
 });
 
+Deno.test("failures: a dead node removed for good: its ranges get new replicas and its hints are dropped", async () => {
+  const nodes = await startCluster(4, ["-R", "3", ...FAST]);
+  const victim = nodes[3]!;
+  const rest = nodes.slice(0, 3);
+  const at = ["-H", "127.0.0.1", "-P", String(rest[0]!.port)];
+  try {
+    const client = new KVClient({ nodes: rest.map((n) => n.address) });
+    const written = new Map<string, unknown>();
+    for (let i = 0; i < 300; i++) {
+      await client.set(`r:${i}`, i);
+      written.set(`r:${i}`, i);
+    }
+    const alive = await runCli(["remove-member", victim.address, ...at]);
+    assertEquals(alive.code, 1, "a live member is not removed");
+    assertMatch(alive.stderr, /is alive, not dead/);
+
+    await victim.kill("SIGKILL");
+    await agree(rest, victim.address, "dead");
+    // Writes while it is dead leave hints for it.
+    for (let i = 300; i < 400; i++) {
+      await client.set(`r:${i}`, i);
+      written.set(`r:${i}`, i);
+    }
+    const started = Date.now();
+    const removed = await runCli(["remove-member", victim.address, ...at]);
+    assertEquals(removed.code, 0, removed.stderr);
+    assertEquals(removed.stdout, `removed ${victim.address}\n`);
+    await agree(rest, victim.address, "left");
+    const leftMs = Date.now() - started;
+
+    await waitFor(
+      "every key on exactly its 3 live replicas",
+      async () => (await missingCopies(rest, written, true)).length === 0,
+      60_000,
+    );
+    console.log(
+      `  removed everywhere after ${leftMs} ms; ${written.size} keys back to 3 copies ${
+        Date.now() - started
+      } ms after the removal`,
+    );
+    for (const key of written.keys()) {
+      const replicas = await client.replicas(key);
+      assertEquals(replicas.length, 3);
+      assert(!replicas.includes(victim.address), key);
+    }
+    const infos = await Promise.all(rest.map((n) => info(n.address)));
+    assertEquals(infos.map((i) => i.hints.count), [0, 0, 0]);
+
+    // Removing again is no error; a stranger or the node itself is.
+    const again = await rpc(rest[1]!.address, "remove_member", [
+      victim.address,
+    ]);
+    assertEquals(again.status, 200);
+    assertEquals(again.body.result, { removed: victim.address });
+    const stranger = await rpc(rest[0]!.address, "remove_member", [
+      "10.9.9.9:1",
+    ]);
+    assertEquals(stranger.status, 404);
+    assertMatch(stranger.body.description, /not a member of this cluster/);
+    const self = await rpc(rest[0]!.address, "remove_member", [
+      rest[0]!.address,
+    ]);
+    assertEquals(self.status, 400);
+    assertMatch(self.body.description, /is this node/);
+  } finally {
+    await stopAll(nodes);
+  }
+});
+
 Deno.test("failures: bad peer input is refused with a clear error and the node stays up", async () => {
   const nodes = await startCluster(2, ["-R", "2"]);
   const at = nodes[0]!.address;

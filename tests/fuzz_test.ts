@@ -111,6 +111,7 @@ const SPEC: Record<
   replicas: { params: ["key"], required: 1, kw: [] },
   cluster_info: { params: [], required: 0, kw: [] },
   leave: { params: [], required: 0, kw: [] },
+  remove_member: { params: ["address"], required: 1, kw: [] },
   mget: { params: ["keys"], required: 1, kw: ["consistency"] },
   mset: { params: ["entries"], required: 1, kw: ["consistency", "ttl"] },
 };

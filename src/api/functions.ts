@@ -6,9 +6,11 @@
  * @module
  */
 
-import type { Coordinator, KeyPage } from "../cluster/mod.ts";
+import type { Coordinator, KeyPage, RemoveRefusal } from "../cluster/mod.ts";
 import {
   BadRequestError,
+  ConflictError,
+  KvdbError,
   UnavailableError,
   UnknownFunctionError,
 } from "../errors.ts";
@@ -52,6 +54,32 @@ export interface ApiContext {
   status?: () => Record<string, unknown>;
   /** Starts handing this node's data to its successors, then leaving. */
   leave?: () => unknown;
+  /** Removes a dead member for good (see `Membership.remove`). */
+  removeMember?: (address: string) => Promise<RemoveRefusal | null>;
+}
+
+/** The answer to each refusal of `remove_member`. */
+function removeRefused(address: string, why: RemoveRefusal): KvdbError {
+  const who = JSON.stringify(address.slice(0, 256));
+  switch (why) {
+    case "self":
+      return new BadRequestError(
+        `remove_member: ${who} is this node; to take a live node out, run 'kvdb leave' against it`,
+      );
+    case "unknown":
+      return new KvdbError(
+        `remove_member: ${who} is not a member of this cluster`,
+        404,
+      );
+    case "left":
+      // Not reached: an already removed member answers as removed.
+      return new ConflictError(`remove_member: ${who} has already left`);
+    case "alive":
+    case "suspect":
+      return new ConflictError(
+        `remove_member: ${who} is ${why}, not dead; only a dead member can be removed (a live one leaves with 'kvdb leave')`,
+      );
+  }
 }
 
 /** Bound arguments, by parameter name (a Map: no inherited names). */
@@ -249,6 +277,26 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
         throw new BadRequestError("leave: this node cannot leave");
       }
       return ctx.leave();
+    },
+  },
+
+  remove_member: {
+    params: ["address"],
+    required: 1,
+    kwargs: [],
+    async run(ctx, a) {
+      const address = asKey("remove_member", "address", a.get("address"));
+      if (ctx.removeMember === undefined) {
+        throw new BadRequestError(
+          "remove_member: this node cannot remove members",
+        );
+      }
+      const refusal = await ctx.removeMember(address);
+      // Removing twice is not an error: the member is gone either way.
+      if (refusal !== null && refusal !== "left") {
+        throw removeRefused(address, refusal);
+      }
+      return { removed: address };
     },
   },
 

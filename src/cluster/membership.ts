@@ -36,6 +36,12 @@ export interface Member {
   phase: MemberPhase;
 }
 
+/**
+ * Why {@link Membership.remove} refused: the member is this node, is not
+ * known, has already left, or is not dead (alive or suspect).
+ */
+export type RemoveRefusal = "self" | "unknown" | "left" | "alive" | "suspect";
+
 /** Failure detector timing. */
 export interface MembershipTiming {
   /** How often a probe is sent. Default 500 ms: detection within ~1 s. */
@@ -203,6 +209,32 @@ export class Membership {
     me.incarnation++;
     this.#changed(`${this.self} left`);
     return await this.announce();
+  }
+
+  /**
+   * Removes a member that is dead for good: marks it `left` on its own
+   * behalf, so it leaves the ring and its ranges get new replicas (filled
+   * by anti-entropy), and tells everyone. `left` outranks `dead` at the
+   * same incarnation, so the removal wins wherever gossip takes it. The
+   * member may come back later: a restarted node announces itself with a
+   * higher incarnation, which outranks the removal, as any return does.
+   *
+   * Only a dead member can be removed: a live one should `leave`, which
+   * hands its data over first, and a suspect one may yet refute. Resolves
+   * with the refusal, or null once removed and announced.
+   */
+  async remove(address: string): Promise<RemoveRefusal | null> {
+    if (address === this.self) return "self";
+    const member = this.#members.get(address);
+    if (member === undefined) return "unknown";
+    if (member.state === "left") return "left";
+    if (member.state !== "dead") return member.state;
+    member.state = "left";
+    this.#suspectSince.delete(address);
+    this.#probeOrder = this.#probeOrder.filter((a) => a !== address);
+    this.#changed(`${address} removed (it was dead)`);
+    await this.announce();
+    return null;
   }
 
   /**

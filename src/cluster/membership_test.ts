@@ -88,3 +88,46 @@ Deno.test("an unanswered probe makes a member suspect, then dead after the timeo
   await m.probeOnce();
   assertEquals(m.get("b:1")?.state, "dead");
 });
+
+Deno.test("remove() takes a dead member out for good, and only a dead one", async () => {
+  const clock = new ManualClock(0);
+  const called: string[] = [];
+  const m = new Membership({
+    self: "a:1",
+    seeds: ["b:1", "c:1"],
+    phase: "ready",
+    incarnation: 1,
+    transport: {
+      call: (target) => {
+        called.push(target);
+        return Promise.reject(new Error("unreachable"));
+      },
+    },
+    clock,
+    random: seededRandom(1),
+  });
+  assertEquals(await m.remove("a:1"), "self");
+  assertEquals(await m.remove("z:9"), "unknown");
+  assertEquals(await m.remove("b:1"), "alive");
+  m.merge("c:1", [["b:1", "suspect", 0, "ready"]]);
+  assertEquals(await m.remove("b:1"), "suspect");
+  m.merge("c:1", [["b:1", "dead", 0, "ready"]]);
+  called.length = 0;
+  assertEquals(await m.remove("b:1"), null);
+  assertEquals(m.get("b:1")?.state, "left");
+  assertEquals(called, ["c:1"], "announced to the others, not to b:1");
+  assertEquals(await m.remove("b:1"), "left");
+});
+
+Deno.test("a removal outranks 'dead' in gossip; a restart with a higher incarnation brings the member back", async () => {
+  const a = membership("a:1");
+  const c = membership("c:1");
+  for (const m of [a, c]) m.merge("b:1", [["b:1", "dead", 7, "ready"]]);
+  assertEquals(await a.remove("b:1"), null);
+  c.merge("a:1", a.entries());
+  assertEquals(c.get("b:1")?.state, "left", "the removal spreads");
+  c.merge("a:1", [["b:1", "dead", 7, "ready"]]);
+  assertEquals(c.get("b:1")?.state, "left", "an old 'dead' does not undo it");
+  c.merge("b:1", [["b:1", "alive", 8, "ready"]]);
+  assertEquals(c.get("b:1")?.state, "alive", "the member returned");
+});

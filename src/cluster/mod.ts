@@ -38,6 +38,7 @@ export {
   MEMBERSHIP_TIMING_DEFAULT,
   type MembershipOptions,
   type MembershipTiming,
+  type RemoveRefusal,
 } from "./membership.ts";
 export { peerDispatcher } from "./peer_dispatch.ts";
 export { mulberry32, type Random, seededRandom, shuffle } from "./random.ts";
