@@ -347,6 +347,12 @@ function buildProgram(): Command {
     )
     .addOption(
       new Option(
+        "--cache-mb <n>",
+        "MiB of decoded records the SQLite engine keeps for reads (0: none)",
+      ).argParser(integer(0, 1024 * 1024)).default(64).conflicts("memory"),
+    )
+    .addOption(
+      new Option(
         "--auth-token <token>",
         "clients must send 'Authorization: Bearer <token>' (also $KVDB_AUTH_TOKEN; visible in ps: prefer the file or the variable)",
       ),
@@ -445,6 +451,7 @@ function buildProgram(): Command {
           engine: "sqlite",
           dataDir: o.dataDir ?? defaultDataDir(o.host, o.port),
           sync: o.sync,
+          cacheMb: o.cacheMb,
         }),
         ...(o.readQuorum !== undefined ? { readQuorum: o.readQuorum } : {}),
         ...(o.writeQuorum !== undefined ? { writeQuorum: o.writeQuorum } : {}),

@@ -41,6 +41,8 @@ export interface NodeConfig {
   dataDir?: string;
   /** The sqlite engine's commit durability (docs/storage.md); default "normal". */
   sync?: SyncMode;
+  /** The sqlite engine's record cache, in MiB; 0 turns it off. Default 64. */
+  cacheMb?: number;
   /** A member to join through ("host:port"): streams this node's ranges first. */
   join?: string;
   /** Failure detection: how often a probe goes out. */
@@ -176,6 +178,9 @@ function validateStorage(config: NodeConfig): void {
         modes.join(", ")
       }: current value is ${config.sync}`,
     );
+  }
+  if (config.cacheMb !== undefined) {
+    inRange("cacheMb", config.cacheMb, 0, 1024 * 1024);
   }
   if (config.engine === "sqlite" && !config.dataDir?.trim()) {
     throw new ConfigError(

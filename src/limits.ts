@@ -83,6 +83,12 @@ export const FAN_OUT_MAX = 16;
  * long one commit blocks the event loop.
  */
 export const STORE_BATCH_RECORDS_MAX = 10_000;
+/**
+ * Decoded records the SQLite engine keeps for reads, in bytes (estimated):
+ * 64 MiB holds ~200,000 records of 16-byte keys and 100-byte values.
+ * `--cache-mb` sets it per node.
+ */
+export const SQLITE_RECORD_CACHE_BYTES = 64 * 1024 * 1024;
 /** SQLite page cache per store, in KiB (SQLite's default is 2 MiB). */
 export const SQLITE_CACHE_KIB = 32 * 1024;
 /**

@@ -19,7 +19,12 @@ import {
 import { createHandler } from "./server/handler.ts";
 import { Metrics } from "./server/metrics.ts";
 import { serve } from "./server/serve.ts";
-import { openStore, startPurger } from "./storage/mod.ts";
+import {
+  openStore,
+  SqliteStore,
+  startPurger,
+  type Store,
+} from "./storage/mod.ts";
 import { EXPIRED_PURGE_GRACE_MS } from "./limits.ts";
 import {
   AddressPolicy,
@@ -83,6 +88,9 @@ export async function startNode(
     engine,
     ...(config.dataDir !== undefined ? { dataDir: config.dataDir } : {}),
     ...(config.sync !== undefined ? { sync: config.sync } : {}),
+    ...(config.cacheMb !== undefined
+      ? { cacheBytes: config.cacheMb * 1024 * 1024 }
+      : {}),
   });
   const joining = config.join !== undefined;
   const antiEntropyIntervalMs = setting("antiEntropyIntervalMs");
@@ -167,6 +175,7 @@ export async function startNode(
       status: () => {
         const stats = repair.stats();
         return {
+          storage: storageStatus(store),
           hints: hints.stats(),
           anti_entropy: {
             rounds: stats.aeRounds,
@@ -277,5 +286,18 @@ export async function startNode(
       await server.shutdown();
       await finished;
     },
+  };
+}
+
+/** The engine and, for SQLite, its commits and record cache, for `cluster_info`. */
+function storageStatus(store: Store): Record<string, unknown> {
+  if (!(store instanceof SqliteStore)) return { engine: "memory" };
+  const { commits, writes, failedCommits, cache } = store.stats;
+  return {
+    engine: "sqlite",
+    commits,
+    writes,
+    failed_commits: failedCommits,
+    cache,
   };
 }

@@ -118,10 +118,17 @@ Deno.test("durability: a restart keeps keys, versions, tombstones and expiries",
       assertEquals((await rpc(at, "get", ["k"])).body.result, "first");
       assertEquals((await rpc(at, "has", ["gone"])).body.result, false);
       assertEquals((await rpc(at, "get", ["brief"])).body.result, "soon gone");
+      assertEquals((await rpc(at, "get", ["k"])).body.result, "first");
       const info = (await rpc(at, "cluster_info")).body.result as {
         local_records: number;
+        storage: { engine: string; cache: { hits: number; misses: number } };
       };
       assertEquals(info.local_records, 3, "the tombstone is kept");
+      // The record cache starts empty: the first reads went to the database
+      // and filled it, and it answered the second read of 'k'.
+      assertEquals(info.storage.engine, "sqlite");
+      assert(info.storage.cache.misses >= 3, JSON.stringify(info.storage));
+      assert(info.storage.cache.hits >= 1, JSON.stringify(info.storage));
       assertEquals(
         (await rpc(at, "list_keys")).body.result,
         ["brief", "k"],

@@ -31,6 +31,8 @@ export interface OpenStoreOptions {
   dataDir?: string;
   /** Default "normal". */
   sync?: SyncMode;
+  /** The sqlite engine's record cache in bytes; 0 turns it off. */
+  cacheBytes?: number;
 }
 
 /**
@@ -60,6 +62,9 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   try {
     return SqliteStore.open(`${dir}/${DATABASE_FILE}`, {
       sync: options.sync ?? "normal",
+      ...(options.cacheBytes !== undefined
+        ? { cacheBytes: options.cacheBytes }
+        : {}),
     });
   } catch (error) {
     throw fail(describeStorageFault(error));

@@ -12,6 +12,9 @@
  * - **Reads see committed state only.** `get`, `scan` and `count` read the
  *   database, so a write is visible exactly when it is acknowledged; a read
  *   never returns a write that a failed commit then drops.
+ * - **A record cache.** `get` answers hot keys from a bounded cache of
+ *   decoded records (`record_cache.ts`), which changes only after a commit,
+ *   so it holds committed state too.
  * - **Last writer wins inside the transaction.** The version check against
  *   the stored record happens at commit time, in queue order, so several
  *   writes to one key in one turn resolve as if applied one by one.
@@ -36,9 +39,11 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { clearImmediate, setImmediate } from "node:timers";
 import { compareVersions, type Version } from "../clock/mod.ts";
 import { StorageError } from "../errors.ts";
+import { RecordCache, type RecordCacheStats } from "./record_cache.ts";
 import {
   SQLITE_AUTOCHECKPOINT_PAGES,
   SQLITE_CACHE_KIB,
+  SQLITE_RECORD_CACHE_BYTES,
   SQLITE_WAL_BYTES_MAX,
   STORE_BATCH_RECORDS_MAX,
 } from "../limits.ts";
@@ -56,6 +61,11 @@ export interface SqliteStoreOptions {
   /** Most writes per transaction. Default {@link STORE_BATCH_RECORDS_MAX}. */
   batchRecordsMax?: number;
   /**
+   * Bytes of decoded records kept for reads (an estimate); 0 turns the
+   * cache off. Default {@link SQLITE_RECORD_CACHE_BYTES}.
+   */
+  cacheBytes?: number;
+  /**
    * Caps the database at this many pages: for tests, to meet a full disk
    * (SQLITE_FULL) without filling one. Default: no cap.
    */
@@ -70,6 +80,8 @@ export interface SqliteStats {
   writes: number;
   /** Transactions that failed and were rolled back. */
   failedCommits: number;
+  /** The record cache's hits, misses and size. */
+  cache: RecordCacheStats;
 }
 
 /** "KVDB" in ASCII: marks the file as ours (`PRAGMA application_id`). */
@@ -129,7 +141,12 @@ type Write =
     /** The value as JSON, null for a tombstone. */
     json: string | null;
   }
-  | Pending & { kind: "remove"; key: Uint8Array; version: Version };
+  | Pending & {
+    kind: "remove";
+    key: Uint8Array;
+    text: string;
+    version: Version;
+  };
 
 /** Records per page of {@link SqliteStore.records}. */
 const RECORDS_PAGE = 1000;
@@ -153,11 +170,13 @@ export class SqliteStore implements Store {
   #flushScheduled: ReturnType<typeof setImmediate> | null = null;
   #count: number;
   #closed = false;
-  readonly #stats: SqliteStats = { commits: 0, writes: 0, failedCommits: 0 };
+  readonly #stats = { commits: 0, writes: 0, failedCommits: 0 };
+  readonly #cache: RecordCache;
 
-  private constructor(db: DatabaseSync, batchMax: number) {
+  private constructor(db: DatabaseSync, batchMax: number, cacheBytes: number) {
     this.#db = db;
     this.#batchMax = batchMax;
+    this.#cache = new RecordCache(cacheBytes);
     const where = "FROM records WHERE";
     this.#select = db.prepare(
       `SELECT ${COLUMNS} FROM records WHERE key = ?`,
@@ -179,11 +198,11 @@ export class SqliteStore implements Store {
     ];
     this.#purgeExpired = db.prepare(
       `DELETE FROM records WHERE key IN (SELECT key ${where} ` +
-        `expires_at <= ? ORDER BY expires_at LIMIT ?)`,
+        `expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING key`,
     );
     this.#purgeTombstones = db.prepare(
       `DELETE FROM records WHERE key IN (SELECT key ${where} ` +
-        `tombstone = 1 AND wall < ? ORDER BY wall LIMIT ?)`,
+        `tombstone = 1 AND wall < ? ORDER BY wall LIMIT ?) RETURNING key`,
     );
     this.#count = Number(
       db.prepare("SELECT count(*) AS n FROM records").get()?.n,
@@ -205,6 +224,7 @@ export class SqliteStore implements Store {
       return new SqliteStore(
         db,
         options.batchRecordsMax ?? STORE_BATCH_RECORDS_MAX,
+        options.cacheBytes ?? SQLITE_RECORD_CACHE_BYTES,
       );
     } catch (error) {
       try {
@@ -223,15 +243,20 @@ export class SqliteStore implements Store {
 
   /** Commits, writes and failures since the store opened. */
   get stats(): Readonly<SqliteStats> {
-    return { ...this.#stats };
+    return { ...this.#stats, cache: this.#cache.stats() };
   }
 
   get(key: string): StoredRecord | undefined {
     this.#assertOpen();
+    const cached = this.#cache.get(key);
+    if (cached !== undefined) return cached;
     const row = this.#read(() => this.#select.get(encodeKey(key))) as
       | Row
       | undefined;
-    return row === undefined ? undefined : toRecord(row, key);
+    if (row === undefined) return undefined;
+    const record = toRecord(row, key);
+    this.#cache.set(record, row.value?.length ?? 0);
+    return record;
   }
 
   apply(record: StoredRecord): Promise<boolean> {
@@ -258,6 +283,7 @@ export class SqliteStore implements Store {
     return this.#enqueue((pending) => ({
       kind: "remove",
       key: encodeKey(key),
+      text: key,
       version,
       ...pending,
     }));
@@ -329,6 +355,7 @@ export class SqliteStore implements Store {
     if (this.#closed) return Promise.resolve();
     this.#commitQueued();
     this.#closed = true;
+    this.#cache.clear();
     try {
       // Closing checkpoints the WAL into the database file.
       this.#db.close();
@@ -413,6 +440,16 @@ export class SqliteStore implements Store {
     this.#count += delta;
     this.#stats.commits++;
     this.#stats.writes += batch.length;
+    // Committed: now the cache may follow, in queue order, so the last
+    // stored version of a key is the one it keeps.
+    batch.forEach((write, i) => {
+      if (!results[i]) return;
+      if (write.kind === "apply") {
+        this.#cache.set(write.record, write.json?.length ?? 0);
+      } else {
+        this.#cache.delete(write.text);
+      }
+    });
     batch.forEach((write, i) => write.resolve(results[i]!));
   }
 
@@ -448,9 +485,13 @@ export class SqliteStore implements Store {
     this.#assertOpen();
     if (limit <= 0) return Promise.resolve(0);
     try {
-      const { changes } = statement.run(bound, Math.floor(limit));
-      this.#count -= Number(changes);
-      return Promise.resolve(Number(changes));
+      // RETURNING names the deleted keys, for the cache to forget.
+      const rows = statement.all(bound, Math.floor(limit)) as unknown as {
+        key: Uint8Array;
+      }[];
+      for (const row of rows) this.#cache.delete(decodeKey(row.key));
+      this.#count -= rows.length;
+      return Promise.resolve(rows.length);
     } catch (error) {
       const reason = describeStorageFault(error);
       return Promise.reject(

@@ -9,6 +9,7 @@ import {
 import { DatabaseSync } from "node:sqlite";
 import { StorageError } from "../errors.ts";
 import { record, storeConformance } from "./conformance.ts";
+import { encodeKey } from "./_key_bytes.ts";
 import { SqliteStore } from "./sqlite.ts";
 
 const root = Deno.makeTempDirSync({ prefix: "kvdb-sqlite-test-" });
@@ -30,6 +31,16 @@ storeConformance("SqliteStore sync=full", {
   open: () => Promise.resolve(SqliteStore.open(freshPath(), { sync: "full" })),
 });
 
+// Every read from the database, and a cache so small it evicts all the
+// time: both must behave exactly as the default.
+storeConformance("SqliteStore without a record cache", {
+  open: () => Promise.resolve(SqliteStore.open(freshPath(), { cacheBytes: 0 })),
+});
+storeConformance("SqliteStore with a 1 KiB record cache", {
+  open: () =>
+    Promise.resolve(SqliteStore.open(freshPath(), { cacheBytes: 1024 })),
+});
+
 Deno.test("SqliteStore: the writes of one turn commit in one transaction", async () => {
   const store = SqliteStore.open(freshPath());
   try {
@@ -38,7 +49,12 @@ Deno.test("SqliteStore: the writes of one turn commit in one transaction", async
       writes.push(store.apply(record(`k${i}`, i, [1, 0, "a"])));
     }
     await Promise.all(writes);
-    assertEquals(store.stats, { commits: 1, writes: 100, failedCommits: 0 });
+    const { commits, writes: written, failedCommits } = store.stats;
+    assertEquals({ commits, written, failedCommits }, {
+      commits: 1,
+      written: 100,
+      failedCommits: 0,
+    });
     await store.apply(record("x", 1, [1, 0, "a"]));
     await store.apply(record("y", 1, [1, 0, "a"]));
     assertEquals(store.stats.commits, 3, "awaited one by one: one each");
@@ -112,6 +128,44 @@ Deno.test("SqliteStore: a full disk rejects the whole batch and keeps none of it
   try {
     assertEquals(again.get("small")?.value, 3);
     assertEquals(again.get("big"), undefined);
+  } finally {
+    await again.close();
+  }
+});
+
+Deno.test("SqliteStore: reads of a hot key come from the record cache, which follows every commit", async () => {
+  const path = freshPath();
+  const store = SqliteStore.open(path);
+  try {
+    await store.apply(record("k", { n: 1 }, [1, 0, "a"]));
+    const first = store.get("k");
+    assertEquals(first?.value, { n: 1 });
+    assertEquals(store.get("k"), first, "the same record, not a new decode");
+    assertEquals(store.stats.cache.entries, 1);
+    const { hits } = store.stats.cache;
+    store.get("k");
+    assertEquals(store.stats.cache.hits, hits + 1);
+    // A stale write changes nothing; a newer one replaces the entry.
+    assertEquals(await store.apply(record("k", "old", [0, 0, "a"])), false);
+    assertEquals(store.get("k")?.value, { n: 1 });
+    assert(await store.apply(record("k", "new", [2, 0, "a"])));
+    assertEquals(store.get("k")?.value, "new");
+    assert(await store.remove("k", [2, 0, "a"]));
+    assertEquals(store.get("k"), undefined);
+    assertEquals(store.stats.cache.entries, 0);
+  } finally {
+    await store.close();
+  }
+  // Written by another connection while closed: a reopened store reads
+  // the database, not a cache from its last life.
+  const db = new DatabaseSync(path);
+  db.prepare(
+    "INSERT INTO records VALUES (?, '\"outside\"', 9, 0, 'b', 0, NULL)",
+  ).run(encodeKey("k"));
+  db.close();
+  const again = SqliteStore.open(path);
+  try {
+    assertEquals(again.get("k")?.value, "outside");
   } finally {
     await again.close();
   }
