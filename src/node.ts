@@ -116,6 +116,7 @@ export async function startNode(
       new HttpTransport({
         scheme: tls === undefined ? "http" : "https",
         ...(httpClient !== undefined ? { client: httpClient } : {}),
+        ...(config.caCert !== undefined ? { caCerts: [config.caCert] } : {}),
         ...(signer !== undefined ? { signer } : {}),
       }),
       addressPolicy,

@@ -7,6 +7,7 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { KVAuthError, KVClient } from "../client.ts";
 import { PeerSigner } from "../src/security/mod.ts";
+import { Http1Client, Http1Error } from "../src/transport/http1.ts";
 import {
   freePort,
   freePorts,
@@ -336,6 +337,45 @@ Deno.test({
       client.close();
       other.close();
       await stopAll(nodes);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "security: the keep-alive HTTP/1.1 client speaks TLS, trusting only the CA it is given",
+  ignore: !openssl,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    await selfSigned(dir);
+    const cert = await Deno.readTextFile(`${dir}/cert.pem`);
+    const key = await Deno.readTextFile(`${dir}/key.pem`);
+    let served = 0;
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, cert, key, onListen: () => {} },
+      async (request) => {
+        served++;
+        return new Response(`echo ${await request.text()}`);
+      },
+    );
+    const url = `https://127.0.0.1:${server.addr.port}/peer`;
+    const trusting = new Http1Client(url, { caCerts: [cert] });
+    const plain = new Http1Client(url);
+    try {
+      for (const body of ["one", "two", "three"]) {
+        const answer = await trusting.post(body);
+        assertEquals([answer.status, answer.text], [200, `echo ${body}`]);
+      }
+      assertEquals(served, 3);
+      const refused = await plain.post("x").then(() => null, (e) => e);
+      assert(refused instanceof Http1Error, String(refused));
+      assertEquals(refused.kind, "connection");
+      assertEquals(served, 3, "nothing reached the server untrusted");
+    } finally {
+      trusting.close();
+      plain.close();
+      await server.shutdown();
       await Deno.remove(dir, { recursive: true });
     }
   },

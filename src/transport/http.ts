@@ -1,8 +1,8 @@
 /**
- * The HTTP transport: peer requests as `POST /peer`. Over plain http they
- * go through a pool of keep-alive HTTP/1.1 connections per peer
- * (src/transport/http1.ts); over https, or with an injected `fetch`,
- * through `fetch`. Profiles of a three-node cluster showed `fetch` (its
+ * The HTTP transport: peer requests as `POST /peer`. They go through a
+ * pool of keep-alive HTTP/1.1 connections per peer (src/transport/http1.ts;
+ * TLS connections over https); with an injected `fetch` (tests, proxies),
+ * or `pooled: false`, through `fetch`. Profiles of a three-node cluster showed `fetch` (its
  * Request, headers, streams and a DOMException per timeout signal) as the
  * largest cost of a replicated write.
  *
@@ -51,10 +51,12 @@ export interface HttpTransportOptions {
   /** With a cluster secret: signs every request, verifies every answer. */
   signer?: RequestSigner;
   /**
-   * Over plain http without an injected `fetch`, use pooled HTTP/1.1
-   * connections. Default true.
+   * Without an injected `fetch`, use pooled keep-alive HTTP/1.1
+   * connections (TLS ones for https). Default true.
    */
   pooled?: boolean;
+  /** For the pool over https: PEM certificates to trust besides the system's. */
+  caCerts?: string[];
 }
 
 /** An answer, whichever way it came. */
@@ -70,6 +72,13 @@ const IDLE_PER_PEER_MAX = 16;
 /** Keep-alive HTTP/1.1 connections to peers, one request at a time each. */
 class PeerPool {
   readonly #idle = new Map<string, Http1Client[]>();
+  readonly #scheme: string;
+  readonly #caCerts: string[] | undefined;
+
+  constructor(scheme: string, caCerts: string[] | undefined) {
+    this.#scheme = scheme;
+    this.#caCerts = caCerts;
+  }
 
   async post(
     peer: string,
@@ -101,7 +110,11 @@ class PeerPool {
     headers: Record<string, string> | undefined,
     deadlineMs: number,
   ): Promise<Exchange> {
-    const client = kept ?? new Http1Client(`http://${peer}${PEER_PATH}`);
+    const client = kept ??
+      new Http1Client(
+        `${this.#scheme}://${peer}${PEER_PATH}`,
+        this.#caCerts !== undefined ? { caCerts: this.#caCerts } : {},
+      );
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -157,9 +170,8 @@ export class HttpTransport implements PeerTransport {
     this.#scheme = options.scheme ?? "http";
     this.#client = options.client;
     this.#signer = options.signer;
-    this.#pool = (options.pooled ?? true) && options.fetch === undefined &&
-        this.#scheme === "http"
-      ? new PeerPool()
+    this.#pool = (options.pooled ?? true) && options.fetch === undefined
+      ? new PeerPool(this.#scheme, options.caCerts)
       : undefined;
   }
 

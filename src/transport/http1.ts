@@ -1,7 +1,7 @@
 /**
- * A minimal HTTP/1.1 client over one keep-alive TCP connection, for the load
- * generator and for peer calls over plain http: one request at a time,
- * `POST` with a body, the answer read by `Content-Length` or chunked
+ * A minimal HTTP/1.1 client over one keep-alive connection (TCP, or TLS for
+ * `https://`), for the load generator and for peer calls: one request at a
+ * time, `POST` with a body, the answer read by `Content-Length` or chunked
  * encoding.
  *
  * Why not `fetch`: on this project's 2-core machines Deno's `fetch` spends
@@ -12,8 +12,9 @@
  * by hand costs a few microseconds. `fetch` remains available
  * (`--client fetch`) to measure what a typical client sees.
  *
- * Not a general client: no redirects, no TLS, no request pipelining, no
- * 1xx answers; what a benchmark of KVDB, the minimal server or etcd needs.
+ * Not a general client: no redirects, no request pipelining, no 1xx
+ * answers; what peer calls and a benchmark of KVDB, the minimal server or
+ * etcd need.
  *
  * @module
  */
@@ -46,8 +47,9 @@ export interface Http1Response {
   headers: Map<string, string>;
 }
 
-/** Where to connect: parsed from `http://host:port/path`. */
+/** Where to connect: parsed from `http(s)://host:port/path`. */
 interface Endpoint {
+  tls: boolean;
   hostname: string;
   port: number;
   /** The Host header. */
@@ -57,37 +59,49 @@ interface Endpoint {
 
 function endpointOf(url: string): Endpoint {
   const u = new URL(url);
-  if (u.protocol !== "http:") {
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
     throw new TypeError(
-      `Cannot connect to '${url}': only http:// is supported`,
+      `Cannot connect to '${url}': only http:// and https:// are supported`,
     );
   }
+  const tls = u.protocol === "https:";
   return {
+    tls,
     // URL keeps the brackets of an IPv6 literal; Deno.connect wants none.
     hostname: u.hostname.replace(/^\[(.*)\]$/, "$1"),
-    port: u.port === "" ? 80 : Number(u.port),
+    port: u.port === "" ? (tls ? 443 : 80) : Number(u.port),
     host: u.host,
     path: u.pathname + u.search,
   };
 }
 
+/** Options of {@link Http1Client}. */
+export interface Http1ClientOptions {
+  /** Default "application/json". */
+  contentType?: string;
+  /** For `https://`: PEM certificates to trust besides the system's. */
+  caCerts?: string[];
+}
+
 /** One keep-alive connection to one server; connects on first use. */
 export class Http1Client {
   readonly #endpoint: Endpoint;
+  readonly #caCerts: string[] | undefined;
   readonly #encoder = new TextEncoder();
   readonly #decoder = new TextDecoder();
   /** `POST /path HTTP/1.1`, host and content-type lines. */
   readonly #head: string;
-  #conn: Deno.TcpConn | null = null;
+  #conn: Deno.Conn | null = null;
   #buffer = new Uint8Array(BUFFER_BYTES_INITIAL);
   /** Unread bytes are #buffer[#start, #end). */
   #start = 0;
   #end = 0;
   #closed = false;
 
-  /** `url` is `http://host:port/path`. */
-  constructor(url: string, options: { contentType?: string } = {}) {
+  /** `url` is `http://host:port/path` or `https://host:port/path`. */
+  constructor(url: string, options: Http1ClientOptions = {}) {
     this.#endpoint = endpointOf(url);
+    this.#caCerts = options.caCerts;
     const type = options.contentType ?? "application/json";
     this.#head =
       `POST ${this.#endpoint.path} HTTP/1.1\r\nhost: ${this.#endpoint.host}\r\n` +
@@ -145,13 +159,25 @@ export class Http1Client {
     this.#drop();
   }
 
-  async #connect(): Promise<Deno.TcpConn> {
-    const conn = await Deno.connect({
-      hostname: this.#endpoint.hostname,
-      port: this.#endpoint.port,
-    });
+  async #connect(): Promise<Deno.Conn> {
+    const { hostname, port, tls } = this.#endpoint;
+    const tcp = await Deno.connect({ hostname, port });
     // Requests are small and one at a time: Nagle would only add delay.
-    conn.setNoDelay(true);
+    tcp.setNoDelay(true);
+    let conn: Deno.Conn = tcp;
+    if (tls) {
+      try {
+        const secured = await Deno.startTls(tcp, {
+          hostname,
+          ...(this.#caCerts !== undefined ? { caCerts: this.#caCerts } : {}),
+        });
+        await secured.handshake();
+        conn = secured;
+      } catch (error) {
+        tcp.close();
+        throw error;
+      }
+    }
     if (this.#closed) {
       conn.close();
       throw new Http1Error("connection", "client closed");
@@ -174,7 +200,7 @@ export class Http1Client {
   }
 
   /** Reads more bytes into the buffer; false at end of stream. */
-  async #fill(conn: Deno.TcpConn): Promise<boolean> {
+  async #fill(conn: Deno.Conn): Promise<boolean> {
     if (this.#start > 0 && this.#start === this.#end) {
       this.#start = 0;
       this.#end = 0;
@@ -206,7 +232,7 @@ export class Http1Client {
   }
 
   /** Index just past the next CRLF at or after #start, reading as needed. */
-  async #line(conn: Deno.TcpConn, limit: number): Promise<number> {
+  async #line(conn: Deno.Conn, limit: number): Promise<number> {
     // Bytes after #start already searched: #fill may move them, not change them.
     let scanned = 0;
     for (;;) {
@@ -230,7 +256,7 @@ export class Http1Client {
     return text;
   }
 
-  async #readResponse(conn: Deno.TcpConn): Promise<Http1Response> {
+  async #readResponse(conn: Deno.Conn): Promise<Http1Response> {
     const statusLine = this.#take(await this.#line(conn, HEADER_BYTES_MAX));
     const match = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
     if (match === null) {
@@ -276,7 +302,7 @@ export class Http1Client {
     return { status, text, headers };
   }
 
-  async #readLength(conn: Deno.TcpConn, length: number): Promise<string> {
+  async #readLength(conn: Deno.Conn, length: number): Promise<string> {
     if (!Number.isSafeInteger(length) || length > RESPONSE_BYTES_MAX) {
       throw new Http1Error("protocol", `bad content-length ${length}`);
     }
@@ -285,7 +311,7 @@ export class Http1Client {
   }
 
   /** Reads until `length` unread bytes are buffered. */
-  async #ensure(conn: Deno.TcpConn, length: number): Promise<void> {
+  async #ensure(conn: Deno.Conn, length: number): Promise<void> {
     while (this.#end - this.#start < length) {
       if (!await this.#fill(conn)) {
         throw new Http1Error("connection", "connection closed mid-answer");
@@ -293,7 +319,7 @@ export class Http1Client {
     }
   }
 
-  async #readChunked(conn: Deno.TcpConn): Promise<string> {
+  async #readChunked(conn: Deno.Conn): Promise<string> {
     // Bytes, decoded once at the end: a chunk may split a UTF-8 character.
     const parts: Uint8Array[] = [];
     let total = 0;
@@ -328,7 +354,7 @@ export class Http1Client {
   }
 }
 
-async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let rest = bytes;
   while (rest.length > 0) rest = rest.subarray(await conn.write(rest));
 }
