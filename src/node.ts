@@ -108,14 +108,10 @@ export async function startNode(
   });
   // Peers are called over https when this node serves it: a cluster is
   // all TLS or all plain. A private CA is trusted besides the system's.
-  const httpClient = config.caCert === undefined
-    ? undefined
-    : Deno.createHttpClient({ caCerts: [config.caCert] });
   const transport = new BatchingTransport(
     new GuardedTransport(
       new HttpTransport({
         scheme: tls === undefined ? "http" : "https",
-        ...(httpClient !== undefined ? { client: httpClient } : {}),
         ...(config.caCert !== undefined ? { caCerts: [config.caCert] } : {}),
         ...(signer !== undefined ? { signer } : {}),
       }),
@@ -277,7 +273,6 @@ export async function startNode(
     core.stop();
     await purger.stop();
     await store.close();
-    httpClient?.close();
   });
   return {
     address,
