@@ -39,6 +39,12 @@ import {
   REQUEST_DEADLINE_MS_DEFAULT,
 } from "./src/limits.ts";
 import { registerBench } from "./src/bench/mod.ts";
+import {
+  type ClientSecurityFlags,
+  clientSecurityOptions,
+  readPem,
+  resolveClientSecurity,
+} from "./src/client_flags.ts";
 import { StorageError } from "./src/errors.ts";
 import { startNode } from "./src/node.ts";
 import { VNODES_DEFAULT } from "./src/ring/mod.ts";
@@ -94,67 +100,17 @@ function portOption() {
 }
 
 /** What the client commands (shell, one-shot) need to reach a node. */
-interface ClientOptions {
+interface ClientOptions extends ClientSecurityFlags {
   host: string;
   port: number;
-  token?: string;
-  tokenFile?: string;
-  tls?: boolean;
-  caCert?: string;
-}
-
-/** Adds the flags of {@link ClientOptions} besides host and port. */
-function clientSecurityOptions<C extends Command>(command: C): C {
-  command
-    .addOption(
-      new Option(
-        "--token <token>",
-        "bearer token for a node run with --auth-token (default: $KVDB_TOKEN, else $KVDB_AUTH_TOKEN)",
-      ),
-    )
-    .addOption(
-      new Option("--token-file <file>", "read the token from a file")
-        .conflicts("token"),
-    )
-    .addOption(new Option("--tls", "talk to the node over https"))
-    .addOption(
-      new Option(
-        "--ca-cert <file>",
-        "PEM CA certificate to trust for the node's certificate (implies --tls)",
-      ),
-    );
-  return command;
-}
-
-/** Reads a PEM file named by `flag`; a ConfigError (exit 2) if it cannot. */
-function readPem(flag: string, path: string): string {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (error) {
-    throw new ConfigError(
-      `Cannot read ${flag} '${path}': ${(error as Error).message}`,
-    );
-  }
-  if (!text.includes("-----BEGIN ")) {
-    throw new ConfigError(`Cannot use ${flag} '${path}': not a PEM file`);
-  }
-  return text;
 }
 
 function clientFor(options: ClientOptions): KVClient {
-  const token = resolveSecret("token", {
-    ...(options.token !== undefined ? { value: options.token } : {}),
-    ...(options.tokenFile !== undefined ? { file: options.tokenFile } : {}),
-    env: "KVDB_TOKEN",
-  }) ?? resolveSecret("token", { env: "KVDB_AUTH_TOKEN" });
-  const tls = options.tls === true || options.caCert !== undefined;
+  const { token, tls, caCert } = resolveClientSecurity(options);
   return new KVClient({
     nodes: [`${tls ? "https://" : ""}${options.host}:${options.port}`],
     ...(token !== undefined ? { token } : {}),
-    ...(options.caCert !== undefined
-      ? { caCert: readPem("--ca-cert", options.caCert) }
-      : {}),
+    ...(caCert !== undefined ? { caCert } : {}),
   });
 }
 

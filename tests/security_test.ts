@@ -381,6 +381,57 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "security: kvdb bench drives a node that wants TLS and a token",
+  ignore: !openssl,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    await selfSigned(dir);
+    const caCert = await Deno.readTextFile(`${dir}/cert.pem`);
+    const port = freePort();
+    const node = new NodeProcess(port, [
+      "--tls-cert",
+      `${dir}/cert.pem`,
+      "--tls-key",
+      `${dir}/key.pem`,
+      "--auth-token",
+      TOKEN,
+    ], { caCert });
+    try {
+      await node.ready();
+      const bench = (...extra: string[]) =>
+        runCli([
+          "bench",
+          "-P",
+          String(port),
+          "--ca-cert",
+          `${dir}/cert.pem`,
+          "-c",
+          "4",
+          "-n",
+          "200",
+          "--keys",
+          "100",
+          "--preload",
+          "-o",
+          `${dir}/run.json`,
+          ...extra,
+        ]);
+      const ok = await bench("--token", TOKEN);
+      assertEquals(ok.code, 0, ok.stderr);
+      const report = JSON.parse(await Deno.readTextFile(`${dir}/run.json`));
+      assertEquals([report.total.requests, report.total.errors], [200, 0]);
+      assertEquals(report.preload.keys, 100);
+      const refused = await bench();
+      assertEquals(refused.code, 1);
+      assertMatch(refused.stderr, /preload failed.*Unauthorized/);
+    } finally {
+      await node.kill();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 Deno.test("security: beyond --max-concurrent-requests a real node answers 503 with Retry-After", async () => {
   const node = await new NodeProcess(freePort(), [
     "--max-concurrent-requests",

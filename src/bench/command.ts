@@ -10,15 +10,20 @@
  */
 
 import { type Command, InvalidArgumentError, Option } from "commander";
+import {
+  clientSecurityOptions,
+  resolveClientSecurity,
+} from "../client_flags.ts";
 import { ConfigError, DEFAULT_PORT, parseMembers } from "../config.ts";
 import { BATCH_KEYS_MAX, KEY_BYTES_MAX } from "../limits.ts";
 import {
+  type ChannelOptions,
   type ClientKind,
   CLIENTS,
   CONNECTIONS_MAX,
   fetchChannel,
   preload,
-  socketChannel,
+  socketChannels,
   startLoad,
 } from "./generator.ts";
 import { type ProgressSink, showProgress, stderrSink } from "./progress.ts";
@@ -64,6 +69,12 @@ export interface BenchOptions {
   client: ClientKind;
   /** Results JSON path; the SVG goes beside it. */
   out?: string;
+  /** For a node run with `--auth-token`. */
+  token?: string;
+  /** Talk https. */
+  tls?: boolean;
+  /** A PEM CA certificate to trust for the nodes' certificates. */
+  caCert?: string;
 }
 
 /** The world `runBench` talks to; tests replace parts of it. */
@@ -168,7 +179,16 @@ export async function runBench(
     valueSize: options.valueSize,
     batch: options.batch,
   });
-  const targets = options.nodes.map((n) => `http://${n}/`);
+  const scheme = options.tls === true || options.caCert !== undefined
+    ? "https"
+    : "http";
+  const targets = options.nodes.map((n) => `${scheme}://${n}/`);
+  const channel: ChannelOptions = {
+    ...(options.token !== undefined
+      ? { headers: { authorization: `Bearer ${options.token}` } }
+      : {}),
+    ...(options.caCert !== undefined ? { caCerts: [options.caCert] } : {}),
+  };
   const date = (io.date ?? (() => new Date()))();
   const jsonPath = options.out ?? defaultOut(date);
   const svgPath = svgPathFor(jsonPath);
@@ -179,6 +199,7 @@ export async function runBench(
     const t0 = performance.now();
     const result = await preload(targets, workload, {
       connections: options.connections,
+      channel,
       ...fetchDeps,
     });
     preloaded = {
@@ -197,7 +218,9 @@ export async function runBench(
     workload,
     seed: options.seed,
   }, {
-    open: options.client === "fetch" ? fetchChannel(io.fetch) : socketChannel,
+    open: options.client === "fetch"
+      ? fetchChannel(io.fetch, channel)
+      : socketChannels(channel),
   });
   // Ctrl-C ends the run early but still reports what was measured.
   const onInterrupt = () => run.stop();
@@ -276,7 +299,7 @@ function shellQuote(arg: string): string {
 
 /** Adds the `bench` command to the CLI. */
 export function registerBench(program: Command): void {
-  program.command("bench")
+  const command = program.command("bench")
     .description(
       "load a node (or several) and report throughput and latency percentiles",
     )
@@ -348,8 +371,10 @@ export function registerBench(program: Command): void {
       "-o, --out <file>",
       "results JSON (the SVG chart goes beside it; default " +
         "bench/results/bench-<time>.json)",
-    )
+    );
+  clientSecurityOptions(command)
     .action(async (o) => {
+      const { token, tls, caCert } = resolveClientSecurity(o);
       const options: BenchOptions = {
         nodes: o.nodes ?? [`${o.host}:${o.port}`],
         connections: o.connections,
@@ -364,6 +389,9 @@ export function registerBench(program: Command): void {
         preload: o.preload === true,
         client: o.client,
         ...(o.out !== undefined ? { out: o.out } : {}),
+        ...(token !== undefined ? { token } : {}),
+        tls,
+        ...(caCert !== undefined ? { caCert } : {}),
       };
       if (options.nodes.length === 0) {
         throw new ConfigError("Cannot run bench as '--nodes' lists no node");

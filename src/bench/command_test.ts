@@ -15,12 +15,25 @@ import {
 } from "./command.ts";
 import type { BenchReport } from "./report.ts";
 
-/** A Map server speaking KVDB's JSON-RPC, with or without mset. */
-function mapServer() {
+/**
+ * A Map server speaking KVDB's JSON-RPC, without mset; with a `token`, it
+ * answers 401 to any request without it, as a node run with
+ * --auth-token does.
+ */
+function mapServer(token?: string) {
   const store = new Map<string, unknown>();
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
     async (request) => {
+      if (
+        token !== undefined &&
+        request.headers.get("authorization") !== `Bearer ${token}`
+      ) {
+        await request.body?.cancel();
+        return Response.json({ status: "Error", description: "token" }, {
+          status: 401,
+        });
+      }
       const { function: fn, args } = await request.json();
       switch (fn) {
         case "get":
@@ -90,6 +103,36 @@ Deno.test("runBench() preloads, runs, prints a summary and writes JSON and SVG",
     assertStringIncludes(text, "preloaded 50 keys with set");
     assertStringIncludes(text, `results: ${jsonPath}`);
     assert(/^get\s+\d+/m.test(text), text);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("runBench() sends the token, with either client, and preloads with it", async () => {
+  const { store, server, address } = mapServer("sesame");
+  const dir = await Deno.makeTempDir();
+  const io = {
+    print: () => {},
+    progress: { isTerminal: false, write: () => {} },
+    command: "kvdb bench --token sesame",
+  };
+  try {
+    for (const client of ["socket", "fetch"] as const) {
+      const { report } = await runBench({
+        ...options([address], `${dir}/${client}.json`),
+        client,
+        token: "sesame",
+      }, io);
+      assertEquals(report.total.errors, 0, client);
+      assertEquals(report.total.requests, 300, client);
+    }
+    assertEquals(store.size, 50);
+    await assertRejects(
+      () => runBench(options([address], `${dir}/none.json`), io),
+      Error,
+      "preload failed",
+    );
   } finally {
     await server.shutdown();
     await Deno.remove(dir, { recursive: true });

@@ -56,30 +56,65 @@ export const CLIENTS = ["socket", "fetch"] as const;
 /** One of {@link CLIENTS}. */
 export type ClientKind = typeof CLIENTS[number];
 
+/** How channels reach a secured node. */
+export interface ChannelOptions {
+  /** Sent with every request besides content-type: `authorization`. */
+  headers?: Record<string, string>;
+  /** For https targets: PEM certificates to trust besides the system's. */
+  caCerts?: string[];
+}
+
 /**
- * A channel over one keep-alive HTTP/1.1 connection of our own (see
- * http1.ts for why); aborting closes it, failing the request in flight.
+ * Channels over one keep-alive HTTP/1.1 connection of our own each (see
+ * http1.ts for why; TLS for https targets); aborting closes it, failing the
+ * request in flight.
  */
-export const socketChannel: OpenChannel = (target, signal) => {
-  const client = new Http1Client(target);
-  const close = () => client.close();
-  signal.addEventListener("abort", close, { once: true });
-  return {
-    send: (body) => client.post(body),
-    close: () => {
-      signal.removeEventListener("abort", close);
-      close();
-    },
+export function socketChannels(options: ChannelOptions = {}): OpenChannel {
+  const { headers, caCerts } = options;
+  return (target, signal) => {
+    const client = new Http1Client(
+      target,
+      caCerts !== undefined ? { caCerts } : {},
+    );
+    const close = () => client.close();
+    signal.addEventListener("abort", close, { once: true });
+    return {
+      send: (body) => client.post(body, headers),
+      close: () => {
+        signal.removeEventListener("abort", close);
+        close();
+      },
+    };
   };
-};
+}
+
+/** {@linkcode socketChannels} to an open node. */
+export const socketChannel: OpenChannel = socketChannels();
+
+/** The `fetch` init parts that reach a secured node. */
+function fetchParts(options: ChannelOptions): {
+  headers: Record<string, string>;
+  client?: Deno.HttpClient;
+} {
+  return {
+    headers: { ...HEADERS, ...options.headers },
+    ...(options.caCerts !== undefined
+      ? { client: Deno.createHttpClient({ caCerts: options.caCerts }) }
+      : {}),
+  };
+}
 
 /** A channel through `fetch`, which pools keep-alive connections itself. */
-export function fetchChannel(fetchFn: typeof fetch = globalThis.fetch) {
+export function fetchChannel(
+  fetchFn: typeof fetch = globalThis.fetch,
+  options: ChannelOptions = {},
+) {
+  const parts = fetchParts(options);
   return (target: string, signal: AbortSignal): Channel => ({
     send: async (body) => {
       const response = await fetchFn(target, {
         method: "POST",
-        headers: HEADERS,
+        ...parts,
         body,
         signal,
       });
@@ -248,6 +283,8 @@ export interface PreloadOptions {
   /** Keys per `mset`. @default {BATCH_KEYS_MAX} */
   batch?: number;
   fetch?: typeof fetch;
+  /** The token and CA certificates of a secured node. */
+  channel?: ChannelOptions;
 }
 
 /** How a preload went. */
@@ -272,10 +309,11 @@ export async function preload(
   const fetchFn = options.fetch ?? globalThis.fetch;
   const batch = Math.min(options.batch ?? BATCH_KEYS_MAX, BATCH_KEYS_MAX);
   const keys = workload.options.keys;
+  const parts = fetchParts(options.channel ?? {});
   const send = async (target: string, body: string) => {
     const response = await fetchFn(target, {
       method: "POST",
-      headers: HEADERS,
+      ...parts,
       body,
     });
     const text = await response.text();
