@@ -28,7 +28,7 @@ import {
   type NodeConfig,
   parseMember,
   parseMembers,
-  resolveSecret,
+  resolveSecrets,
   validateConfig,
 } from "./src/config.ts";
 import {
@@ -46,7 +46,7 @@ import {
   resolveClientSecurity,
 } from "./src/client_flags.ts";
 import { StorageError } from "./src/errors.ts";
-import { startNode } from "./src/node.ts";
+import { type Secrets, startNode } from "./src/node.ts";
 import { VNODES_DEFAULT } from "./src/ring/mod.ts";
 import {
   formatResult,
@@ -88,6 +88,7 @@ function members(value: string): string[] {
 }
 
 const write = textWriter(Deno.stdout);
+const writeErr = textWriter(Deno.stderr);
 
 function hostOption() {
   return new Option("-H, --host <host>", "node host").default("127.0.0.1");
@@ -375,18 +376,22 @@ function buildProgram(): Command {
       ).argParser(integer(1, 600_000)).default(BODY_DEADLINE_MS_DEFAULT),
     )
     .action(async (o) => {
-      const authToken = resolveSecret("auth-token", {
+      // The files may hold several, one a line, and are read again on
+      // SIGHUP: that is how tokens and secrets rotate.
+      const tokenSources = {
         ...(o.authToken !== undefined ? { value: o.authToken } : {}),
         ...(o.authTokenFile !== undefined ? { file: o.authTokenFile } : {}),
         env: "KVDB_AUTH_TOKEN",
-      });
-      const clusterSecret = resolveSecret("cluster-secret", {
+      };
+      const secretSources = {
         ...(o.clusterSecret !== undefined ? { value: o.clusterSecret } : {}),
         ...(o.clusterSecretFile !== undefined
           ? { file: o.clusterSecretFile }
           : {}),
         env: "KVDB_CLUSTER_SECRET",
-      });
+      };
+      const authToken = resolveSecrets("auth-token", tokenSources);
+      const clusterSecret = resolveSecrets("cluster-secret", secretSources);
       const config: NodeConfig = {
         host: o.host,
         port: o.port,
@@ -433,6 +438,32 @@ function buildProgram(): Command {
       const stop = () => node.shutdown();
       Deno.addSignalListener("SIGINT", stop);
       Deno.addSignalListener("SIGTERM", stop);
+      if (o.authTokenFile !== undefined || o.clusterSecretFile !== undefined) {
+        Deno.addSignalListener("SIGHUP", () => {
+          const reload = async () => {
+            const secrets: Secrets = {};
+            if (o.authTokenFile !== undefined) {
+              secrets.authToken = resolveSecrets("auth-token", tokenSources);
+            }
+            if (o.clusterSecretFile !== undefined) {
+              secrets.clusterSecret = resolveSecrets(
+                "cluster-secret",
+                secretSources,
+              );
+            }
+            return await node.rotateSecrets(secrets);
+          };
+          reload().then(
+            (now) => writeErr(`kvdb: SIGHUP: secrets reloaded: ${now}\n`),
+            (error) =>
+              writeErr(
+                `kvdb: SIGHUP: secrets not reloaded, the old ones stay: ${
+                  (error as Error).message
+                }\n`,
+              ),
+          );
+        });
+      }
       await node.finished;
     });
 

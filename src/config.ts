@@ -61,15 +61,17 @@ export interface NodeConfig {
   tombstoneGraceMs?: number;
   /**
    * The token every client request (`POST /`, `GET /metrics`) must carry as
-   * `Authorization: Bearer <token>`. Absent: clients are not authenticated.
+   * `Authorization: Bearer <token>`; several are all accepted (while one is
+   * rotated). Absent: clients are not authenticated.
    */
-  authToken?: string;
+  authToken?: string | readonly string[];
   /**
-   * The key peer messages are signed with (HMAC-SHA-256). Absent: peer
+   * The key peer messages are signed with (HMAC-SHA-256); with several, the
+   * first signs and all verify (while one is rotated). Absent: peer
    * messages are not signed, and refused altogether if {@link authToken}
    * is set.
    */
-  clusterSecret?: string;
+  clusterSecret?: string | readonly string[];
   /** The cluster signed peer messages must name; default {@link DEFAULT_CLUSTER_ID}. */
   clusterId?: string;
   /** TLS certificate chain, PEM (with {@link tlsKey}): serve https, call peers over https. */
@@ -189,6 +191,40 @@ function validateStorage(config: NodeConfig): void {
   }
 }
 
+/**
+ * Secrets as {@link resolveSecret} finds them, except that a file may hold
+ * several, one per line (blank lines and `#` comments skipped): for
+ * rotation. A file without any is refused.
+ */
+export function resolveSecrets(
+  name: string,
+  sources: SecretSources,
+  reader: SecretReader = DENO_READER,
+): string[] | undefined {
+  if (sources.value === undefined && sources.file !== undefined) {
+    let text: string;
+    try {
+      text = reader.readTextFile(sources.file);
+    } catch (error) {
+      throw new ConfigError(
+        `Cannot read --${name}-file '${sources.file}': ${
+          (error as Error).message
+        }`,
+      );
+    }
+    const lines = text.split(/\r?\n/).map((line) => line.trim())
+      .filter((line) => line !== "" && !line.startsWith("#"));
+    if (lines.length === 0) {
+      throw new ConfigError(
+        `Cannot use --${name}-file '${sources.file}': it holds no ${name}`,
+      );
+    }
+    return lines;
+  }
+  const one = resolveSecret(name, sources, reader);
+  return one === undefined ? undefined : [one];
+}
+
 /** Where a secret may come from, in the order they are tried. */
 export interface SecretSources {
   /** Given on the command line (visible in `ps`). */
@@ -246,9 +282,15 @@ function validateSecurity(config: NodeConfig): void {
   for (const name of ["authToken", "clusterSecret"] as const) {
     const value = config[name];
     if (value === undefined) continue;
-    const problem = secretProblem(value);
-    if (problem !== undefined) {
-      throw new ConfigError(`Cannot configure node as '${name}' ${problem}`);
+    const values = typeof value === "string" ? [value] : value;
+    if (values.length === 0) {
+      throw new ConfigError(`Cannot configure node as '${name}' is empty`);
+    }
+    for (const one of values) {
+      const problem = secretProblem(one);
+      if (problem !== undefined) {
+        throw new ConfigError(`Cannot configure node as '${name}' ${problem}`);
+      }
     }
   }
   if (config.clusterId !== undefined && !CLUSTER_ID.test(config.clusterId)) {

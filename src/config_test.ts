@@ -3,6 +3,7 @@ import {
   ConfigError,
   type NodeConfig,
   resolveSecret,
+  resolveSecrets,
   type SecretReader,
   validateConfig,
 } from "./config.ts";
@@ -104,4 +105,55 @@ Deno.test("validateConfig() accepts a secured cluster and allowed link-local mem
     cluster: ["169.254.10.1:5878"],
     allowLinkLocal: true,
   });
+});
+
+Deno.test("resolveSecrets() reads one secret a line from a file, comments and blanks skipped", () => {
+  const files: Record<string, string> = {
+    "two": `# rotating\n${TOKEN}-next\n\n  ${TOKEN}  \r\n`,
+    "none": "# nothing yet\n\n",
+  };
+  const io = {
+    readTextFile: (path: string) => {
+      if (path in files) return files[path]!;
+      throw new Error("No such file");
+    },
+    env: (name: string) => name === "KVDB_X" ? `${TOKEN}-env` : undefined,
+  };
+  assertEquals(resolveSecrets("x", { file: "two", env: "KVDB_X" }, io), [
+    `${TOKEN}-next`,
+    TOKEN,
+  ]);
+  assertEquals(resolveSecrets("x", { value: TOKEN, env: "KVDB_X" }, io), [
+    TOKEN,
+  ]);
+  assertEquals(resolveSecrets("x", { env: "KVDB_X" }, io), [`${TOKEN}-env`]);
+  assertEquals(resolveSecrets("x", { env: "KVDB_Y" }, io), undefined);
+  assertThrows(
+    () => resolveSecrets("x", { file: "none", env: "KVDB_X" }, io),
+    ConfigError,
+    "holds no x",
+  );
+  assertThrows(
+    () => resolveSecrets("x", { file: "gone", env: "KVDB_X" }, io),
+    ConfigError,
+    "Cannot read --x-file 'gone'",
+  );
+});
+
+Deno.test("validateConfig() checks every token and secret of a list", () => {
+  validateConfig({
+    ...BASE,
+    authToken: [TOKEN, `${TOKEN}-2`],
+    clusterSecret: [`${TOKEN}-s`],
+  });
+  assertThrows(
+    () => validateConfig({ ...BASE, authToken: [TOKEN, "short"] }),
+    ConfigError,
+    "'authToken' must be at least 16",
+  );
+  assertThrows(
+    () => validateConfig({ ...BASE, clusterSecret: [] }),
+    ConfigError,
+    "'clusterSecret' is empty",
+  );
 });

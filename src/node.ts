@@ -64,6 +64,20 @@ export interface KvdbNode {
   readonly finished: Promise<void>;
   /** Stops accepting requests, finishes those in flight, closes the store. */
   shutdown(): Promise<void>;
+  /**
+   * Replaces the accepted client tokens and the cluster secrets (the first
+   * signs) while the node runs, for rotation (docs/security.md). All or
+   * nothing: on any problem it throws and keeps the old ones. A node
+   * started without a token or a secret cannot gain one here. Resolves
+   * with a line for the log.
+   */
+  rotateSecrets(secrets: Secrets): Promise<string>;
+}
+
+/** What {@link KvdbNode.rotateSecrets} replaces; absent: unchanged. */
+export interface Secrets {
+  authToken?: readonly string[];
+  clusterSecret?: readonly string[];
 }
 
 /** Options for {@link startNode}. */
@@ -155,6 +169,9 @@ export async function startNode(
   });
   const { coordinator, repair, membership, hints } = core;
 
+  const auth = config.authToken === undefined
+    ? undefined
+    : new BearerAuth(config.authToken);
   const handler = createHandler({
     api: {
       coordinator,
@@ -211,9 +228,7 @@ export async function startNode(
     peer: core.handlePeer,
     metrics: new Metrics(clock.now()),
     now: () => clock.now(),
-    ...(config.authToken !== undefined
-      ? { auth: new BearerAuth(config.authToken) }
-      : {}),
+    ...(auth !== undefined ? { auth } : {}),
     // A client token never opens /peer: without a secret to check
     // signatures with, a node that has a token refuses every peer message.
     ...(signer !== undefined
@@ -281,6 +296,33 @@ export async function startNode(
       core.stop();
       await server.shutdown();
       await finished;
+    },
+    async rotateSecrets(secrets) {
+      if (secrets.authToken !== undefined && auth === undefined) {
+        throw new Error(
+          "this node runs without --auth-token: restart it to add one",
+        );
+      }
+      if (secrets.clusterSecret !== undefined && signer === undefined) {
+        throw new Error(
+          "this node runs without --cluster-secret: restart it to add one",
+        );
+      }
+      // Check everything before changing anything.
+      if (secrets.clusterSecret !== undefined) {
+        await PeerSigner.create(secrets.clusterSecret, signer!.clusterId);
+      }
+      if (secrets.authToken !== undefined) {
+        new BearerAuth(secrets.authToken);
+      }
+      if (secrets.clusterSecret !== undefined) {
+        await signer!.setSecrets(secrets.clusterSecret);
+      }
+      if (secrets.authToken !== undefined) auth!.setTokens(secrets.authToken);
+      return [
+        auth !== undefined ? `${auth.size} client token(s)` : "",
+        signer !== undefined ? `${signer.size} cluster secret(s)` : "",
+      ].filter(Boolean).join(", ");
     },
   };
 }

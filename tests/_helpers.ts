@@ -172,6 +172,11 @@ export class NodeProcess {
     return this;
   }
 
+  /** Sends `signal` and returns at once (SIGHUP: reload secrets). */
+  signal(signal: Deno.Signal): void {
+    this.#child.kill(signal);
+  }
+
   /** Sends `signal` and waits for the process to end. */
   async kill(signal: Deno.Signal = "SIGKILL"): Promise<void> {
     try {

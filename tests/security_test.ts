@@ -4,7 +4,7 @@
  * and the checks at start (docs/security.md).
  */
 
-import { assert, assertEquals, assertMatch } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
 import { KVAuthError, KVClient } from "../client.ts";
 import { PeerSigner } from "../src/security/mod.ts";
 import { Http1Client, Http1Error } from "../src/transport/http1.ts";
@@ -35,9 +35,9 @@ async function post(
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
-async function metricsOf(address: string): Promise<string> {
+async function metricsOf(address: string, token = TOKEN): Promise<string> {
   const response = await fetch(`http://${address}/metrics`, {
-    headers: bearer(TOKEN),
+    headers: bearer(token),
   });
   assertEquals(response.status, 200);
   return await response.text();
@@ -430,6 +430,109 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("security: client tokens and the cluster secret rotate on SIGHUP without a refused request", async () => {
+  const dir = await Deno.makeTempDir();
+  const NEXT_TOKEN = `${TOKEN}-next`;
+  const NEXT_SECRET = `${SECRET}-next`;
+  const files = (i: number) => ({
+    token: `${dir}/token-${i}`,
+    secret: `${dir}/secret-${i}`,
+  });
+  const write = async (i: number, tokens: string[], secrets: string[]) => {
+    await Deno.writeTextFile(files(i).token, tokens.join("\n") + "\n");
+    await Deno.writeTextFile(
+      files(i).secret,
+      `# rotating\n${secrets.join("\n")}\n`,
+    );
+  };
+  const ports = freePorts(2);
+  const members = ports.map((p) => `127.0.0.1:${p}`).join(",");
+  for (const i of [0, 1]) await write(i, [TOKEN], [SECRET]);
+  const nodes = ports.map((port, i) =>
+    new NodeProcess(port, [
+      "-C",
+      members,
+      "-R",
+      "2",
+      "--auth-token-file",
+      files(i).token,
+      "--cluster-secret-file",
+      files(i).secret,
+    ])
+  );
+  const [a, b] = nodes as [NodeProcess, NodeProcess];
+  const reloads = (node: NodeProcess) =>
+    node.log.split("\n").filter((l) => l.includes("SIGHUP")).length;
+  /** Rewrites node i's files, sends SIGHUP, waits for it to reload. */
+  const rotate = async (i: number, tokens: string[], secrets: string[]) => {
+    const node = nodes[i]!;
+    const before = reloads(node);
+    await write(i, tokens, secrets);
+    node.signal("SIGHUP");
+    await waitFor("the reload", () => reloads(node) > before);
+    return node.log.split("\n").filter((l) => l.includes("SIGHUP")).at(-1)!;
+  };
+  /** A write through a with consistency all: it needs b, over signed /peer. */
+  let n = 0;
+  const replicated = async (token: string) => {
+    const key = `rot-${n++}`;
+    const client = new KVClient({ nodes: [a.address], token });
+    await client.set(key, n, { consistency: "all" });
+    const other = new KVClient({ nodes: [b.address], token });
+    return await other.get(key, { local: true }) === n;
+  };
+  try {
+    await Promise.all(nodes.map((node) => node.ready()));
+    assert(await replicated(TOKEN));
+
+    // Tokens: the new one beside the old, then alone.
+    assertMatch(
+      await rotate(0, [NEXT_TOKEN, TOKEN], [SECRET]),
+      /secrets reloaded: 2 client token\(s\), 1 cluster secret\(s\)/,
+    );
+    await rotate(1, [NEXT_TOKEN, TOKEN], [SECRET]);
+    assert(await replicated(TOKEN));
+    assert(await replicated(NEXT_TOKEN));
+    await rotate(0, [NEXT_TOKEN], [SECRET]);
+    await rotate(1, [NEXT_TOKEN], [SECRET]);
+    assert(await replicated(NEXT_TOKEN));
+    await assertRejects(
+      () => new KVClient({ nodes: [a.address], token: TOKEN }).get("x"),
+      KVAuthError,
+    );
+
+    // The secret: every node learns it, then signs with it, then the old
+    // one goes. Each step leaves the nodes able to talk.
+    for (
+      const secrets of [[SECRET, NEXT_SECRET], [NEXT_SECRET, SECRET], [
+        NEXT_SECRET,
+      ]]
+    ) {
+      await rotate(0, [NEXT_TOKEN], secrets);
+      assert(await replicated(NEXT_TOKEN), `a: ${secrets.length}`);
+      await rotate(1, [NEXT_TOKEN], secrets);
+      assert(await replicated(NEXT_TOKEN), `b: ${secrets.length}`);
+    }
+    for (const node of nodes) {
+      const metrics = await metricsOf(node.address, NEXT_TOKEN);
+      assert(
+        !/kvdb_peer_refusals_total\{/.test(metrics),
+        `no peer message was refused during the rotation: ${metrics}`,
+      );
+    }
+
+    // A bad file changes nothing.
+    assertMatch(
+      await rotate(0, ["short"], [NEXT_SECRET]),
+      /secrets not reloaded, the old ones stay: .*at least 16/,
+    );
+    assert(await replicated(NEXT_TOKEN));
+  } finally {
+    await stopAll(nodes);
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("security: beyond --max-concurrent-requests a real node answers 503 with Retry-After", async () => {

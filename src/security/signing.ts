@@ -91,10 +91,15 @@ export interface PeerSignerOptions {
   replayCache?: ReplayCache;
 }
 
-/** Signs this node's peer messages and verifies its peers'. */
+/**
+ * Signs this node's peer messages and verifies its peers'. It holds one
+ * or more secrets: the first signs, every one verifies, so that a secret
+ * can be rotated node by node without refusing anyone (docs/security.md).
+ */
 export class PeerSigner {
   readonly clusterId: string;
-  readonly #key: CryptoKey;
+  /** The first signs; all verify. */
+  #keys: CryptoKey[];
   readonly #now: () => number;
   readonly #windowMs: number;
   readonly #seen: ReplayCache;
@@ -106,27 +111,26 @@ export class PeerSigner {
 
   private constructor(
     clusterId: string,
-    key: CryptoKey,
+    keys: CryptoKey[],
     options: PeerSignerOptions,
   ) {
     this.clusterId = clusterId;
-    this.#key = key;
+    this.#keys = keys;
     this.#now = options.now ?? Date.now;
     this.#windowMs = options.windowMs ?? PEER_CLOCK_SKEW_MS_MAX;
     this.#seen = options.replayCache ??
       new ReplayCache({ windowMs: this.#windowMs });
   }
 
-  /** A signer for `clusterId` keyed by `secret` (checked as tokens are). */
+  /**
+   * A signer for `clusterId` keyed by `secrets` (checked as tokens are):
+   * one secret, or several while one is rotated.
+   */
   static async create(
-    secret: string,
+    secrets: string | readonly string[],
     clusterId: string,
     options: PeerSignerOptions = {},
   ): Promise<PeerSigner> {
-    const problem = secretProblem(secret);
-    if (problem !== undefined) {
-      throw new TypeError(`Cannot use the cluster secret as it ${problem}`);
-    }
     if (!CLUSTER_ID.test(clusterId)) {
       throw new TypeError(
         `Cannot use cluster id '${
@@ -134,14 +138,34 @@ export class PeerSigner {
         }': expected 1 to 64 of A-Z a-z 0-9 . _ -`,
       );
     }
-    const key = await crypto.subtle.importKey(
-      "raw",
-      encoder.encode(secret),
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign", "verify"],
+    const keys = await importSecrets(
+      typeof secrets === "string" ? [secrets] : secrets,
     );
-    return new PeerSigner(clusterId, key, options);
+    return new PeerSigner(clusterId, keys, options);
+  }
+
+  /** How many secrets verify (the first also signs). */
+  get size(): number {
+    return this.#keys.length;
+  }
+
+  /**
+   * Replaces the secrets, all or nothing: with an empty list or a secret
+   * that fails the checks, rejects and keeps the old ones.
+   */
+  async setSecrets(secrets: readonly string[]): Promise<void> {
+    this.#keys = await importSecrets(secrets);
+  }
+
+  /** Whether any of the secrets verifies `signature` over `data`. */
+  async #verify(signature: Uint8Array<ArrayBuffer>, data: string) {
+    const bytes = encoder.encode(data);
+    for (const key of this.#keys) {
+      if (await crypto.subtle.verify("HMAC", key, signature, bytes)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** The headers that sign a request with `body`, and its nonce. */
@@ -152,7 +176,7 @@ export class PeerSigner {
     const nonce = `${this.#noncePrefix}${(this.#counter++).toString(36)}`;
     const signature = await crypto.subtle.sign(
       "HMAC",
-      this.#key,
+      this.#keys[0]!,
       encoder.encode(
         `request\n${this.clusterId}\n${timestamp}\n${nonce}\n${body}`,
       ),
@@ -204,13 +228,9 @@ export class PeerSigner {
    * fill the replay cache.
    */
   async verifyRequest(stamp: Stamp, body: string): Promise<Checked<Stamp>> {
-    const valid = await crypto.subtle.verify(
-      "HMAC",
-      this.#key,
+    const valid = await this.#verify(
       stamp.signature,
-      encoder.encode(
-        `request\n${this.clusterId}\n${stamp.timestampMs}\n${stamp.nonce}\n${body}`,
-      ),
+      `request\n${this.clusterId}\n${stamp.timestampMs}\n${stamp.nonce}\n${body}`,
     );
     if (!valid) return { ok: false, reason: "bad_signature" };
     switch (this.#seen.remember(stamp.nonce, stamp.timestampMs, this.#now())) {
@@ -230,7 +250,7 @@ export class PeerSigner {
   ): Promise<Record<string, string>> {
     const signature = await crypto.subtle.sign(
       "HMAC",
-      this.#key,
+      this.#keys[0]!,
       encoder.encode(`response\n${this.clusterId}\n${nonce}\n${body}`),
     );
     return { [SIGNATURE_HEADERS.signature]: hex(signature) };
@@ -244,13 +264,35 @@ export class PeerSigner {
   ): Promise<boolean> {
     const signature = headers.get(SIGNATURE_HEADERS.signature);
     if (signature === null || !SIGNATURE.test(signature)) return false;
-    return await crypto.subtle.verify(
-      "HMAC",
-      this.#key,
+    return await this.#verify(
       unhex(signature),
-      encoder.encode(`response\n${this.clusterId}\n${nonce}\n${body}`),
+      `response\n${this.clusterId}\n${nonce}\n${body}`,
     );
   }
+}
+
+/** HMAC keys for `secrets`, each checked as tokens are; at least one. */
+async function importSecrets(
+  secrets: readonly string[],
+): Promise<CryptoKey[]> {
+  if (secrets.length === 0) {
+    throw new TypeError("Cannot use an empty list of cluster secrets");
+  }
+  for (const secret of secrets) {
+    const problem = secretProblem(secret);
+    if (problem !== undefined) {
+      throw new TypeError(`Cannot use the cluster secret as it ${problem}`);
+    }
+  }
+  return await Promise.all(secrets.map((secret) =>
+    crypto.subtle.importKey(
+      "raw",
+      encoder.encode(secret),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign", "verify"],
+    )
+  ));
 }
 
 /** The description a refused peer message is answered with. */

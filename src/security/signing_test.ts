@@ -131,3 +131,39 @@ Deno.test("PeerSigner.create() refuses a weak secret and a bad cluster id", asyn
   await assertRejects(() => PeerSigner.create(SECRET, "a b"), TypeError);
   await assertRejects(() => PeerSigner.create(SECRET, ""), TypeError);
 });
+
+Deno.test("PeerSigner: a secret rotates node by node without a refused message", async () => {
+  const now = () => 1_000_000;
+  const NEXT = "the-next-cluster-secret-0123456789";
+  const a = await PeerSigner.create(SECRET, "kvdb", { now });
+  const b = await PeerSigner.create(SECRET, "kvdb", { now });
+  const exchange = async (from: PeerSigner, to: PeerSigner, body: string) => {
+    const { headers, nonce } = await from.signRequest(body);
+    const verdict = await receive(to, headers, body);
+    const answer = await to.signResponse(nonce, body);
+    const answered = await from.verifyResponse(
+      nonce,
+      new Headers(answer),
+      body,
+    );
+    return [verdict, answered];
+  };
+  // 1. Every node learns the next secret, still signing with the old one.
+  await a.setSecrets([SECRET, NEXT]);
+  assertEquals(await exchange(a, b, "1"), ["ok", true]);
+  await b.setSecrets([SECRET, NEXT]);
+  // 2. One node signs with the next secret; the others still verify it.
+  await a.setSecrets([NEXT, SECRET]);
+  assertEquals(await exchange(a, b, "2"), ["ok", true]);
+  assertEquals(await exchange(b, a, "3"), ["ok", true]);
+  await b.setSecrets([NEXT, SECRET]);
+  // 3. The old secret goes everywhere: a node that kept only it is out.
+  await a.setSecrets([NEXT]);
+  await b.setSecrets([NEXT]);
+  assertEquals(await exchange(a, b, "4"), ["ok", true]);
+  const stale = await PeerSigner.create(SECRET, "kvdb", { now });
+  assertEquals((await exchange(stale, a, "5"))[0], "bad_signature");
+  await assertRejects(() => a.setSecrets(["weak"]), TypeError, "at least");
+  await assertRejects(() => a.setSecrets([]), TypeError, "empty");
+  assertEquals(a.size, 1, "a refused set changes nothing");
+});

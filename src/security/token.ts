@@ -59,17 +59,39 @@ export function constantTimeEqual(
   return sameLength && equal;
 }
 
-/** Checks `Authorization` headers against one token. */
+/**
+ * Checks `Authorization` headers against the accepted tokens: usually one,
+ * two while a token is rotated (docs/security.md). The set can be replaced
+ * while the node runs.
+ */
 export class BearerAuth {
-  readonly #expected: Uint8Array;
+  #expected: Uint8Array[] = [];
 
-  /** `token` must pass {@link secretProblem}; the CLI checks it first. */
-  constructor(token: string) {
-    const problem = secretProblem(token);
-    if (problem !== undefined) {
-      throw new TypeError(`Cannot use the auth token as it ${problem}`);
+  /** Every token must pass {@link secretProblem}; the CLI checks them first. */
+  constructor(tokens: string | readonly string[]) {
+    this.setTokens(typeof tokens === "string" ? [tokens] : tokens);
+  }
+
+  /** How many tokens are accepted. */
+  get size(): number {
+    return this.#expected.length;
+  }
+
+  /**
+   * Replaces the accepted tokens, all or nothing: with an empty list or a
+   * token that fails {@link secretProblem}, throws and keeps the old set.
+   */
+  setTokens(tokens: readonly string[]): void {
+    if (tokens.length === 0) {
+      throw new TypeError("Cannot use an empty list of auth tokens");
     }
-    this.#expected = encoder.encode(token);
+    for (const token of tokens) {
+      const problem = secretProblem(token);
+      if (problem !== undefined) {
+        throw new TypeError(`Cannot use the auth token as it ${problem}`);
+      }
+    }
+    this.#expected = tokens.map((token) => encoder.encode(token));
   }
 
   /** The verdict on one request's `Authorization` header (null when absent). */
@@ -78,8 +100,13 @@ export class BearerAuth {
     // RFC 9110: the scheme is case-insensitive; one or more spaces follow.
     const match = /^bearer +(\S+) *$/i.exec(header);
     if (match === null) return "malformed";
-    return constantTimeEqual(encoder.encode(match[1]), this.#expected)
-      ? "ok"
-      : "wrong";
+    const candidate = encoder.encode(match[1]);
+    // Every token is compared, whichever matches: the time depends on the
+    // set, not on which one (if any) was sent.
+    let ok = false;
+    for (const expected of this.#expected) {
+      if (constantTimeEqual(candidate, expected)) ok = true;
+    }
+    return ok ? "ok" : "wrong";
   }
 }

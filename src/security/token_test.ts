@@ -42,3 +42,22 @@ Deno.test("secretProblem() refuses short, long and unprintable secrets", () => {
   assertEquals(typeof secretProblem("line\nbreak-0123456789"), "string");
   assertThrows(() => new BearerAuth("short"), TypeError, "at least 16");
 });
+
+Deno.test("BearerAuth accepts every token of its set, and the set can change", () => {
+  const next = "fedcba9876543210-token";
+  const auth = new BearerAuth([next, TOKEN]);
+  assertEquals(auth.size, 2);
+  assertEquals(auth.check(`Bearer ${TOKEN}`), "ok");
+  assertEquals(auth.check(`Bearer ${next}`), "ok");
+  auth.setTokens([next]);
+  assertEquals(auth.check(`Bearer ${TOKEN}`), "wrong");
+  assertEquals(auth.check(`Bearer ${next}`), "ok");
+  assertThrows(() => auth.setTokens([next, "short"]), TypeError, "at least");
+  assertThrows(() => auth.setTokens([]), TypeError, "empty");
+  assertEquals(
+    auth.check(`Bearer ${next}`),
+    "ok",
+    "a refused set changes nothing",
+  );
+  assertEquals(auth.size, 1);
+});
