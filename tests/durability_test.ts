@@ -5,7 +5,14 @@
  */
 
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { freePort, NodeProcess, rpc, runCli, waitFor } from "./_helpers.ts";
+import {
+  freePort,
+  freePorts,
+  NodeProcess,
+  rpc,
+  runCli,
+  waitFor,
+} from "./_helpers.ts";
 
 /** A temporary data directory, removed when `fn` is done. */
 async function withDataDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -223,6 +230,71 @@ Deno.test("ttl: an expired key is never returned by any function, and is purged"
       }, 5_000);
     } finally {
       await node.kill();
+    }
+  });
+});
+
+Deno.test("durability: a stand-in killed with kill -9 keeps the hints it acknowledged", async () => {
+  await withDataDir(async (dir) => {
+    const ports = freePorts(3);
+    const members = ports.map((p) => `127.0.0.1:${p}`).join(",");
+    const nodes = ports.map((port) =>
+      new NodeProcess(port, [
+        "-C",
+        members,
+        "-R",
+        "2",
+        "--hint-interval",
+        "200",
+      ], { dataDir: `${dir}/${port}` })
+    );
+    const [a, b] = nodes as [NodeProcess, NodeProcess, NodeProcess];
+    type Info = { hints: { count: number }; members: { state: string }[] };
+    const info = async (node: NodeProcess) =>
+      (await rpc(node.address, "cluster_info")).body.result as Info;
+    try {
+      await Promise.all(nodes.map((n) => n.ready()));
+      await b.kill("SIGKILL");
+      const others = nodes.filter((n) => n !== b);
+      await waitFor("b to be seen dead", async () => {
+        const views = await Promise.all(others.map(info));
+        return views.every((v) => v.members.some((m) => m.state === "dead"));
+      });
+      // N=2, W=2: each write for one of b's keys is acknowledged by its
+      // other replica and a stand-in that holds it as a hint for b.
+      const written = new Map<string, number>();
+      for (let i = 0; i < 200; i++) {
+        const { status } = await rpc(a.address, "set", [`h:${i}`, i]);
+        assertEquals(status, 200);
+        written.set(`h:${i}`, i);
+      }
+      const held = await Promise.all(others.map(async (n) => ({
+        node: n,
+        count: (await info(n)).hints.count,
+      })));
+      const standIn = held.reduce((x, y) => x.count >= y.count ? x : y);
+      assert(standIn.count > 0, "some writes wait as hints");
+
+      // The stand-in dies at once and comes back: its hints are still there.
+      await standIn.node.restart();
+      assertEquals((await info(standIn.node)).hints.count, standIn.count);
+
+      // b returns: the hints reach it, and every key is on both replicas.
+      await b.restart();
+      await waitFor("the hints to drain", async () => {
+        const views = await Promise.all(nodes.map(info));
+        return views.every((v) => v.hints.count === 0);
+      }, 30_000);
+      for (const [key, value] of written) {
+        const replicas = (await rpc(a.address, "replicas", [key])).body
+          .result as string[];
+        for (const replica of replicas) {
+          const { body } = await rpc(replica, "get", [key], { local: true });
+          assertEquals(body.result, value, `${key} on ${replica}`);
+        }
+      }
+    } finally {
+      await Promise.all(nodes.map((n) => n.kill()));
     }
   });
 });

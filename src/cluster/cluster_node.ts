@@ -86,10 +86,12 @@ export class ClusterNode {
     this.self = o.self;
     this.membership = membership;
     this.topology = topology;
+    // A durable engine keeps the hints too: a stand-in that crashes still
+    // has the writes it acknowledged.
     this.hints = new HintStore({
       countMax: o.hintCountMax,
       bytesMax: o.hintBytesMax,
-    });
+    }, o.store.hintLog);
     this.coordinator = new Coordinator({
       self: o.self,
       topology,

@@ -382,7 +382,9 @@ export class Coordinator {
       used.add(candidate);
       try {
         if (candidate === this.#self) {
-          if (!this.#hints.add(target, record)) throw new Error("hints full");
+          if (!await this.#hints.add(target, record)) {
+            throw new Error("hints full");
+          }
         } else {
           await this.#transport.call(
             candidate,
@@ -419,7 +421,7 @@ export class Coordinator {
             this.#peerDeadlineMs,
           );
         }
-        this.#hints.delivered(target, batch);
+        await this.#hints.delivered(target, batch);
         handed += batch.length;
       } catch {
         // still unreachable: keep the hints for the next round
@@ -496,10 +498,13 @@ export class Coordinator {
         const hintFor = request.hintFor;
         for (const record of request.records) this.#hlc.observe(record.version);
         if (hintFor !== undefined && hintFor !== this.#self) {
-          for (const record of request.records) {
-            if (!this.#hints.add(hintFor, record)) {
-              throw new UnavailableError("hint store is full");
-            }
+          // Acknowledged only once every hint is held (durable on a
+          // durable engine).
+          const held = await Promise.all(
+            request.records.map((record) => this.#hints.add(hintFor, record)),
+          );
+          if (held.includes(false)) {
+            throw new UnavailableError("hint store is full");
           }
           return { kind: "write", applied: request.records.length };
         }

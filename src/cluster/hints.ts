@@ -3,14 +3,17 @@
  * over when it is back. Bounded in count and bytes; a write that does not
  * fit is refused, so it does not count towards the write quorum.
  *
- * Hints live in memory: a stand-in that crashes loses them, and
- * anti-entropy repairs what they would have.
+ * Hints live in memory and, on a durable engine, in its hint log too
+ * (`Store.hintLog`): a hinted write is acknowledged only once it is there,
+ * so a stand-in that crashes still has it when it comes back. On the memory
+ * engine a crash loses them, with everything else; anti-entropy repairs
+ * what they would have done.
  *
  * @module
  */
 
 import { compareVersions } from "../clock/mod.ts";
-import { type StoredRecord, supersedes } from "../storage/mod.ts";
+import { type HintLog, type StoredRecord, supersedes } from "../storage/mod.ts";
 
 /** Bounds on the hints one node holds. */
 export interface HintLimits {
@@ -45,20 +48,32 @@ function sizeOf(record: StoredRecord): number {
 /** Hinted records by target member, newest version per key. */
 export class HintStore {
   readonly #limits: HintLimits;
+  readonly #log: HintLog | undefined;
   readonly #byTarget = new Map<string, Map<string, StoredRecord>>();
   #count = 0;
   #bytes = 0;
   #delivered = 0;
   #refused = 0;
 
-  constructor(limits: Partial<HintLimits> = {}) {
+  /**
+   * With a `log`, starts from the hints it kept (even beyond the limits:
+   * they were acknowledged) and keeps every change there too.
+   */
+  constructor(limits: Partial<HintLimits> = {}, log?: HintLog) {
     this.#limits = { ...HINT_LIMITS_DEFAULT, ...limits };
+    this.#log = log;
+    for (const [target, record] of log?.load() ?? []) {
+      this.#set(target, record);
+    }
   }
 
-  /** Keeps `record` for `target`; false when the store is full. */
-  add(target: string, record: StoredRecord): boolean {
-    let hints = this.#byTarget.get(target);
-    const current = hints?.get(record.key);
+  /**
+   * Keeps `record` for `target`. Resolves to false when the store is full;
+   * to true once the hint is held (and, with a log, durable). A log that
+   * fails rejects, and the hint is not held.
+   */
+  async add(target: string, record: StoredRecord): Promise<boolean> {
+    const current = this.#byTarget.get(target)?.get(record.key);
     if (current !== undefined && !supersedes(record, current)) return true;
     const bytes = sizeOf(record);
     const grows = current === undefined ? 1 : 0;
@@ -70,14 +85,42 @@ export class HintStore {
       this.#refused++;
       return false;
     }
+    this.#set(target, record);
+    if (this.#log === undefined) return true;
+    try {
+      await this.#log.put(target, record);
+    } catch (error) {
+      // Not durable, so not held: undo, unless a newer hint replaced it.
+      if (this.#byTarget.get(target)?.get(record.key) === record) {
+        this.#unset(target, record.key);
+        if (current !== undefined) this.#set(target, current);
+      }
+      throw error;
+    }
+    return true;
+  }
+
+  #set(target: string, record: StoredRecord): void {
+    let hints = this.#byTarget.get(target);
     if (hints === undefined) {
       hints = new Map();
       this.#byTarget.set(target, hints);
     }
+    const current = hints.get(record.key);
     hints.set(record.key, record);
-    this.#count += grows;
-    this.#bytes += delta;
-    return true;
+    this.#count += current === undefined ? 1 : 0;
+    this.#bytes += sizeOf(record) -
+      (current === undefined ? 0 : sizeOf(current));
+  }
+
+  #unset(target: string, key: string): void {
+    const hints = this.#byTarget.get(target);
+    const current = hints?.get(key);
+    if (hints === undefined || current === undefined) return;
+    hints.delete(key);
+    this.#count--;
+    this.#bytes -= sizeOf(current);
+    if (hints.size === 0) this.#byTarget.delete(target);
   }
 
   /** Members that have hints waiting. */
@@ -99,32 +142,30 @@ export class HintStore {
 
   /**
    * Drops hints that were handed over, unless a newer write for the same
-   * key arrived meanwhile (that one still has to go).
+   * key arrived meanwhile (that one still has to go). The log forgets
+   * them too; should that fail, they are handed over again after a restart,
+   * which is harmless (the newest version wins).
    */
-  delivered(target: string, records: readonly StoredRecord[]): void {
-    const hints = this.#byTarget.get(target);
-    if (hints === undefined) return;
+  async delivered(
+    target: string,
+    records: readonly StoredRecord[],
+  ): Promise<void> {
+    const gone: StoredRecord[] = [];
     for (const record of records) {
-      const current = hints.get(record.key);
+      const current = this.#byTarget.get(target)?.get(record.key);
       if (
         current === undefined ||
         compareVersions(current.version, record.version) !== 0
       ) continue;
-      hints.delete(record.key);
-      this.#count--;
-      this.#bytes -= sizeOf(record);
+      this.#unset(target, record.key);
       this.#delivered++;
+      gone.push(record);
     }
-    if (hints.size === 0) this.#byTarget.delete(target);
-  }
-
-  /** Drops every hint for a member that left for good. */
-  drop(target: string): void {
-    const hints = this.#byTarget.get(target);
-    if (hints === undefined) return;
-    for (const record of hints.values()) this.#bytes -= sizeOf(record);
-    this.#count -= hints.size;
-    this.#byTarget.delete(target);
+    if (this.#log === undefined) return;
+    const log = this.#log;
+    await Promise.all(
+      gone.map((r) => log.remove(target, r.key, r.version).catch(() => {})),
+    );
   }
 
   /** Counts for `cluster_info`. */

@@ -18,4 +18,4 @@ export {
   type SqliteStoreOptions,
   type SyncMode,
 } from "./sqlite.ts";
-export type { ScanOptions, Store } from "./store.ts";
+export type { HintLog, ScanOptions, Store } from "./store.ts";

@@ -49,7 +49,7 @@ import {
 } from "../limits.ts";
 import { decodeKey, encodeKey, prefixEnd } from "./_key_bytes.ts";
 import type { StoredRecord } from "./record.ts";
-import type { ScanOptions, Store } from "./store.ts";
+import type { HintLog, ScanOptions, Store } from "./store.ts";
 
 /** How hard a commit tries to reach the disk. */
 export type SyncMode = "normal" | "full";
@@ -87,7 +87,22 @@ export interface SqliteStats {
 /** "KVDB" in ASCII: marks the file as ours (`PRAGMA application_id`). */
 const APPLICATION_ID = 0x4b564442;
 /** The schema this code writes (`PRAGMA user_version`). */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
+
+// Hinted handoff's writes, by the member they wait for (schema version 2).
+const HINTS_SCHEMA = `
+  CREATE TABLE hints (
+    target TEXT NOT NULL,
+    key BLOB NOT NULL,
+    value TEXT,
+    wall INTEGER NOT NULL,
+    counter INTEGER NOT NULL,
+    node TEXT NOT NULL,
+    tombstone INTEGER NOT NULL,
+    expires_at INTEGER,
+    PRIMARY KEY (target, key)
+  ) WITHOUT ROWID;
+`;
 
 // WITHOUT ROWID: the key is the table's own B-tree key, so a point read is
 // one lookup and a scan reads rows in key order without a second index.
@@ -106,6 +121,7 @@ const SCHEMA = `
   CREATE INDEX records_expiry ON records (expires_at)
     WHERE expires_at IS NOT NULL;
   CREATE INDEX records_tombstones ON records (wall) WHERE tombstone = 1;
+  ${HINTS_SCHEMA}
   PRAGMA application_id = ${APPLICATION_ID};
   PRAGMA user_version = ${SCHEMA_VERSION};
 `;
@@ -146,6 +162,19 @@ type Write =
     key: Uint8Array;
     text: string;
     version: Version;
+  }
+  | Pending & {
+    kind: "hint_put";
+    target: string;
+    key: Uint8Array;
+    record: StoredRecord;
+    json: string | null;
+  }
+  | Pending & {
+    kind: "hint_remove";
+    target: string;
+    key: Uint8Array;
+    version: Version;
   };
 
 /** Records per page of {@link SqliteStore.records}. */
@@ -172,6 +201,11 @@ export class SqliteStore implements Store {
   #closed = false;
   readonly #stats = { commits: 0, writes: 0, failedCommits: 0 };
   readonly #cache: RecordCache;
+  readonly #hintUpsert: StatementSync;
+  readonly #hintDelete: StatementSync;
+  readonly #hintsAll: StatementSync;
+  /** Hinted handoff's writes, kept in this database with the records. */
+  readonly hintLog: HintLog;
 
   private constructor(db: DatabaseSync, batchMax: number, cacheBytes: number) {
     this.#db = db;
@@ -207,6 +241,51 @@ export class SqliteStore implements Store {
     this.#count = Number(
       db.prepare("SELECT count(*) AS n FROM records").get()?.n,
     );
+    this.#hintUpsert = db.prepare(
+      `INSERT OR REPLACE INTO hints (target, ${COLUMNS}) ` +
+        `VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#hintDelete = db.prepare(
+      "DELETE FROM hints WHERE target = ? AND key = ? " +
+        "AND wall = ? AND counter = ? AND node = ?",
+    );
+    this.#hintsAll = db.prepare(`SELECT target, ${COLUMNS} FROM hints`);
+    this.hintLog = {
+      load: () => {
+        this.#assertOpen();
+        const rows = this.#read(() => this.#hintsAll.all()) as unknown as (
+          Row & { target: string }
+        )[];
+        return rows.map((row) => [row.target, toRecord(row)]);
+      },
+      put: (target, record) => {
+        this.#assertOpen();
+        const json = record.tombstone ? null : JSON.stringify(record.value);
+        if (json === undefined) {
+          return Promise.reject(
+            new TypeError(`hint for '${record.key}' has no JSON value`),
+          );
+        }
+        return this.#enqueue((pending) => ({
+          kind: "hint_put",
+          target,
+          key: encodeKey(record.key),
+          record,
+          json,
+          ...pending,
+        })).then(() => {});
+      },
+      remove: (target, key, version) => {
+        this.#assertOpen();
+        return this.#enqueue((pending) => ({
+          kind: "hint_remove",
+          target,
+          key: encodeKey(key),
+          version,
+          ...pending,
+        })).then(() => {});
+      },
+    };
   }
 
   /**
@@ -406,6 +485,33 @@ export class SqliteStore implements Store {
     try {
       this.#db.exec("BEGIN");
       for (const write of batch) {
+        if (write.kind === "hint_put") {
+          const [wall, counter, node] = write.record.version;
+          this.#hintUpsert.run(
+            write.target,
+            write.key,
+            write.json,
+            wall,
+            counter,
+            node,
+            write.record.tombstone ? 1 : 0,
+            write.record.expiresAtMs,
+          );
+          results.push(true);
+          continue;
+        }
+        if (write.kind === "hint_remove") {
+          const [wall, counter, node] = write.version;
+          const { changes } = this.#hintDelete.run(
+            write.target,
+            write.key,
+            wall,
+            counter,
+            node,
+          );
+          results.push(Number(changes) > 0);
+          continue;
+        }
         const row = this.#selectVersion.get(write.key) as
           | VersionRow
           | undefined;
@@ -446,7 +552,7 @@ export class SqliteStore implements Store {
       if (!results[i]) return;
       if (write.kind === "apply") {
         this.#cache.set(write.record, write.json?.length ?? 0);
-      } else {
+      } else if (write.kind === "remove") {
         this.#cache.delete(write.text);
       }
     });
@@ -547,6 +653,9 @@ function configure(db: DatabaseSync, options: SqliteStoreOptions): void {
       db.exec(SCHEMA);
     } else if (appId !== APPLICATION_ID) {
       throw notOurs("it is a SQLite database that KVDB did not create");
+    } else if (schema === 1) {
+      // Version 1 had no hints table; nothing else changed.
+      db.exec(`${HINTS_SCHEMA} PRAGMA user_version = ${SCHEMA_VERSION};`);
     } else if (schema !== SCHEMA_VERSION) {
       throw notOurs(
         `its schema version is ${schema}; this KVDB reads version ${SCHEMA_VERSION}`,

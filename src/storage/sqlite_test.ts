@@ -101,7 +101,7 @@ Deno.test("SqliteStore: a write is neither visible nor acknowledged before its c
 Deno.test("SqliteStore: a full disk rejects the whole batch and keeps none of it", async () => {
   const path = freshPath();
   // The smallest database that holds the schema: any growth fails.
-  const store = SqliteStore.open(path, { maxPageCount: 4 });
+  const store = SqliteStore.open(path, { maxPageCount: 5 });
   try {
     await store.apply(record("small", 1, [1, 0, "a"]));
     const before = store.count();
@@ -168,6 +168,90 @@ Deno.test("SqliteStore: reads of a hot key come from the record cache, which fol
     assertEquals(again.get("k")?.value, "outside");
   } finally {
     await again.close();
+  }
+});
+
+Deno.test("SqliteStore: the hint log keeps hints across a reopen, and forgets delivered ones", async () => {
+  const path = freshPath();
+  const store = SqliteStore.open(path);
+  const log = store.hintLog;
+  try {
+    await log.put("b:1", record("k", { v: 1 }, [1, 0, "a"]));
+    await log.put("b:1", record("k", { v: 2 }, [2, 0, "a"]));
+    await log.put("c:1", record("k", null, [3, 0, "a"], { tombstone: true }));
+    await log.put("b:1", record("ttl", "t", [1, 0, "a"], { expiresAtMs: 9 }));
+    // A removal names the exact version: an older one leaves the hint.
+    await log.remove("b:1", "k", [1, 0, "a"]);
+    assertEquals(store.count(), 0, "hints are not records");
+    assertEquals(store.get("k"), undefined);
+  } finally {
+    await store.close();
+  }
+  const again = SqliteStore.open(path);
+  try {
+    const sorted = () =>
+      again.hintLog.load().sort((x, y) =>
+        `${x[0]} ${x[1].key}` < `${y[0]} ${y[1].key}` ? -1 : 1
+      );
+    assertEquals(sorted(), [
+      ["b:1", record("k", { v: 2 }, [2, 0, "a"])],
+      ["b:1", record("ttl", "t", [1, 0, "a"], { expiresAtMs: 9 })],
+      ["c:1", record("k", null, [3, 0, "a"], { tombstone: true })],
+    ]);
+    await again.hintLog.remove("b:1", "k", [2, 0, "a"]);
+    assertEquals(sorted().map(([t, r]) => `${t} ${r.key}`), [
+      "b:1 ttl",
+      "c:1 k",
+    ]);
+  } finally {
+    await again.close();
+  }
+});
+
+Deno.test("SqliteStore: a full disk refuses a hint, which is then not kept", async () => {
+  const store = SqliteStore.open(freshPath(), { maxPageCount: 5 });
+  try {
+    const error = await assertRejects(
+      () =>
+        store.hintLog.put(
+          "b:1",
+          record("big", "x".repeat(64 * 1024), [
+            1,
+            0,
+            "a",
+          ]),
+        ),
+      StorageError,
+    );
+    assertStringIncludes(error.message, "the disk is full");
+    assertEquals(store.hintLog.load(), []);
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("SqliteStore: a version 1 database gains the hints table on open", async () => {
+  const path = freshPath();
+  const first = SqliteStore.open(path);
+  await first.apply(record("kept", 1, [1, 0, "a"]));
+  await first.close();
+  // What version 1 wrote: the same, without the hints table.
+  const db = new DatabaseSync(path);
+  db.exec("DROP TABLE hints; PRAGMA user_version = 1;");
+  db.close();
+  const store = SqliteStore.open(path);
+  try {
+    assertEquals(store.get("kept")?.value, 1);
+    await store.hintLog.put("b:1", record("h", 2, [2, 0, "a"]));
+    assertEquals(store.hintLog.load().length, 1);
+  } finally {
+    await store.close();
+  }
+  const check = new DatabaseSync(path);
+  try {
+    assertEquals(check.prepare("PRAGMA user_version").get()?.user_version, 2);
+  } finally {
+    check.close();
   }
 });
 

@@ -24,8 +24,24 @@ export interface ScanOptions {
   limit?: number;
 }
 
+/**
+ * Where a durable engine keeps hinted handoff's writes (held for a replica
+ * that is down), so that a stand-in that crashes still has the writes it
+ * acknowledged. Keyed by (target member, key); one record each.
+ */
+export interface HintLog {
+  /** Every hint kept, for the hint store to start from. */
+  load(): [target: string, record: StoredRecord][];
+  /** Keeps `record` for `target`, replacing the one for its key; resolves once durable. */
+  put(target: string, record: StoredRecord): Promise<void>;
+  /** Forgets the hint for `target` and `key` if its version is exactly `version`. */
+  remove(target: string, key: string, version: Version): Promise<void>;
+}
+
 /** A key-value engine holding one {@link StoredRecord} per key. */
 export interface Store {
+  /** Present on a durable engine: where hints are kept. */
+  readonly hintLog?: HintLog;
   /**
    * The record for `key`, live or not; undefined when the key was never
    * written (or was purged). Only acknowledged writes are visible: a write
