@@ -8,8 +8,8 @@
  * replaces the entry, a removal or a purge deletes it), so the cache never
  * holds what the database does not.
  *
- * Eviction is first in, first out over a `Map`'s insertion order: a hit
- * costs no bookkeeping, which matters more on this path than the better hit
+ * Eviction is first in, first out over a `Map`'s insertion order (a
+ * rewrite keeps a key's place): a hit costs no bookkeeping, which matters more on this path than the better hit
  * rate of true LRU. An entry's size is an estimate: the key and the value's
  * JSON as UTF-16, plus a fixed overhead for the record and the map entry.
  *
@@ -65,10 +65,21 @@ export class RecordCache {
   set(record: StoredRecord, valueChars: number): void {
     const bytes = 2 * (record.key.length + valueChars) +
       CACHE_ENTRY_OVERHEAD_BYTES;
-    this.delete(record.key);
-    if (bytes > this.bytesMax) return;
-    this.#entries.set(record.key, { record, bytes });
-    this.#bytes += bytes;
+    const entry = this.#entries.get(record.key);
+    if (bytes > this.bytesMax) {
+      if (entry !== undefined) this.delete(record.key);
+      return;
+    }
+    if (entry !== undefined) {
+      // In place: a rewritten key keeps its place in line, and the map is
+      // spared a delete and an insert on every write of a hot key.
+      this.#bytes += bytes - entry.bytes;
+      entry.record = record;
+      entry.bytes = bytes;
+    } else {
+      this.#entries.set(record.key, { record, bytes });
+      this.#bytes += bytes;
+    }
     if (this.#bytes <= this.bytesMax) return;
     for (const [key, entry] of this.#entries) {
       this.#entries.delete(key);
