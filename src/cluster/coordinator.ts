@@ -181,6 +181,8 @@ export class Coordinator {
     key: string,
     options: ReadOptions = {},
   ): Promise<StoredRecord | undefined> {
+    // The whole cluster is this node: no placement, no quorum to gather.
+    if (this.#alone()) return this.readLocal(key);
     const replicas = this.replicas(key);
     // This node is the only replica: no quorum to gather.
     if (replicas.length === 1 && replicas[0] === this.#self) {
@@ -320,6 +322,10 @@ export class Coordinator {
    * the write too, without counting.
    */
   async write(record: StoredRecord, consistency?: Consistency): Promise<void> {
+    if (this.#alone()) {
+      await this.#store.apply(record);
+      return;
+    }
     const need = this.#need(consistency, "write");
     const n = this.settings.replicationFactor;
     const replicas = this.ring.preferenceList(record.key, n);
