@@ -20,7 +20,7 @@
 
 import { PEER_CLOCK_SKEW_MS_MAX } from "../limits.ts";
 import { ReplayCache } from "./replay_cache.ts";
-import { secretProblem } from "./token.ts";
+import { checkSecrets } from "./token.ts";
 
 /** The headers a signed peer message carries. */
 export const SIGNATURE_HEADERS = {
@@ -275,15 +275,7 @@ export class PeerSigner {
 async function importSecrets(
   secrets: readonly string[],
 ): Promise<CryptoKey[]> {
-  if (secrets.length === 0) {
-    throw new TypeError("Cannot use an empty list of cluster secrets");
-  }
-  for (const secret of secrets) {
-    const problem = secretProblem(secret);
-    if (problem !== undefined) {
-      throw new TypeError(`Cannot use the cluster secret as it ${problem}`);
-    }
-  }
+  checkSecrets(secrets, "cluster secret");
   return await Promise.all(secrets.map((secret) =>
     crypto.subtle.importKey(
       "raw",

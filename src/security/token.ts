@@ -44,6 +44,22 @@ export function secretProblem(value: string): string | undefined {
 }
 
 /**
+ * Throws a TypeError naming `what` unless `values` is a non-empty list
+ * whose every entry passes {@link secretProblem}.
+ */
+export function checkSecrets(values: readonly string[], what: string): void {
+  if (values.length === 0) {
+    throw new TypeError(`Cannot use an empty list of ${what}s`);
+  }
+  for (const value of values) {
+    const problem = secretProblem(value);
+    if (problem !== undefined) {
+      throw new TypeError(`Cannot use the ${what} as it ${problem}`);
+    }
+  }
+}
+
+/**
  * Compares `candidate` with `expected` in time that depends only on
  * `expected`'s length: a caller timing many guesses learns neither how many
  * leading bytes were right nor how long the token is.
@@ -82,15 +98,7 @@ export class BearerAuth {
    * token that fails {@link secretProblem}, throws and keeps the old set.
    */
   setTokens(tokens: readonly string[]): void {
-    if (tokens.length === 0) {
-      throw new TypeError("Cannot use an empty list of auth tokens");
-    }
-    for (const token of tokens) {
-      const problem = secretProblem(token);
-      if (problem !== undefined) {
-        throw new TypeError(`Cannot use the auth token as it ${problem}`);
-      }
-    }
+    checkSecrets(tokens, "auth token");
     this.#expected = tokens.map((token) => encoder.encode(token));
   }
 

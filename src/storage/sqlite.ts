@@ -258,22 +258,17 @@ export class SqliteStore implements Store {
         )[];
         return rows.map((row) => [row.target, toRecord(row)]);
       },
-      put: (target, record) => {
+      put: async (target, record) => {
         this.#assertOpen();
-        const json = record.tombstone ? null : JSON.stringify(record.value);
-        if (json === undefined) {
-          return Promise.reject(
-            new TypeError(`hint for '${record.key}' has no JSON value`),
-          );
-        }
-        return this.#enqueue((pending) => ({
+        const json = valueJson(record);
+        await this.#enqueue((pending) => ({
           kind: "hint_put",
           target,
           key: encodeKey(record.key),
           record,
           json,
           ...pending,
-        })).then(() => {});
+        }));
       },
       remove: (target, key, version) => {
         this.#assertOpen();
@@ -340,13 +335,11 @@ export class SqliteStore implements Store {
 
   apply(record: StoredRecord): Promise<boolean> {
     this.#assertOpen();
-    const json = record.tombstone ? null : JSON.stringify(record.value);
-    // JSON.stringify(undefined) is undefined: a record from the wire
-    // always has a JSON value, so this is a caller's bug.
-    if (json === undefined) {
-      return Promise.reject(
-        new TypeError(`record for '${record.key}' has no JSON value`),
-      );
+    let json: string | null;
+    try {
+      json = valueJson(record);
+    } catch (error) {
+      return Promise.reject(error);
     }
     return this.#enqueue((pending) => ({
       kind: "apply",
@@ -684,6 +677,19 @@ function isEmpty(db: DatabaseSync): boolean {
 
 function versionOf(row: VersionRow): Version {
   return [row.wall, row.counter, row.node];
+}
+
+/**
+ * The value as stored: its JSON text, null for a tombstone. A value
+ * without JSON (`undefined`) cannot come from the wire: a caller's bug.
+ */
+function valueJson(record: StoredRecord): string | null {
+  if (record.tombstone) return null;
+  const json = JSON.stringify(record.value);
+  if (json === undefined) {
+    throw new TypeError(`record for '${record.key}' has no JSON value`);
+  }
+  return json;
 }
 
 function toRecord(row: Row, key?: string): StoredRecord {
