@@ -32,7 +32,11 @@ import {
   GuardedTransport,
   PeerSigner,
 } from "./security/mod.ts";
-import { BatchingTransport, HttpTransport } from "./transport/mod.ts";
+import {
+  BatchingTransport,
+  BreakerTransport,
+  HttpTransport,
+} from "./transport/mod.ts";
 import { VERSION } from "./version.ts";
 
 /** How long a node that left keeps answering `cluster_info`. */
@@ -122,16 +126,18 @@ export async function startNode(
   });
   // Peers are called over https when this node serves it: a cluster is
   // all TLS or all plain. A private CA is trusted besides the system's.
-  const transport = new BatchingTransport(
-    new GuardedTransport(
-      new HttpTransport({
-        scheme: tls === undefined ? "http" : "https",
-        ...(config.caCert !== undefined ? { caCerts: [config.caCert] } : {}),
-        ...(signer !== undefined ? { signer } : {}),
-      }),
-      addressPolicy,
-    ),
+  const http = new HttpTransport({
+    scheme: tls === undefined ? "http" : "https",
+    ...(config.caCert !== undefined ? { caCerts: [config.caCert] } : {}),
+    ...(signer !== undefined ? { signer } : {}),
+  });
+  // Calls to a peer that stopped answering fail fast (BreakerTransport)
+  // below the batching, so that a batch counts once.
+  const breaker = new BreakerTransport(
+    new GuardedTransport(http, addressPolicy),
+    clock,
   );
+  const transport = new BatchingTransport(breaker);
   const core = await ClusterNode.create({
     self,
     seeds: [
@@ -191,6 +197,11 @@ export async function startNode(
         const stats = repair.stats();
         return {
           clock: clockStatus(core, clock.now()),
+          peers: {
+            failing_fast: Object.keys(breaker.stats().open),
+            failed_fast: breaker.stats().failedFast,
+            connections: http.poolStats() ?? null,
+          },
           storage: storageStatus(store),
           hints: hints.stats(),
           anti_entropy: {
