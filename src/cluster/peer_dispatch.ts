@@ -8,6 +8,7 @@ import { NotAMemberError } from "../errors.ts";
 import type { PeerHandler } from "../transport/mod.ts";
 import type { Coordinator } from "./coordinator.ts";
 import type { Membership } from "./membership.ts";
+import type { AntiEntropy } from "./anti_entropy.ts";
 import type { Repair } from "./repair.ts";
 
 /** The parts of the core that answer peers. */
@@ -15,11 +16,12 @@ export interface PeerServices {
   membership: Membership;
   coordinator: Coordinator;
   repair: Repair;
+  antiEntropy: AntiEntropy;
 }
 
 /** A handler for every peer request kind. */
 export function peerDispatcher(services: PeerServices): PeerHandler {
-  const { membership, coordinator, repair } = services;
+  const { membership, coordinator, repair, antiEntropy } = services;
   return async (request) => {
     switch (request.kind) {
       case "ping": {
@@ -37,9 +39,11 @@ export function peerDispatcher(services: PeerServices): PeerHandler {
       case "scan":
         return await coordinator.handlePeer(request);
       case "transfer":
-      case "ae_digest":
-      case "ae_keys":
         return await repair.handlePeer(request);
+      case "ae_buckets":
+      case "ae_leaves":
+      case "ae_entries":
+        return antiEntropy.handlePeer(request);
       default: {
         const unreachable: never = request;
         throw new Error(`unhandled peer request ${unreachable}`);
