@@ -21,6 +21,8 @@
  * @module
  */
 
+import { READ_ONLY_FUNCTIONS } from "./src/api/function_table.ts";
+
 /** How many replicas must answer a read or acknowledge a write. */
 export type Consistency = "one" | "quorum" | "all";
 
@@ -107,23 +109,13 @@ const TIMEOUT_MS_DEFAULT = 10_000;
  */
 const RESPONSE_BYTES_MAX_DEFAULT = 256 * 1024 * 1024;
 
-/**
- * Functions that change nothing on the server. Only these are retried on
- * another node after a timeout: a write that timed out may have been
- * applied, and repeating it elsewhere could apply it twice (a `pop` would
- * remove a value written meanwhile).
+/*
+ * Functions that change nothing on the server (READ_ONLY_FUNCTIONS, from
+ * the function table). Only these are retried on another node after a
+ * timeout: a write that timed out may have been applied, and repeating it
+ * elsewhere could apply it twice (a `pop` would remove a value written
+ * meanwhile).
  */
-const READ_ONLY_FUNCTIONS: ReadonlySet<string> = new Set([
-  "ping",
-  "get",
-  "has",
-  "list_keys",
-  "list_members",
-  "locate",
-  "replicas",
-  "cluster_info",
-  "mget",
-]);
 
 const CONSISTENCY_LEVELS: ReadonlySet<string> = new Set([
   "one",
@@ -907,6 +899,25 @@ export class KVClient {
    */
   async mset(entries: Record<string, unknown>): Promise<void> {
     await this.call("mset", [entries]);
+  }
+
+  /**
+   * Tells the node to hand its data to its successors and leave the
+   * cluster; it answers at once, and `clusterInfo().transfer` shows the
+   * progress until the node has gone (then calls to it fail).
+   *
+   * @example
+   * ```ts
+   * import { KVClient } from "./client.ts";
+   *
+   * const client = new KVClient({ nodes: ["127.0.0.1:5880"] });
+   * async function demo(): Promise<void> {
+   *   await client.leave();
+   * }
+   * ```
+   */
+  async leave(): Promise<void> {
+    await this.call("leave");
   }
 }
 

@@ -19,6 +19,7 @@ import {
   LIST_PAGE_KEYS_MAX,
   VALUE_BYTES_MAX,
 } from "../limits.ts";
+import { FUNCTION_TABLE, type FunctionName } from "./function_table.ts";
 import {
   asBoolean,
   asConsistency,
@@ -85,6 +86,10 @@ function removeRefused(address: string, why: RemoveRefusal): KvdbError {
 /** Bound arguments, by parameter name (a Map: no inherited names). */
 type Bound = Map<string, unknown>;
 
+/** Runs one function on bound, not yet validated, arguments. */
+type Runner = (ctx: ApiContext, a: Bound, bodyBytes: number) => unknown;
+
+/** A function's row of the table, as binding needs it, and its runner. */
 interface FunctionSpec {
   /** Parameters given by position or by name, in order. */
   params: readonly string[];
@@ -92,7 +97,7 @@ interface FunctionSpec {
   required: number;
   /** Keyword-only arguments. */
   kwargs: readonly string[];
-  run(ctx: ApiContext, a: Bound, bodyBytes: number): unknown;
+  run: Runner;
 }
 
 const LIST_PAGE_KEYS_DEFAULT = 1000;
@@ -139,13 +144,14 @@ function checkValueSize(fn: string, value: unknown, bodyBytes: number): void {
   }
 }
 
-const FUNCTIONS: Record<string, FunctionSpec> = {
-  ping: { params: [], required: 0, kwargs: [], run: () => "pong" },
+/**
+ * Each function's work; its arguments are the table's (function_table.ts).
+ * A function in the table without a runner here is a type error.
+ */
+const RUNNERS: Record<FunctionName, { run: Runner }> = {
+  ping: { run: () => "pong" },
 
   get: {
-    params: ["key", "default_value"],
-    required: 1,
-    kwargs: ["consistency", "local"],
     async run(ctx, a) {
       const record = await readKey("get", ctx, a);
       return orDefault(a, record?.value, record !== undefined);
@@ -153,9 +159,6 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   set: {
-    params: ["key", "value"],
-    required: 2,
-    kwargs: ["consistency", "ttl"],
     async run(ctx, a, bodyBytes) {
       const key = asKey("set", "key", a.get("key"));
       const value = a.get("value");
@@ -172,18 +175,12 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   has: {
-    params: ["key"],
-    required: 1,
-    kwargs: ["consistency", "local"],
     async run(ctx, a) {
       return (await readKey("has", ctx, a)) !== undefined;
     },
   },
 
   pop: {
-    params: ["key", "default_value"],
-    required: 1,
-    kwargs: ["consistency"],
     async run(ctx, a) {
       const key = asKey("pop", "key", a.get("key"));
       const prior = await ctx.coordinator.pop(key, consistencyOf("pop", a));
@@ -192,9 +189,6 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   list_keys: {
-    params: [],
-    required: 0,
-    kwargs: ["fan_out_mode", "prefix", "limit", "cursor"],
     async run(ctx, a): Promise<string[] | KeyPage> {
       const fanOutMode = flag("list_keys", a, "fan_out_mode") ?? true;
       const prefix = a.get("prefix");
@@ -224,33 +218,21 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   list_members: {
-    params: [],
-    required: 0,
-    kwargs: [],
     run: (ctx) => ctx.members().map((m) => m.address),
   },
 
   locate: {
-    params: ["key"],
-    required: 1,
-    kwargs: [],
     run: (ctx, a) =>
       ctx.coordinator.replicas(asKey("locate", "key", a.get("key")))[0],
   },
 
   replicas: {
-    params: ["key"],
-    required: 1,
-    kwargs: [],
     run: (ctx, a) => [
       ...ctx.coordinator.replicas(asKey("replicas", "key", a.get("key"))),
     ],
   },
 
   cluster_info: {
-    params: [],
-    required: 0,
-    kwargs: [],
     run(ctx) {
       const s = ctx.coordinator.settings;
       return {
@@ -269,9 +251,6 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   leave: {
-    params: [],
-    required: 0,
-    kwargs: [],
     run(ctx) {
       if (ctx.leave === undefined) {
         throw new BadRequestError("leave: this node cannot leave");
@@ -281,9 +260,6 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   remove_member: {
-    params: ["address"],
-    required: 1,
-    kwargs: [],
     async run(ctx, a) {
       const address = asKey("remove_member", "address", a.get("address"));
       if (ctx.removeMember === undefined) {
@@ -301,9 +277,6 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   mget: {
-    params: ["keys"],
-    required: 1,
-    kwargs: ["consistency"],
     async run(ctx, a) {
       const keys = a.get("keys");
       if (!Array.isArray(keys)) {
@@ -320,9 +293,6 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   mset: {
-    params: ["entries"],
-    required: 1,
-    kwargs: ["consistency", "ttl"],
     async run(ctx, a, bodyBytes) {
       const entries = a.get("entries");
       if (
@@ -361,8 +331,14 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   },
 };
 
-/** The names of every function, for help and errors. */
-export const FUNCTION_NAMES: readonly string[] = Object.keys(FUNCTIONS);
+const FUNCTIONS: ReadonlyMap<string, FunctionSpec> = new Map(
+  FUNCTION_TABLE.map((f) => [f.name, {
+    params: f.params.map((p) => p.name),
+    required: f.required,
+    kwargs: f.kwargs.map((k) => k.name),
+    run: RUNNERS[f.name].run,
+  }]),
+);
 
 /**
  * Binds arguments as Python would for `f(*args, **kwargs)`: positional
@@ -412,7 +388,7 @@ export async function callFunction(
   kwargs: Record<string, unknown>,
   bodyBytes = 0,
 ): Promise<unknown> {
-  const spec = Object.hasOwn(FUNCTIONS, fn) ? FUNCTIONS[fn] : undefined;
+  const spec = FUNCTIONS.get(fn);
   if (spec === undefined) throw new UnknownFunctionError(fn.slice(0, 64));
   return await spec.run(ctx, bind(fn, spec, args, kwargs), bodyBytes);
 }

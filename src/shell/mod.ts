@@ -22,11 +22,13 @@
  */
 
 export {
+  type CommandSpec,
   HELP_TEXT,
   LINE_CHARS_MAX,
   linesFrom,
   parseCommand,
   runShell,
+  SHELL_COMMANDS,
   type ShellCommand,
   type ShellOptions,
   ShellSyntaxError,
