@@ -29,7 +29,12 @@ import {
 import { registerNode } from "./src/cli/node_command.ts";
 import { registerOneShots } from "./src/cli/one_shot.ts";
 import { StorageError } from "./src/errors.ts";
-import { linesFrom, runShell } from "./src/shell/mod.ts";
+import {
+  historyPath,
+  linesFrom,
+  runShell,
+  runTerminalShell,
+} from "./src/shell/mod.ts";
 import { VERSION } from "./src/version.ts";
 
 function buildProgram(): Command {
@@ -50,10 +55,23 @@ function buildProgram(): Command {
     program.command("shell")
       .description("interactive shell (reads commands from stdin)")
       .addOption(hostOption())
-      .addOption(portOption()),
+      .addOption(portOption())
+      .option(
+        "--no-history",
+        "keep no history file (default: ~/.kvdb_history, or $KVDB_HISTFILE)",
+      ),
   )
     .action(async (o) => {
-      await runShell(clientFor(o), linesFrom(Deno.stdin.readable), write);
+      const client = clientFor(o);
+      // On a terminal: line editing, history, completion. Piped: the
+      // seed's plain loop, no history file, no escape codes.
+      if (Deno.stdin.isTerminal() && Deno.stdout.isTerminal()) {
+        await runTerminalShell(client, {
+          historyPath: historyPath((n) => Deno.env.get(n), o.history),
+        });
+      } else {
+        await runShell(client, linesFrom(Deno.stdin.readable), write);
+      }
     });
 
   registerOneShots(program as unknown as Command);

@@ -142,7 +142,7 @@ const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
 );
 
 /** Other spellings of a command: the seed's `exit;` and redis-cli's quit. */
-const ALIASES: Readonly<Record<string, string>> = {
+export const ALIASES: Readonly<Record<string, string>> = {
   "exit;": "exit",
   quit: "exit",
   "quit;": "exit",
