@@ -16,8 +16,10 @@ import {
   parseMember,
   selfAddress,
 } from "./config.ts";
+import process from "node:process";
 import { createHandler } from "./server/handler.ts";
 import { Metrics } from "./server/metrics.ts";
+import { EventLoopLag, nodeMetrics } from "./server/node_metrics.ts";
 import { serve } from "./server/serve.ts";
 import {
   openStore,
@@ -32,7 +34,11 @@ import {
   GuardedTransport,
   PeerSigner,
 } from "./security/mod.ts";
-import { BatchingTransport, HttpTransport } from "./transport/mod.ts";
+import {
+  BatchingTransport,
+  HttpTransport,
+  type PeerTransport,
+} from "./transport/mod.ts";
 import { VERSION } from "./version.ts";
 
 /** How long a node that left keeps answering `cluster_info`. */
@@ -106,6 +112,12 @@ export async function startNode(
       ? { cacheBytes: config.cacheMb * 1024 * 1024 }
       : {}),
   });
+  const startedAtMs = clock.now();
+  const metrics = new Metrics(startedAtMs);
+  const lag = new EventLoopLag();
+  if (store instanceof SqliteStore) {
+    store.onCommit = (seconds) => metrics.commit(seconds);
+  }
   const joining = config.join !== undefined;
   const antiEntropyIntervalMs = setting("antiEntropyIntervalMs");
   const tls = config.tlsCert !== undefined && config.tlsKey !== undefined
@@ -140,7 +152,8 @@ export async function startNode(
     ],
     join: joining,
     store,
-    transport,
+    transport: observed(transport, metrics),
+    observer: { quorum: (op, outcome) => metrics.quorum(op, outcome) },
     clock,
     random: seededRandom(crypto.getRandomValues(new Uint32Array(1))[0]!),
     vnodes: config.vnodes,
@@ -188,8 +201,18 @@ export async function startNode(
         })),
       status: () => {
         const stats = repair.stats();
+        const now = clock.now();
+        const load = metrics.recent(now);
         return {
-          storage: storageStatus(store),
+          uptime_s: Math.round((now - startedAtMs) / 1000),
+          load: {
+            window_s: load.seconds,
+            ops_per_second: Math.round(load.opsPerSecond * 10) / 10,
+            p99_ms: load.p99Ms === null
+              ? null
+              : Math.round(load.p99Ms * 100) / 100,
+          },
+          storage: storageStatus(store, config.dataDir),
           hints: hints.stats(),
           anti_entropy: {
             rounds: stats.aeRounds,
@@ -226,7 +249,38 @@ export async function startNode(
       },
     },
     peer: core.handlePeer,
-    metrics: new Metrics(clock.now()),
+    metrics,
+    collect: () =>
+      nodeMetrics({
+        members: () => membership.members(),
+        localRecords: () => coordinator.localRecordCount(),
+        hints: () => hints.stats(),
+        repair: () => repair.stats(),
+        storage: () => {
+          if (!(store instanceof SqliteStore)) return { engine: "memory" };
+          const s = store.stats;
+          return {
+            engine: "sqlite",
+            commits: s.commits,
+            writes: s.writes,
+            failedCommits: s.failedCommits,
+            cacheHits: s.cache.hits,
+            cacheMisses: s.cache.misses,
+            sizeBytes: diskBytes(config.dataDir),
+          };
+        },
+        eventLoopLagSeconds: () => lag.lagSeconds(),
+        process: () => {
+          const cpu = process.cpuUsage();
+          const memory = Deno.memoryUsage();
+          return {
+            residentBytes: memory.rss,
+            heapUsedBytes: memory.heapUsed,
+            cpuSeconds: (cpu.user + cpu.system) / 1e6,
+            startTimeSeconds: startedAtMs / 1000,
+          };
+        },
+      }),
     now: () => clock.now(),
     ...(auth !== undefined ? { auth } : {}),
     // A client token never opens /peer: without a secret to check
@@ -286,6 +340,7 @@ export async function startNode(
   }
   const finished = server.finished.then(async () => {
     core.stop();
+    lag.stop();
     await purger.stop();
     await store.close();
   });
@@ -328,14 +383,60 @@ export async function startNode(
 }
 
 /** The engine and, for SQLite, its commits and record cache, for `cluster_info`. */
-function storageStatus(store: Store): Record<string, unknown> {
+function storageStatus(
+  store: Store,
+  dataDir: string | undefined,
+): Record<string, unknown> {
   if (!(store instanceof SqliteStore)) return { engine: "memory" };
   const { commits, writes, failedCommits, cache } = store.stats;
   return {
     engine: "sqlite",
+    size_bytes: diskBytes(dataDir),
     commits,
     writes,
     failed_commits: failedCommits,
     cache,
+  };
+}
+
+/** Bytes of the files in the data directory (database, WAL, lock). */
+function diskBytes(dataDir: string | undefined): number {
+  if (dataDir === undefined) return 0;
+  let total = 0;
+  try {
+    for (const entry of Deno.readDirSync(dataDir)) {
+      if (entry.isFile) total += Deno.statSync(`${dataDir}/${entry.name}`).size;
+    }
+  } catch {
+    // A directory being swapped (a snapshot restore) reads as what it holds.
+  }
+  return total;
+}
+
+/**
+ * The transport as the core sees it, timing each call by message kind:
+ * latency measured at the edge, no metric code in the core.
+ */
+function observed(inner: PeerTransport, metrics: Metrics): PeerTransport {
+  return {
+    async call(peer, request, deadlineMs) {
+      const started = performance.now();
+      try {
+        const answer = await inner.call(peer, request, deadlineMs);
+        metrics.peerCall(
+          request.kind,
+          (performance.now() - started) / 1000,
+          true,
+        );
+        return answer;
+      } catch (error) {
+        metrics.peerCall(
+          request.kind,
+          (performance.now() - started) / 1000,
+          false,
+        );
+        throw error;
+      }
+    },
   };
 }

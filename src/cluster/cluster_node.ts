@@ -11,7 +11,7 @@ import { type Clock, HybridClock, repeat, type Timer } from "../clock/mod.ts";
 import { Ring } from "../ring/mod.ts";
 import type { Store } from "../storage/mod.ts";
 import type { PeerHandler, PeerTransport } from "../transport/mod.ts";
-import { Coordinator } from "./coordinator.ts";
+import { Coordinator, type CoordinatorObserver } from "./coordinator.ts";
 import { HintStore } from "./hints.ts";
 import { Membership, type MembershipTiming } from "./membership.ts";
 import { peerDispatcher } from "./peer_dispatch.ts";
@@ -58,6 +58,8 @@ export interface ClusterNodeOptions {
    */
   tombstoneGraceMs: number;
   log?: (line: string) => void;
+  /** Told of the coordinator's quorum outcomes, for metrics. */
+  observer?: CoordinatorObserver;
 }
 
 /** A node's core, assembled. */
@@ -109,6 +111,7 @@ export class ClusterNode {
       ...(o.writeQuorum !== undefined ? { writeQuorum: o.writeQuorum } : {}),
       requestDeadlineMs: o.requestDeadlineMs,
       peerDeadlineMs: o.peerDeadlineMs,
+      ...(o.observer !== undefined ? { observer: o.observer } : {}),
     });
     this.repair = new Repair({
       self: o.self,

@@ -63,6 +63,19 @@ export interface CoordinatorOptions {
   peerDeadlineMs?: number;
   /** Most peer calls in flight for one fan-out. Default {@link FAN_OUT_MAX}. */
   fanOutMax?: number;
+  /** Told of what the coordinator decides, for metrics; default: no one. */
+  observer?: CoordinatorObserver;
+}
+
+/** What the coordinator reports as it works (metrics hang off it). */
+export interface CoordinatorObserver {
+  /** A read or write quorum settled: won, lost, or lost at the deadline. */
+  quorum(op: "read" | "write", outcome: "won" | "lost" | "timed_out"): void;
+}
+
+/** How a settled quorum reads to an observer. */
+function outcomeOf(o: { state: "won" | "lost"; timedOut: boolean }) {
+  return o.state === "won" ? "won" : o.timedOut ? "timed_out" : "lost";
 }
 
 /** Options of a read. */
@@ -116,6 +129,7 @@ export function majority(n: number): number {
 
 /** Routes reads and writes to replicas and waits for quorums. */
 export class Coordinator {
+  readonly #observer: CoordinatorObserver | undefined;
   readonly #self: string;
   readonly #store: Store;
   readonly #transport: PeerTransport;
@@ -150,6 +164,7 @@ export class Coordinator {
     this.#members = options.members ?? NOBODY_DOWN;
     this.#hints = options.hints ?? new HintStore();
     this.#settings = this.#computeSettings();
+    this.#observer = options.observer;
   }
 
   /** The ring reads are placed on. */
@@ -197,6 +212,7 @@ export class Coordinator {
       this.#requestDeadlineMs,
     );
     const outcome = await quorum.outcome;
+    this.#observer?.quorum("read", outcomeOf(outcome));
     if (outcome.state === "lost") {
       throw new UnavailableError(
         `read quorum not met: ${outcome.replies.size} of ${need} replies` +
@@ -366,6 +382,7 @@ export class Coordinator {
       this.#clock,
       this.#requestDeadlineMs,
     ).outcome;
+    this.#observer?.quorum("write", outcomeOf(outcome));
     if (outcome.state === "lost") {
       throw new UnavailableError(
         `write quorum not met: ${outcome.replies.size} of ${need} acknowledgements` +

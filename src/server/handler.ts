@@ -53,7 +53,7 @@ import {
   PEER_PATH,
   type PeerHandler,
 } from "../transport/mod.ts";
-import type { Metrics } from "./metrics.ts";
+import type { MetricFamily, Metrics } from "./metrics.ts";
 import { Watchdog } from "./watchdog.ts";
 
 const KNOWN_FUNCTIONS: ReadonlySet<string> = new Set(FUNCTION_NAMES);
@@ -93,6 +93,8 @@ export interface HandlerOptions {
   addressPolicy?: AddressPolicy;
   /** Where unexpected errors are reported (never to the client). */
   logError?: (error: unknown) => void;
+  /** Metrics read at scrape time (the core's stats, the process). */
+  collect?: () => MetricFamily[];
 }
 
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -310,6 +312,8 @@ export function createHandler(
 
   async function rpc(request: Request): Promise<Response> {
     let fn = "(bad request)";
+    const started = performance.now();
+    const took = () => (performance.now() - started) / 1000;
     try {
       const { call, sizeBound } = await readCall(
         request,
@@ -326,11 +330,12 @@ export function createHandler(
         call.kwargs,
         sizeBound,
       );
-      metrics.request(fn, 200);
-      return json(encodeResult(result));
+      const response = json(encodeResult(result));
+      metrics.request(fn, 200, took(), now());
+      return response;
     } catch (error) {
       const response = failure(error);
-      metrics.request(fn, response.status);
+      metrics.request(fn, response.status, took(), now());
       return response;
     }
   }
@@ -361,6 +366,8 @@ export function createHandler(
       return overloaded("peer");
     }
     let kind = "(bad request)";
+    const started = performance.now();
+    const took = () => (performance.now() - started) / 1000;
     try {
       const text = await readBody(request, bodyBytesMax, watchdog);
       if (peerAuth !== undefined && stamp?.ok) {
@@ -386,7 +393,7 @@ export function createHandler(
         }
       }
       const answer = encodeResult(await peer(message));
-      metrics.peer(kind, 200);
+      metrics.peer(kind, 200, took());
       if (peerAuth === undefined || !stamp?.ok) return json(answer);
       return new Response(answer, {
         status: 200,
@@ -397,7 +404,7 @@ export function createHandler(
       });
     } catch (error) {
       const response = failure(error);
-      metrics.peer(kind, response.status);
+      metrics.peer(kind, response.status, took());
       return response;
     } finally {
       peers.release();
@@ -416,11 +423,21 @@ export function createHandler(
     const refused = unauthorized(request);
     if (refused !== undefined) return refused;
     return new Response(
-      metrics.render(now(), {
-        kvdb_local_records: api.coordinator.localRecordCount(),
-        kvdb_client_requests_in_flight: clients.inFlight,
-        kvdb_peer_requests_in_flight: peers.inFlight,
-      }),
+      metrics.render(now(), [
+        ...(options.collect?.() ?? []),
+        {
+          name: "kvdb_client_requests_in_flight",
+          type: "gauge",
+          help: "Client requests being served now.",
+          samples: [{ value: clients.inFlight }],
+        },
+        {
+          name: "kvdb_peer_requests_in_flight",
+          type: "gauge",
+          help: "Peer requests being served now.",
+          samples: [{ value: peers.inFlight }],
+        },
+      ]),
       { headers: { "content-type": "text/plain; version=0.0.4" } },
     );
   }

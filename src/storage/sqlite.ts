@@ -206,6 +206,11 @@ export class SqliteStore implements Store {
   readonly #hintsAll: StatementSync;
   /** Hinted handoff's writes, kept in this database with the records. */
   readonly hintLog: HintLog;
+  /**
+   * Told of each committed transaction, its duration (seconds, fsync
+   * included) and writes: for metrics, set by the node's wiring.
+   */
+  onCommit?: (seconds: number, writes: number) => void;
 
   private constructor(db: DatabaseSync, batchMax: number, cacheBytes: number) {
     this.#db = db;
@@ -475,6 +480,7 @@ export class SqliteStore implements Store {
   #commit(batch: Write[]): void {
     const results: boolean[] = [];
     let delta = 0;
+    const started = performance.now();
     try {
       this.#db.exec("BEGIN");
       for (const write of batch) {
@@ -539,6 +545,7 @@ export class SqliteStore implements Store {
     this.#count += delta;
     this.#stats.commits++;
     this.#stats.writes += batch.length;
+    this.onCommit?.((performance.now() - started) / 1000, batch.length);
     // Committed: now the cache may follow, in queue order, so the last
     // stored version of a key is the one it keeps.
     batch.forEach((write, i) => {
