@@ -28,6 +28,7 @@ import {
 } from "./src/cli/common.ts";
 import { registerNode } from "./src/cli/node_command.ts";
 import { registerOneShots } from "./src/cli/one_shot.ts";
+import { ExitCode, registerStatus } from "./src/cli/status_command.ts";
 import { StorageError } from "./src/errors.ts";
 import {
   historyPath,
@@ -75,6 +76,7 @@ function buildProgram(): Command {
     });
 
   registerOneShots(program as unknown as Command);
+  registerStatus(program as unknown as Command);
   registerBench(program);
   return program;
 }
@@ -86,6 +88,7 @@ export async function main(args: string[]): Promise<number> {
     await program.parseAsync(args, { from: "user" });
     return EXIT_OK;
   } catch (error) {
+    if (error instanceof ExitCode) return error.code;
     if (error instanceof CommanderError) {
       // Help and version "errors" are successes.
       return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;

@@ -86,6 +86,7 @@ export interface ClientOptions extends ClientSecurityFlags {
 export function clientFor(
   options: ClientOptions,
   nodes?: readonly string[],
+  timeoutMs?: number,
 ): KVClient {
   const { token, tls, caCert } = resolveClientSecurity(options);
   const scheme = tls ? "https://" : "";
@@ -95,5 +96,6 @@ export function clientFor(
     ),
     ...(token !== undefined ? { token } : {}),
     ...(caCert !== undefined ? { caCert } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
   });
 }
