@@ -9,6 +9,7 @@ import { MEMBERS_MAX } from "./limits.ts";
 import { AddressPolicy, CLUSTER_ID, secretProblem } from "./security/mod.ts";
 import { DEFAULT_PORT, SETTINGS } from "./settings.ts";
 import type { StorageEngine, SyncMode } from "./storage/mod.ts";
+import type { LogFormat, LogLevel } from "./log.ts";
 
 export { CLUSTER_DEFAULTS, DEFAULT_PORT } from "./settings.ts";
 
@@ -88,6 +89,10 @@ export interface NodeConfig {
   bodyBytesMax?: number;
   /** Most ms a request body may take to arrive; see BODY_DEADLINE_MS_DEFAULT. */
   bodyDeadlineMs?: number;
+  /** Log lines as text (default) or JSON. */
+  logFormat?: LogFormat;
+  /** Least severe level logged; default "info". */
+  logLevel?: LogLevel;
 }
 
 /** The cluster id signed peer messages carry unless `--cluster-id` says otherwise. */

@@ -40,6 +40,7 @@ import {
   type PeerTransport,
 } from "./transport/mod.ts";
 import { VERSION } from "./version.ts";
+import { createLogger, type EventLog, rateLimited } from "./log.ts";
 
 /** How long a node that left keeps answering `cluster_info`. */
 const LEAVE_LINGER_MS = 1_000;
@@ -68,6 +69,8 @@ export interface KvdbNode {
   readonly address: string;
   /** Settles when the server has stopped. */
   readonly finished: Promise<void>;
+  /** The node's event log (for the CLI's own events, such as SIGHUP). */
+  readonly log: EventLog;
   /** Stops accepting requests, finishes those in flight, closes the store. */
   shutdown(): Promise<void>;
   /**
@@ -88,8 +91,11 @@ export interface Secrets {
 
 /** Options for {@link startNode}. */
 export interface StartOptions {
-  /** Where log lines go; default stderr. */
-  log?: (line: string) => void;
+  /**
+   * Where events go; default: lines on stderr in the configured format
+   * ({@link NodeConfig.logFormat}, {@link NodeConfig.logLevel}).
+   */
+  log?: EventLog;
 }
 
 /** Starts a node and resolves once it is listening. */
@@ -97,10 +103,14 @@ export async function startNode(
   config: NodeConfig,
   options: StartOptions = {},
 ): Promise<KvdbNode> {
-  const log = options.log ?? ((line) => console.error(line));
+  const self = selfAddress(config);
+  const log = options.log ?? createLogger({
+    node: self,
+    format: config.logFormat ?? "text",
+    level: config.logLevel ?? "info",
+  });
   // One shared interval for every timer: each quorum arms a deadline.
   const clock = new TimerWheel();
-  const self = selfAddress(config);
   const setting = <K extends keyof typeof CLUSTER_DEFAULTS>(key: K): number =>
     (config[key] as number | undefined) ?? CLUSTER_DEFAULTS[key];
   const engine = config.engine ?? "memory";
@@ -117,7 +127,11 @@ export async function startNode(
   const lag = new EventLoopLag();
   if (store instanceof SqliteStore) {
     store.onCommit = (seconds) => metrics.commit(seconds);
+    const fault = rateLimited(log, "storage.commit_failed", 10_000);
+    store.onCommitFailed = (reason, writes) =>
+      fault({ reason, writes }, "error");
   }
+  const quorumLost = rateLimited(log, "quorum.lost", 10_000);
   const joining = config.join !== undefined;
   const antiEntropyIntervalMs = setting("antiEntropyIntervalMs");
   const tls = config.tlsCert !== undefined && config.tlsKey !== undefined
@@ -153,7 +167,12 @@ export async function startNode(
     join: joining,
     store,
     transport: observed(transport, metrics),
-    observer: { quorum: (op, outcome) => metrics.quorum(op, outcome) },
+    observer: {
+      quorum: (op, outcome) => {
+        metrics.quorum(op, outcome);
+        if (outcome !== "won") quorumLost({ op, outcome });
+      },
+    },
     clock,
     random: seededRandom(crypto.getRandomValues(new Uint32Array(1))[0]!),
     vnodes: config.vnodes,
@@ -234,22 +253,30 @@ export async function startNode(
         // Answer at once; the CLI follows progress through cluster_info.
         repair.leave((p) => {
           if (p.keysMoved % 10_000 === 0 || p.phase === "done") {
-            log(
-              `leave: ${p.keysMoved} records moved, ${p.keysRemaining} to go`,
-            );
+            log("leave.progress", {
+              records: p.keysMoved,
+              bytes: p.bytesMoved,
+              remaining: p.keysRemaining,
+            });
           }
         }).then(async () => {
-          log(`leave: ${self} left the cluster`);
+          log("leave.done", {});
           core.stop();
           // Linger a moment so that whoever follows the leave sees it done.
           await new Promise((resolve) => setTimeout(resolve, LEAVE_LINGER_MS));
           await server.shutdown();
-        }).catch((error) => log(`leave failed: ${error}`));
+        }).catch((error) => log("leave.failed", { error }, "error"));
         return { leaving: true };
       },
     },
     peer: core.handlePeer,
     metrics,
+    log,
+    // A bug, not the caller's fault: the stack goes to the log only.
+    logError: (error) =>
+      log("request.internal_error", {
+        error: error instanceof Error ? error.stack ?? error.message : error,
+      }, "error"),
     collect: () =>
       nodeMetrics({
         members: () => membership.members(),
@@ -318,25 +345,27 @@ export async function startNode(
   });
 
   const s = coordinator.settings;
-  log(
-    `kvdb ${VERSION}: node ${address} serving; ${
-      membersOf(config).length
-    } member(s) configured${
-      joining ? `, joining through ${config.join}` : ""
-    }, ` +
-      `N=${s.replicationFactor} R=${s.readQuorum} W=${s.writeQuorum}, ` +
-      `${config.vnodes} vnodes, ${
-        engine === "sqlite"
-          ? `sqlite store in ${config.dataDir} (sync ${
-            config.sync ?? "normal"
-          })`
-          : "memory store"
-      }; ${securitySummary(config)}`,
-  );
+  log("node.serving", {
+    version: VERSION,
+    address,
+    members: membersOf(config).length,
+    ...(joining ? { join: config.join } : {}),
+    n: s.replicationFactor,
+    r: s.readQuorum,
+    w: s.writeQuorum,
+    vnodes: config.vnodes,
+    engine,
+    ...(engine === "sqlite"
+      ? { data_dir: config.dataDir, sync: config.sync ?? "normal" }
+      : {}),
+    security: securitySummary(config),
+  });
   if (config.authToken === undefined && !isLoopback(config.host)) {
-    log(
-      `warning: listening on ${config.host} without --auth-token: anyone who can reach this port can read and write every key (docs/security.md)`,
-    );
+    log("listen.unauthenticated", {
+      host: config.host,
+      message:
+        "no --auth-token: anyone who can reach this port can read and write every key (docs/security.md)",
+    }, "warn");
   }
   const finished = server.finished.then(async () => {
     core.stop();
@@ -347,6 +376,7 @@ export async function startNode(
   return {
     address,
     finished,
+    log,
     async shutdown() {
       core.stop();
       await server.shutdown();

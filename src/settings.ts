@@ -420,6 +420,25 @@ export const SETTINGS: readonly SettingDef[] = [
     description:
       "time a request body may take to arrive before the node answers 408",
   },
+  {
+    flag: "--log-format",
+    arg: "<format>",
+    kind: "choice",
+    key: "logFormat",
+    choices: ["text", "json"],
+    default: "text",
+    description:
+      "text: one readable line per event; json: one JSON object per line (ts, level, node, event, fields)",
+  },
+  {
+    flag: "--log-level",
+    arg: "<level>",
+    kind: "choice",
+    key: "logLevel",
+    choices: ["debug", "info", "warn", "error"],
+    default: "info",
+    description: "the least severe events logged",
+  },
 ];
 
 /** The row whose NodeConfig field is `key`. */

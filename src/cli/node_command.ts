@@ -16,7 +16,7 @@ import {
 import { readPem } from "../client_flags.ts";
 import { type Secrets, startNode } from "../node.ts";
 import { optionName, type SettingDef, SETTINGS } from "../settings.ts";
-import { integer, member, members, writeErr } from "./common.ts";
+import { integer, member, members } from "./common.ts";
 
 /** The commander option of one setting. */
 export function settingOption(setting: SettingDef): Option {
@@ -129,13 +129,14 @@ export function registerNode(program: Command): void {
           return await node.rotateSecrets(secrets);
         };
         reload().then(
-          (now) => writeErr(`kvdb: SIGHUP: secrets reloaded: ${now}\n`),
+          (loaded) =>
+            node.log("secrets.reloaded", { signal: "SIGHUP", loaded }),
           (error) =>
-            writeErr(
-              `kvdb: SIGHUP: secrets not reloaded, the old ones stay: ${
-                (error as Error).message
-              }\n`,
-            ),
+            node.log("secrets.not_reloaded", {
+              signal: "SIGHUP",
+              error,
+              message: "the old ones stay",
+            }, "error"),
         );
       });
     }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { EventLog } from "../log.ts";
 import { type Clock, HybridClock, repeat, type Timer } from "../clock/mod.ts";
 import { Ring } from "../ring/mod.ts";
 import type { Store } from "../storage/mod.ts";
@@ -57,7 +58,7 @@ export interface ClusterNodeOptions {
    * within that time).
    */
   tombstoneGraceMs: number;
-  log?: (line: string) => void;
+  log?: EventLog;
   /** Told of the coordinator's quorum outcomes, for metrics. */
   observer?: CoordinatorObserver;
 }
@@ -160,7 +161,7 @@ export class ClusterNode {
   start(): void {
     const { clock, timing, log } = this.#options;
     const report = (what: string) => (error: unknown) =>
-      log?.(`${what}: ${error instanceof Error ? error.message : error}`);
+      log?.("loop.failed", { loop: what, error }, "error");
     this.membership.start();
     this.#loops.push(
       repeat(

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { type EventLog, type LogFields, NO_LOG } from "../log.ts";
 import type { Clock, Timer } from "../clock/mod.ts";
 import { MEMBERS_MAX } from "../limits.ts";
 import type {
@@ -81,7 +82,7 @@ export interface MembershipOptions {
   /** Called after any change to the member table. */
   onChange?: () => void;
   /** Log lines for state changes. */
-  log?: (line: string) => void;
+  log?: EventLog;
 }
 
 const STATE_RANK: Record<MemberState, number> = {
@@ -101,7 +102,7 @@ export class Membership {
   readonly #clock: Clock;
   readonly #random: Random;
   readonly #onChange: () => void;
-  readonly #log: (line: string) => void;
+  readonly #log: EventLog;
   #probeOrder: string[] = [];
   #timer: Timer | undefined;
   #probing = false;
@@ -114,7 +115,7 @@ export class Membership {
     this.#clock = options.clock;
     this.#random = options.random;
     this.#onChange = options.onChange ?? (() => {});
-    this.#log = options.log ?? (() => {});
+    this.#log = options.log ?? NO_LOG;
     this.#members.set(this.self, {
       address: this.self,
       state: "alive",
@@ -198,7 +199,7 @@ export class Membership {
     const me = this.#members.get(this.self)!;
     me.phase = phase;
     me.incarnation++;
-    this.#changed(`${this.self} is now ${phase}`);
+    this.#changed("member.phase", { member: this.self, phase });
     return await this.announce();
   }
 
@@ -207,7 +208,7 @@ export class Membership {
     const me = this.#members.get(this.self)!;
     me.state = "left";
     me.incarnation++;
-    this.#changed(`${this.self} left`);
+    this.#changed("member.left", { member: this.self });
     return await this.announce();
   }
 
@@ -232,7 +233,7 @@ export class Membership {
     member.state = "left";
     this.#suspectSince.delete(address);
     this.#probeOrder = this.#probeOrder.filter((a) => a !== address);
-    this.#changed(`${address} removed (it was dead)`);
+    this.#changed("member.removed", { member: address });
     await this.announce();
     return null;
   }
@@ -352,7 +353,7 @@ export class Membership {
     if (member === undefined || member.state !== "alive") return;
     member.state = "suspect";
     this.#suspectSince.set(target, this.#clock.now());
-    this.#changed(`${target} is suspect`);
+    this.#changed("member.state", { member: target, state: "suspect" });
   }
 
   #expireSuspicions(): void {
@@ -364,7 +365,7 @@ export class Membership {
       } else if (now - since >= this.timing.suspicionTimeoutMs) {
         member.state = "dead";
         this.#suspectSince.delete(address);
-        this.#changed(`${address} is dead`);
+        this.#changed("member.state", { member: address, state: "dead" });
       }
     }
   }
@@ -379,7 +380,7 @@ export class Membership {
       if (state === "suspect") {
         this.#suspectSince.set(address, this.#clock.now());
       }
-      this.#log(`membership: ${address} is ${state} (${phase})`);
+      this.#log("member.state", { member: address, state, phase });
       return true;
     }
     const newer = incarnation > known.incarnation ||
@@ -393,7 +394,9 @@ export class Membership {
     if (state === "suspect" && was !== "suspect") {
       this.#suspectSince.set(address, this.#clock.now());
     }
-    if (was !== state) this.#log(`membership: ${address} is ${state}`);
+    if (was !== state) {
+      this.#log("member.state", { member: address, state, was, phase });
+    }
     this.#probeOrder = this.#probeOrder.filter((a) => a !== address);
     return true;
   }
@@ -404,12 +407,12 @@ export class Membership {
     if (me.state === "left") return false;
     if (state === "alive" || incarnation < me.incarnation) return false;
     me.incarnation = incarnation + 1;
-    this.#log(`membership: refuted '${state}' about ${this.self}`);
+    this.#log("member.refuted", { state, incarnation: me.incarnation });
     return true;
   }
 
-  #changed(line: string): void {
-    this.#log(`membership: ${line}`);
+  #changed(event: string, fields: LogFields): void {
+    this.#log(event, fields);
     this.#onChange();
   }
 }

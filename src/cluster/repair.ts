@@ -13,6 +13,7 @@
  * @module
  */
 
+import type { EventLog } from "../log.ts";
 import { type Clock, compareVersions } from "../clock/mod.ts";
 import { NotAMemberError, UnavailableError } from "../errors.ts";
 import { hashKey } from "../ring/mod.ts";
@@ -58,7 +59,7 @@ export interface RepairOptions {
   peerDeadlineMs: number;
   /** Most records one anti-entropy round moves each way. Default 5,000. */
   aeKeysPerRoundMax?: number;
-  log?: (line: string) => void;
+  log?: EventLog;
 }
 
 /** Progress of a join or leave, for `cluster_info` and the CLI. */
@@ -456,7 +457,7 @@ export class Repair {
           // The source may not have rebuilt its ring yet, or be down (its
           // replicas hold the same ranges, and anti-entropy fills gaps).
           if (++attempt > 20 || membership.isDown(source)) {
-            this.#o.log?.(`join: skipped ${source}: ${error}`);
+            this.#o.log?.("join.source_skipped", { source, error }, "warn");
             break;
           }
           await new Promise((r) => this.#o.clock.after(250, () => r(null)));
@@ -475,9 +476,10 @@ export class Repair {
     await membership.setPhase("ready");
     await topology.update(membership.members());
     progress.phase = "done";
-    this.#o.log?.(
-      `join: ready after receiving ${progress.keysMoved} records (${progress.bytesMoved} bytes)`,
-    );
+    this.#o.log?.("join.ready", {
+      records: progress.keysMoved,
+      bytes: progress.bytesMoved,
+    });
   }
 
   /**

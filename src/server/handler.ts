@@ -54,6 +54,7 @@ import {
   type PeerHandler,
 } from "../transport/mod.ts";
 import type { MetricFamily, Metrics } from "./metrics.ts";
+import { type EventLog, NO_LOG, rateLimited } from "../log.ts";
 import { Watchdog } from "./watchdog.ts";
 
 const KNOWN_FUNCTIONS: ReadonlySet<string> = new Set(FUNCTION_NAMES);
@@ -95,6 +96,8 @@ export interface HandlerOptions {
   logError?: (error: unknown) => void;
   /** Metrics read at scrape time (the core's stats, the process). */
   collect?: () => MetricFamily[];
+  /** Where refusals are logged (rate-limited). Default: nowhere. */
+  log?: EventLog;
 }
 
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -256,6 +259,10 @@ export function createHandler(
     options.peerConcurrentRequestsMax ?? PEER_CONCURRENT_REQUESTS_MAX,
   );
   const addressPolicy = options.addressPolicy ?? new AddressPolicy();
+  const log = options.log ?? NO_LOG;
+  // A client with a wrong token retries: one line per 10 s, with a count.
+  const authRefused = rateLimited(log, "auth.refused", 10_000);
+  const peerRefused = rateLimited(log, "peer.refused", 10_000);
 
   function failure(error: unknown): Response {
     if (error instanceof KvdbError) {
@@ -273,6 +280,7 @@ export function createHandler(
     const verdict = auth.check(request.headers.get("authorization"));
     if (verdict === "ok") return undefined;
     metrics.refused("auth", verdict);
+    authRefused({ reason: verdict });
     return json(encodeError(AUTH_DESCRIPTIONS[verdict]), 401, {
       "www-authenticate": 'Bearer realm="kvdb"',
     });
@@ -292,6 +300,7 @@ export function createHandler(
 
   function refusePeer(reason: PeerRefusal | "no_cluster_secret"): Response {
     metrics.refused("peer", reason);
+    peerRefused({ reason });
     metrics.peer("(refused)", reason === "replay_cache_full" ? 503 : 401);
     if (reason === "no_cluster_secret") {
       return json(

@@ -211,6 +211,8 @@ export class SqliteStore implements Store {
    * included) and writes: for metrics, set by the node's wiring.
    */
   onCommit?: (seconds: number, writes: number) => void;
+  /** Told of each transaction that failed, with the fault's description. */
+  onCommitFailed?: (reason: string, writes: number) => void;
 
   private constructor(db: DatabaseSync, batchMax: number, cacheBytes: number) {
     this.#db = db;
@@ -535,6 +537,7 @@ export class SqliteStore implements Store {
       this.#rollback();
       this.#stats.failedCommits++;
       const reason = describeStorageFault(error);
+      this.onCommitFailed?.(reason, batch.length);
       const failure = new StorageError(
         `Cannot store the write: ${reason}`,
         reason,
