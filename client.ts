@@ -58,6 +58,21 @@ export interface ClusterInfo {
   members: ClusterMember[];
 }
 
+/**
+ * A record as `read_records` answers it and `write_records` takes it: a
+ * key's value with its version and expiry. Treat `version` as opaque.
+ */
+export interface KVRecord {
+  key: string;
+  value: unknown;
+  /** The write's version (hybrid logical clock), compared by the server. */
+  version: unknown;
+  /** True for a delete; `read_records` answers live records only. */
+  tombstone: boolean;
+  /** Wall-clock ms after which the key reads as absent; null: never. */
+  expiresAtMs: number | null;
+}
+
 /** Options of the {@linkcode KVClient} constructor. */
 export interface KVClientOptions {
   /**
@@ -894,11 +909,71 @@ export class KVClient {
    * const client = new KVClient();
    * async function demo(): Promise<void> {
    *   await client.mset({ a: 1, b: "two", c: [3] });
+   *   await client.mset({ session: "s1" }, { ttl: 3600 });
    * }
    * ```
    */
-  async mset(entries: Record<string, unknown>): Promise<void> {
-    await this.call("mset", [entries]);
+  async mset(
+    entries: Record<string, unknown>,
+    options: { consistency?: Consistency; ttl?: number } = {},
+  ): Promise<void> {
+    const kwargs = compact({
+      consistency: consistency(options.consistency),
+      ttl: options.ttl,
+    });
+    await this.call("mset", [entries], kwargs);
+  }
+
+  /**
+   * Reads keys with what a backup needs: each live record's value,
+   * version and expiry (`expiresAtMs`, wall-clock ms, or null), `null`
+   * where a key is absent or expired. `kvdb backup` pages through the key
+   * space with {@link KVClient.listKeysPage} and this.
+   *
+   * @example
+   * ```ts
+   * import { KVClient } from "./client.ts";
+   *
+   * const client = new KVClient();
+   * async function demo(): Promise<void> {
+   *   const [a] = await client.readRecords(["a"]);
+   *   console.log(a?.version, a?.expiresAtMs);
+   * }
+   * ```
+   */
+  async readRecords(keys: string[]): Promise<(KVRecord | null)[]> {
+    const answer = await this.#request("read_records", [keys]);
+    const records = answer.result;
+    if (!Array.isArray(records) || records.length !== keys.length) {
+      throw resultError(
+        "read_records",
+        `a list of ${keys.length} records`,
+        answer,
+      );
+    }
+    return records as (KVRecord | null)[];
+  }
+
+  /**
+   * Writes records as {@link KVClient.readRecords} returned them, keeping
+   * their versions and expiry: a record older than what a key holds
+   * changes nothing, so restoring a backup twice, or after newer writes,
+   * undoes nothing. `kvdb restore` is built on it.
+   *
+   * @example
+   * ```ts
+   * import { KVClient } from "./client.ts";
+   *
+   * const from = new KVClient({ nodes: ["127.0.0.1:5878"] });
+   * const to = new KVClient({ nodes: ["127.0.0.1:6878"] });
+   * async function copy(): Promise<void> {
+   *   const records = await from.readRecords(["a", "b"]);
+   *   await to.writeRecords(records.filter((r) => r !== null));
+   * }
+   * ```
+   */
+  async writeRecords(records: KVRecord[]): Promise<void> {
+    await this.call("write_records", [records]);
   }
 
   /**

@@ -691,6 +691,7 @@ Deno.test("KVClient has a method for every function of the table, sending that f
     seconds: 1,
     integer: 1,
     cursor: null,
+    records: [],
   };
   // Answers shaped as each function answers, for the methods that check.
   const answers: Record<string, unknown> = {
@@ -709,6 +710,8 @@ Deno.test("KVClient has a method for every function of the table, sending that f
       members: [],
     },
     mget: [null, null],
+    read_records: [null, null],
+    write_records: { written: 0 },
     has: false,
   };
   const { fetch, seen } = fakeFetch((s) =>

@@ -26,6 +26,7 @@ import {
   portOption,
   write,
 } from "./src/cli/common.ts";
+import { registerBackup } from "./src/cli/backup_command.ts";
 import { registerNode } from "./src/cli/node_command.ts";
 import { registerOneShots } from "./src/cli/one_shot.ts";
 import { ExitCode, registerStatus } from "./src/cli/status_command.ts";
@@ -77,6 +78,7 @@ function buildProgram(): Command {
 
   registerOneShots(program as unknown as Command);
   registerStatus(program as unknown as Command);
+  registerBackup(program as unknown as Command);
   registerBench(program);
   return program;
 }

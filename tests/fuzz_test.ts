@@ -115,6 +115,7 @@ const GOOD: Record<ArgType, unknown> = {
   seconds: 60,
   integer: 1,
   cursor: null,
+  records: [],
 };
 
 /** Valid-looking arguments for `fn`, to put one bad thing next to. */

@@ -43,7 +43,9 @@ export type ArgType =
   /** An integer. */
   | "integer"
   /** A `list_keys` cursor: a string, or null to start. */
-  | "cursor";
+  | "cursor"
+  /** A list of records as the wire carries them (`write_records`). */
+  | "records";
 
 /** One argument of a function. */
 export interface ArgDef {
@@ -307,6 +309,36 @@ export const FUNCTION_TABLE = [
     shell: false,
     cli: "remove-member",
     more: "[failures.md](failures.md#a-node-that-never-comes-back)",
+  },
+  {
+    name: "read_records",
+    summary: "read keys with their versions and expiry, for backups",
+    params: [{ name: "keys", type: "keys", doc: "the keys (at most 1,000)" }],
+    required: 1,
+    kwargs: [CONSISTENCY],
+    readOnly: true,
+    result:
+      'a list of records (`{"key", "value", "version", "tombstone", "expiresAtMs"}`), `null` where absent',
+    shell: false,
+    cli: false,
+    more: "[operations.md](operations.md#backup-and-restore)",
+  },
+  {
+    name: "write_records",
+    summary: "write records keeping their versions and expiry, for restores",
+    params: [{
+      name: "records",
+      type: "records",
+      doc: "records as read_records answers them (at most 1,000)",
+    }],
+    required: 1,
+    kwargs: [CONSISTENCY],
+    readOnly: false,
+    result:
+      '`{"written": n}`; a record older than the key\'s stored version changes nothing',
+    shell: false,
+    cli: false,
+    more: "[operations.md](operations.md#backup-and-restore)",
   },
 ] as const satisfies readonly FunctionDef[];
 

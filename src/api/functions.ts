@@ -14,6 +14,7 @@ import {
   UnavailableError,
   UnknownFunctionError,
 } from "../errors.ts";
+import { parseRecord } from "../transport/mod.ts";
 import {
   BATCH_KEYS_MAX,
   LIST_PAGE_KEYS_MAX,
@@ -107,6 +108,17 @@ function consistencyOf(fn: string, a: Bound) {
   return c === undefined
     ? {}
     : { consistency: asConsistency(fn, "consistency", c) };
+}
+
+/** A list of at most {@link BATCH_KEYS_MAX} keys. */
+function keyList(fn: string, keys: unknown): string[] {
+  if (!Array.isArray(keys)) {
+    invalid(fn, "keys", `must be a list: got ${typeName(keys)}`);
+  }
+  if (keys.length > BATCH_KEYS_MAX) {
+    invalid(fn, "keys", `must hold at most ${BATCH_KEYS_MAX} keys`);
+  }
+  return keys.map((k, i) => asKey(fn, `keys[${i}]`, k));
 }
 
 function flag(fn: string, a: Bound, name: string): boolean | undefined {
@@ -273,6 +285,64 @@ const RUNNERS: Record<FunctionName, { run: Runner }> = {
         throw removeRefused(address, refusal);
       }
       return { removed: address };
+    },
+  },
+
+  read_records: {
+    async run(ctx, a) {
+      const keys = keyList("read_records", a.get("keys"));
+      const options = consistencyOf("read_records", a);
+      const records = await ctx.coordinator.readMany(keys, options);
+      return records.map((r) => r ?? null);
+    },
+  },
+
+  write_records: {
+    async run(ctx, a, bodyBytes) {
+      const list = a.get("records");
+      if (!Array.isArray(list)) {
+        invalid(
+          "write_records",
+          "records",
+          `must be a list: got ${typeName(list)}`,
+        );
+      }
+      if (list.length > BATCH_KEYS_MAX) {
+        invalid(
+          "write_records",
+          "records",
+          `must hold at most ${BATCH_KEYS_MAX} records`,
+        );
+      }
+      const records = list.map((x, i) => {
+        try {
+          const record = parseRecord(x);
+          asKey("write_records", `records[${i}].key`, record.key);
+          checkValueSize("write_records", record.value, bodyBytes);
+          return record;
+        } catch (error) {
+          if (!(error instanceof BadRequestError)) throw error;
+          // The wire parser speaks of peer messages; say which record.
+          throw new BadRequestError(
+            `write_records: records[${i}] is not a record: ${
+              error.message.replace(/^Bad peer message: /, "")
+            }`,
+          );
+        }
+      });
+      const consistency = consistencyOf("write_records", a).consistency;
+      // Each keeps its version: the store takes it only if it is newer
+      // than what it holds, so an old backup never undoes a newer write.
+      const results = await Promise.allSettled(
+        records.map((r) => ctx.coordinator.write(r, consistency)),
+      );
+      const failed = results.filter((r) => r.status === "rejected").length;
+      if (failed > 0) {
+        throw new UnavailableError(
+          `write_records: ${failed} of ${records.length} writes did not reach a write quorum`,
+        );
+      }
+      return { written: records.length };
     },
   },
 

@@ -57,6 +57,7 @@ function kwargOption(arg: ArgDef): Option {
       return new Option(`${flag} <${arg.label ?? arg.name}>`, arg.doc);
     case "keys":
     case "entries":
+    case "records":
       // Not a kwarg type in the table; a row that makes it one needs a
       // way to spell it as a flag first.
       throw new Error(`Unreachable: kwarg '${arg.name}' of type ${arg.type}`);
