@@ -17,6 +17,9 @@ import {
   selfAddress,
 } from "./config.ts";
 import process from "node:process";
+import { KVClient } from "../client.ts";
+import { type ApiContext, callFunction } from "./api/mod.ts";
+import { clusterStatus } from "./ops/status.ts";
 import { createHandler } from "./server/handler.ts";
 import { Metrics } from "./server/metrics.ts";
 import { EventLoopLag, nodeMetrics } from "./server/node_metrics.ts";
@@ -41,6 +44,32 @@ import {
 } from "./transport/mod.ts";
 import { VERSION } from "./version.ts";
 import { createLogger, type EventLog, rateLimited } from "./log.ts";
+
+/** How long a member has to answer the dashboard's `cluster_info`. */
+const UI_MEMBER_TIMEOUT_MS = 1_500;
+/** Points of the hash space sampled to tell each member's share of it. */
+const RING_SAMPLES = 4096;
+
+/**
+ * Each member's share of the key space: as primary, and as one of the N
+ * replicas, from evenly spaced points of the 32-bit hash space.
+ */
+function ringShares(
+  ring: { preferenceListForHash(hash: number, n: number): string[] },
+  n: number,
+): { primary: Record<string, number>; replica: Record<string, number> } {
+  const primary: Record<string, number> = {};
+  const replica: Record<string, number> = {};
+  const step = 2 ** 32 / RING_SAMPLES;
+  for (let i = 0; i < RING_SAMPLES; i++) {
+    const list = ring.preferenceListForHash(Math.floor(i * step), n);
+    if (list[0] !== undefined) {
+      primary[list[0]] = (primary[list[0]] ?? 0) + 1 / RING_SAMPLES;
+    }
+    for (const m of list) replica[m] = (replica[m] ?? 0) + 1 / RING_SAMPLES;
+  }
+  return { primary, replica };
+}
 
 /** How long a node that left keeps answering `cluster_info`. */
 const LEAVE_LINGER_MS = 1_000;
@@ -204,71 +233,106 @@ export async function startNode(
   const auth = config.authToken === undefined
     ? undefined
     : new BearerAuth(config.authToken);
-  const handler = createHandler({
-    api: {
-      coordinator,
-      self,
-      version: VERSION,
-      vnodes: config.vnodes,
-      configuredReplicationFactor: config.replicationFactor,
-      members: () =>
-        membership.members().map((m) => ({
-          address: m.address,
-          state: m.state,
-          incarnation: m.incarnation,
-          phase: m.phase,
-        })),
-      status: () => {
-        const stats = repair.stats();
-        const now = clock.now();
-        const load = metrics.recent(now);
-        return {
-          uptime_s: Math.round((now - startedAtMs) / 1000),
-          load: {
-            window_s: load.seconds,
-            ops_per_second: Math.round(load.opsPerSecond * 10) / 10,
-            p99_ms: load.p99Ms === null
-              ? null
-              : Math.round(load.p99Ms * 100) / 100,
-          },
-          storage: storageStatus(store, config.dataDir),
-          hints: hints.stats(),
-          anti_entropy: {
-            rounds: stats.aeRounds,
-            buckets_differing: stats.aeBucketsDiffering,
-            pulled: stats.aePulled,
-            pushed: stats.aePushed,
-          },
-          handed_off: stats.handedOff,
-          transfer: {
-            phase: stats.transfer.phase,
-            keys_moved: stats.transfer.keysMoved,
-            bytes_moved: stats.transfer.bytesMoved,
-            keys_remaining: stats.transfer.keysRemaining,
-          },
-        };
-      },
-      removeMember: (address) => membership.remove(address),
-      leave: () => {
-        // Answer at once; the CLI follows progress through cluster_info.
-        repair.leave((p) => {
-          if (p.keysMoved % 10_000 === 0 || p.phase === "done") {
-            log("leave.progress", {
-              records: p.keysMoved,
-              bytes: p.bytesMoved,
-              remaining: p.keysRemaining,
-            });
-          }
-        }).then(async () => {
-          log("leave.done", {});
-          core.stop();
-          // Linger a moment so that whoever follows the leave sees it done.
-          await new Promise((resolve) => setTimeout(resolve, LEAVE_LINGER_MS));
-          await server.shutdown();
-        }).catch((error) => log("leave.failed", { error }, "error"));
-        return { leaving: true };
-      },
+  const api: ApiContext = {
+    coordinator,
+    self,
+    version: VERSION,
+    vnodes: config.vnodes,
+    configuredReplicationFactor: config.replicationFactor,
+    members: () =>
+      membership.members().map((m) => ({
+        address: m.address,
+        state: m.state,
+        incarnation: m.incarnation,
+        phase: m.phase,
+      })),
+    status: () => {
+      const stats = repair.stats();
+      const now = clock.now();
+      const load = metrics.recent(now);
+      return {
+        uptime_s: Math.round((now - startedAtMs) / 1000),
+        load: {
+          window_s: load.seconds,
+          ops_per_second: Math.round(load.opsPerSecond * 10) / 10,
+          p99_ms: load.p99Ms === null
+            ? null
+            : Math.round(load.p99Ms * 100) / 100,
+        },
+        storage: storageStatus(store, config.dataDir),
+        hints: hints.stats(),
+        anti_entropy: {
+          rounds: stats.aeRounds,
+          buckets_differing: stats.aeBucketsDiffering,
+          pulled: stats.aePulled,
+          pushed: stats.aePushed,
+        },
+        handed_off: stats.handedOff,
+        transfer: {
+          phase: stats.transfer.phase,
+          keys_moved: stats.transfer.keysMoved,
+          bytes_moved: stats.transfer.bytesMoved,
+          keys_remaining: stats.transfer.keysRemaining,
+        },
+      };
     },
+    removeMember: (address) => membership.remove(address),
+    leave: () => {
+      // Answer at once; the CLI follows progress through cluster_info.
+      repair.leave((p) => {
+        if (p.keysMoved % 10_000 === 0 || p.phase === "done") {
+          log("leave.progress", {
+            records: p.keysMoved,
+            bytes: p.bytesMoved,
+            remaining: p.keysRemaining,
+          });
+        }
+      }).then(async () => {
+        log("leave.done", {});
+        core.stop();
+        // Linger a moment so that whoever follows the leave sees it done.
+        await new Promise((resolve) => setTimeout(resolve, LEAVE_LINGER_MS));
+        await server.shutdown();
+      }).catch((error) => log("leave.failed", { error }, "error"));
+      return { leaving: true };
+    },
+  };
+  // The dashboard asks every member for its cluster_info, as a client
+  // with this node's own token (the first one, while tokens rotate).
+  let clientToken = typeof config.authToken === "string"
+    ? config.authToken
+    : config.authToken?.[0];
+  const memberClients = new Map<string, KVClient>();
+  const memberInfo = (address: string) => {
+    let client = memberClients.get(address);
+    if (client === undefined) {
+      client = new KVClient({
+        nodes: [`${tls === undefined ? "http" : "https"}://${address}`],
+        timeoutMs: UI_MEMBER_TIMEOUT_MS,
+        ...(clientToken !== undefined ? { token: clientToken } : {}),
+        ...(config.caCert !== undefined ? { caCert: config.caCert } : {}),
+      });
+      memberClients.set(address, client);
+    }
+    return client.call("cluster_info");
+  };
+  const handler = createHandler({
+    ui: {
+      cluster: async () => ({
+        status: await clusterStatus(
+          (address) =>
+            address === undefined
+              ? callFunction(api, "cluster_info", [], {})
+              : memberInfo(address),
+          { keepInfo: true },
+        ),
+        ring: ringShares(
+          coordinator.ring,
+          coordinator.settings.replicationFactor,
+        ),
+      }),
+    },
+    api,
     peer: core.handlePeer,
     metrics,
     log,
@@ -403,7 +467,12 @@ export async function startNode(
       if (secrets.clusterSecret !== undefined) {
         await signer!.setSecrets(secrets.clusterSecret);
       }
-      if (secrets.authToken !== undefined) auth!.setTokens(secrets.authToken);
+      if (secrets.authToken !== undefined) {
+        auth!.setTokens(secrets.authToken);
+        clientToken = secrets.authToken[0];
+        for (const client of memberClients.values()) client.close();
+        memberClients.clear();
+      }
       return [
         auth !== undefined ? `${auth.size} client token(s)` : "",
         signer !== undefined ? `${signer.size} cluster secret(s)` : "",

@@ -24,6 +24,8 @@ export interface MemberStatus {
   uptimeSeconds: number | null;
   /** Why it did not answer. */
   error?: string;
+  /** The member's own `cluster_info`, when asked to keep it (dashboard). */
+  info?: unknown;
 }
 
 /** The whole cluster's status. */
@@ -59,6 +61,7 @@ interface Info {
  */
 export async function clusterStatus(
   info: (address?: string) => Promise<unknown>,
+  options: { keepInfo?: boolean } = {},
 ): Promise<ClusterStatus> {
   const seed = await info() as Info;
   const members = seed.members ?? [];
@@ -83,6 +86,7 @@ export async function clusterStatus(
         sizeBytes: own.storage?.size_bytes ?? null,
         version: own.version ?? null,
         uptimeSeconds: own.uptime_s ?? null,
+        ...(options.keepInfo ? { info: own } : {}),
       };
     } catch (error) {
       return {

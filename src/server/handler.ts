@@ -56,6 +56,7 @@ import {
 import type { MetricFamily, Metrics } from "./metrics.ts";
 import { type EventLog, NO_LOG, rateLimited } from "../log.ts";
 import { Watchdog } from "./watchdog.ts";
+import { uiAsset } from "../ui/assets.ts";
 
 const KNOWN_FUNCTIONS: ReadonlySet<string> = new Set(FUNCTION_NAMES);
 
@@ -98,6 +99,8 @@ export interface HandlerOptions {
   collect?: () => MetricFamily[];
   /** Where refusals are logged (rate-limited). Default: nowhere. */
   log?: EventLog;
+  /** The dashboard's data (`GET /ui/api/cluster`); absent: no dashboard. */
+  ui?: { cluster(): Promise<unknown> };
 }
 
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -451,9 +454,44 @@ export function createHandler(
     );
   }
 
+  /**
+   * The dashboard. Its files hold no data and are served to anyone (a
+   * browser cannot send a token with a page load); the data it fetches
+   * needs the client token like any client request.
+   */
+  async function dashboard(request: Request, path: string): Promise<Response> {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return methodNotAllowed("GET");
+    }
+    const sub = path.slice("/ui".length);
+    if (sub === "/api/cluster") {
+      const refused = unauthorized(request);
+      if (refused !== undefined) return refused;
+      try {
+        return json(JSON.stringify(await options.ui!.cluster()));
+      } catch (error) {
+        return failure(error);
+      }
+    }
+    if (sub === "") {
+      // Relative links in the page resolve under /ui/.
+      return new Response(null, {
+        status: 308,
+        headers: { location: "/ui/" },
+      });
+    }
+    return await uiAsset(sub) ??
+      json(encodeError(`Not found: ${path.slice(0, 64)}`), 404);
+  }
+
   return (request: Request): Promise<Response> => {
     const path = pathOf(request.url);
     const method = request.method;
+    if (
+      options.ui !== undefined && (path === "/ui" || path.startsWith("/ui/"))
+    ) {
+      return dashboard(request, path);
+    }
     switch (path) {
       case "/":
         if (method !== "POST") return Promise.resolve(methodNotAllowed("POST"));
