@@ -61,6 +61,11 @@ export interface NodeConfig {
   /** How long a tombstone is kept before it may be purged. */
   tombstoneGraceMs?: number;
   /**
+   * The largest offset of this node's clock from its peers' at which it
+   * coordinates writes (docs/failures.md, "Clocks").
+   */
+  maxClockOffsetMs?: number;
+  /**
    * The token every client request (`POST /`, `GET /metrics`) must carry as
    * `Authorization: Bearer <token>`; several are all accepted (while one is
    * rotated). Absent: clients are not authenticated.

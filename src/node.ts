@@ -226,6 +226,7 @@ export async function startNode(
     hintCountMax: setting("hintCountMax"),
     hintBytesMax: setting("hintBytesMax"),
     tombstoneGraceMs: setting("tombstoneGraceMs"),
+    maxClockOffsetMs: setting("maxClockOffsetMs"),
     log,
   });
   const { coordinator, repair, membership, hints } = core;
@@ -251,6 +252,7 @@ export async function startNode(
       const now = clock.now();
       const load = metrics.recent(now);
       return {
+        clock: clockStatus(core, now),
         uptime_s: Math.round((now - startedAtMs) / 1000),
         load: {
           window_s: load.seconds,
@@ -495,6 +497,27 @@ function storageStatus(
     writes,
     failed_commits: failedCommits,
     cache,
+  };
+}
+
+/** This node's clock offsets to its peers, for `cluster_info`. */
+function clockStatus(
+  core: ClusterNode,
+  nowMs: number,
+): Record<string, unknown> {
+  const offsets: Record<string, unknown> = {};
+  for (const [peer, e] of core.clockSkew.estimates(nowMs)) {
+    offsets[peer] = {
+      offset_ms: Math.round(e.offsetMs),
+      uncertainty_ms: Math.round(e.uncertaintyMs),
+    };
+  }
+  const refusal = core.coordinator.clockRefusal();
+  return {
+    max_offset_ms: core.clockSkew.maxOffsetMs,
+    offsets,
+    writes_refused: refusal !== undefined,
+    ...(refusal !== undefined ? { why: refusal } : {}),
   };
 }
 

@@ -34,6 +34,7 @@ export const CLUSTER_DEFAULTS = {
   hintCountMax: 100_000,
   hintBytesMax: 64 * 1024 * 1024,
   tombstoneGraceMs: 24 * 3600 * 1000,
+  maxClockOffsetMs: 500,
 } as const;
 
 /** What a setting's value is and how its flag reads it. */
@@ -312,6 +313,19 @@ export const SETTINGS: readonly SettingDef[] = [
     defaultDoc: "24 h",
     description:
       "how long a delete is remembered before its tombstone may be purged",
+  },
+  {
+    flag: "--max-clock-offset",
+    arg: "<ms>",
+    kind: "integer",
+    key: "maxClockOffsetMs",
+    unit: "ms",
+    min: 1,
+    max: 600_000,
+    default: CLUSTER_DEFAULTS.maxClockOffsetMs,
+    description:
+      "refuse to coordinate writes while this node's clock is further than this from most peers'",
+    doc: "([docs/failures.md](docs/failures.md))",
   },
   {
     flag: "--auth-token",

@@ -109,6 +109,11 @@ const CONSISTENCY: ArgDef = {
   type: "consistency",
   doc: 'replicas to wait for: "one", "quorum" (default) or "all"',
 };
+const STRICT: ArgDef = {
+  name: "strict",
+  type: "boolean",
+  doc: "count only the key's own replicas towards the quorum, never a stand-in",
+};
 const LOCAL: ArgDef = {
   name: "local",
   type: "boolean",
@@ -152,7 +157,7 @@ export const FUNCTION_TABLE = [
     summary: "store a value",
     params: [KEY, { name: "value", type: "value", doc: "any JSON value" }],
     required: 2,
-    kwargs: [CONSISTENCY, TTL],
+    kwargs: [CONSISTENCY, STRICT, TTL],
     readOnly: false,
     result: "`null`",
     ack: true,
@@ -175,7 +180,7 @@ export const FUNCTION_TABLE = [
     summary: "remove a key and answer the value it held",
     params: [KEY, DEFAULT_VALUE],
     required: 1,
-    kwargs: [CONSISTENCY],
+    kwargs: [CONSISTENCY, STRICT],
     readOnly: false,
     result: "the removed value, else `default_value`",
     shell: true,
@@ -275,7 +280,7 @@ export const FUNCTION_TABLE = [
       doc: "keys to values (at most 1,000)",
     }],
     required: 1,
-    kwargs: [CONSISTENCY, TTL],
+    kwargs: [CONSISTENCY, STRICT, TTL],
     readOnly: false,
     result: "`null`",
     ack: true,
@@ -332,7 +337,7 @@ export const FUNCTION_TABLE = [
       doc: "records as read_records answers them (at most 1,000)",
     }],
     required: 1,
-    kwargs: [CONSISTENCY],
+    kwargs: [CONSISTENCY, STRICT],
     readOnly: false,
     result:
       '`{"written": n}`; a record older than the key\'s stored version changes nothing',

@@ -121,6 +121,15 @@ function keyList(fn: string, keys: unknown): string[] {
   return keys.map((k, i) => asKey(fn, `keys[${i}]`, k));
 }
 
+/** A write's quorum options: `consistency` and `strict`. */
+function writeQuorumOf(fn: string, a: Bound) {
+  const strict = flag(fn, a, "strict");
+  return {
+    ...consistencyOf(fn, a),
+    ...(strict === undefined ? {} : { strict }),
+  };
+}
+
 function flag(fn: string, a: Bound, name: string): boolean | undefined {
   const x = a.get(name);
   return x === undefined ? undefined : asBoolean(fn, name, x);
@@ -177,7 +186,7 @@ const RUNNERS: Record<FunctionName, { run: Runner }> = {
       checkValueSize("set", value, bodyBytes);
       const ttl = a.get("ttl");
       await ctx.coordinator.set(key, value, {
-        ...consistencyOf("set", a),
+        ...writeQuorumOf("set", a),
         ...(ttl === undefined || ttl === null
           ? {}
           : { ttlSeconds: asTtl("set", "ttl", ttl) }),
@@ -195,7 +204,7 @@ const RUNNERS: Record<FunctionName, { run: Runner }> = {
   pop: {
     async run(ctx, a) {
       const key = asKey("pop", "key", a.get("key"));
-      const prior = await ctx.coordinator.pop(key, consistencyOf("pop", a));
+      const prior = await ctx.coordinator.pop(key, writeQuorumOf("pop", a));
       return orDefault(a, prior?.value, prior !== undefined);
     },
   },
@@ -330,11 +339,11 @@ const RUNNERS: Record<FunctionName, { run: Runner }> = {
           );
         }
       });
-      const consistency = consistencyOf("write_records", a).consistency;
+      const quorum = writeQuorumOf("write_records", a);
       // Each keeps its version: the store takes it only if it is newer
       // than what it holds, so an old backup never undoes a newer write.
       const results = await Promise.allSettled(
-        records.map((r) => ctx.coordinator.write(r, consistency)),
+        records.map((r) => ctx.coordinator.write(r, quorum)),
       );
       const failed = results.filter((r) => r.status === "rejected").length;
       if (failed > 0) {
@@ -385,7 +394,7 @@ const RUNNERS: Record<FunctionName, { run: Runner }> = {
       }
       const ttl = a.get("ttl");
       const options = {
-        ...consistencyOf("mset", a),
+        ...writeQuorumOf("mset", a),
         ...(ttl === undefined || ttl === null
           ? {}
           : { ttlSeconds: asTtl("mset", "ttl", ttl) }),
