@@ -339,7 +339,10 @@ const RUNNERS: Record<FunctionName, { run: Runner }> = {
           );
         }
       });
-      const quorum = writeQuorumOf("write_records", a);
+      const quorum = {
+        ...writeQuorumOf("write_records", a),
+        keepVersion: true,
+      };
       // Each keeps its version: the store takes it only if it is newer
       // than what it holds, so an old backup never undoes a newer write.
       const results = await Promise.allSettled(

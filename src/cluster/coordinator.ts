@@ -106,6 +106,12 @@ export interface WriteOptions {
   strict?: boolean;
   /** Seconds until the key expires; absent: never. */
   ttlSeconds?: number;
+  /**
+   * Write the record with the version it has (a restore): a replica that
+   * holds a newer one keeps it, and the write is not stamped again.
+   * Default false.
+   */
+  keepVersion?: boolean;
 }
 
 /** How a write reached one target. */
@@ -421,7 +427,10 @@ export class Coordinator {
       const newer = newestVersion(
         [...outcome.replies.values()].map((ack) => ack.newer),
       );
-      if (newer === undefined || round === WRITE_ROUNDS_MAX) return;
+      if (
+        newer === undefined || options.keepVersion === true ||
+        round === WRITE_ROUNDS_MAX
+      ) return;
       if (!this.#hlc.observe(newer)) {
         throw new ClockSkewError(
           `write refused: a replica holds a version of '${
