@@ -39,6 +39,7 @@ import {
 } from "./security/mod.ts";
 import {
   BatchingTransport,
+  BreakerTransport,
   HttpTransport,
   type PeerTransport,
 } from "./transport/mod.ts";
@@ -177,16 +178,18 @@ export async function startNode(
   });
   // Peers are called over https when this node serves it: a cluster is
   // all TLS or all plain. A private CA is trusted besides the system's.
-  const transport = new BatchingTransport(
-    new GuardedTransport(
-      new HttpTransport({
-        scheme: tls === undefined ? "http" : "https",
-        ...(config.caCert !== undefined ? { caCerts: [config.caCert] } : {}),
-        ...(signer !== undefined ? { signer } : {}),
-      }),
-      addressPolicy,
-    ),
+  const http = new HttpTransport({
+    scheme: tls === undefined ? "http" : "https",
+    ...(config.caCert !== undefined ? { caCerts: [config.caCert] } : {}),
+    ...(signer !== undefined ? { signer } : {}),
+  });
+  // Calls to a peer that stopped answering fail fast (BreakerTransport)
+  // below the batching, so that a batch counts once.
+  const breaker = new BreakerTransport(
+    new GuardedTransport(http, addressPolicy),
+    clock,
   );
+  const transport = new BatchingTransport(breaker);
   const core = await ClusterNode.create({
     self,
     seeds: [
@@ -253,6 +256,11 @@ export async function startNode(
       const load = metrics.recent(now);
       return {
         clock: clockStatus(core, now),
+        peers: {
+          failing_fast: Object.keys(breaker.stats().open),
+          failed_fast: breaker.stats().failedFast,
+          connections: http.poolStats() ?? null,
+        },
         uptime_s: Math.round((now - startedAtMs) / 1000),
         load: {
           window_s: load.seconds,

@@ -192,6 +192,6 @@ export class GuardedTransport implements PeerTransport {
     );
     return members.length === response.members.length
       ? response
-      : { kind: "ping", members };
+      : { ...response, members };
   }
 }
