@@ -23,6 +23,9 @@ import type { Random } from "./random.ts";
 import { Repair } from "./repair.ts";
 import { Topology } from "./topology.ts";
 
+/** How often a node decides again whether its clock may stamp writes. */
+const CLOCK_CHECK_INTERVAL_MS = 100;
+
 /** Most tombstones one purge pass removes. */
 const TOMBSTONE_PURGE_BATCH_MAX = 1_000;
 
@@ -130,13 +133,7 @@ export class ClusterNode {
       ...(o.writeQuorum !== undefined ? { writeQuorum: o.writeQuorum } : {}),
       requestDeadlineMs: o.requestDeadlineMs,
       peerDeadlineMs: o.peerDeadlineMs,
-      clockRefusal: () =>
-        clockSkew.refusal(
-          o.clock.now(),
-          membership.members()
-            .filter((m) => m.address !== o.self && m.state === "alive")
-            .map((m) => m.address),
-        ),
+      clockRefusal: () => this.#clockRefusal(),
       ...(o.observer !== undefined ? { observer: o.observer } : {}),
     });
     this.repair = new Repair({
@@ -170,6 +167,28 @@ export class ClusterNode {
       repair: this.repair,
       antiEntropy: this.antiEntropy,
     });
+  }
+
+  #refusal: string | undefined;
+  #refusalAtMs = -Infinity;
+
+  /**
+   * Whether this node's clock is too far off to stamp writes, decided at
+   * most every {@link CLOCK_CHECK_INTERVAL_MS}: it changes with probes,
+   * which come every few hundred ms, not with every write.
+   */
+  #clockRefusal(): string | undefined {
+    const now = this.#options.clock.now();
+    if (now - this.#refusalAtMs >= CLOCK_CHECK_INTERVAL_MS) {
+      this.#refusalAtMs = now;
+      this.#refusal = this.clockSkew.refusal(
+        now,
+        this.membership.members()
+          .filter((m) => m.address !== this.self && m.state === "alive")
+          .map((m) => m.address),
+      );
+    }
+    return this.#refusal;
   }
 
   /** Builds the node's core (the first ring needs async digests). */

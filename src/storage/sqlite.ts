@@ -271,9 +271,16 @@ export class SqliteStore implements Store {
     this.#selectVersion = db.prepare(
       `SELECT wall, counter, node FROM records WHERE key = ?`,
     );
+    // An upsert, not INSERT OR REPLACE: a replace deletes the row and
+    // inserts it again, touching every index, while an update of a key
+    // that exists leaves the hash index (the key's hash never changes)
+    // alone: one dirty page fewer per overwrite.
     this.#upsert = db.prepare(
-      `INSERT OR REPLACE INTO records (${COLUMNS}, hash) ` +
-        `VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO records (${COLUMNS}, hash) ` +
+        `VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET ` +
+        "value = excluded.value, wall = excluded.wall, " +
+        "counter = excluded.counter, node = excluded.node, " +
+        "tombstone = excluded.tombstone, expires_at = excluded.expires_at",
     );
     this.#delete = db.prepare(`DELETE FROM records WHERE key = ?`);
     const scan = (from: string, to: string) =>
