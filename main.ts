@@ -37,6 +37,8 @@ import {
   CONCURRENT_REQUESTS_MAX_DEFAULT,
   PEER_DEADLINE_MS_DEFAULT,
   REQUEST_DEADLINE_MS_DEFAULT,
+  RESP_CLIENTS_MAX_DEFAULT,
+  RESP_IDLE_TIMEOUT_MS_DEFAULT,
 } from "./src/limits.ts";
 import { registerBench } from "./src/bench/mod.ts";
 import {
@@ -375,6 +377,32 @@ function buildProgram(): Command {
         "time a request body may take to arrive before the node answers 408",
       ).argParser(integer(1, 600_000)).default(BODY_DEADLINE_MS_DEFAULT),
     )
+    .addOption(
+      new Option(
+        "--resp-port <port>",
+        "also serve the Redis protocol (RESP2/RESP3) on this port (docs/resp.md); off by default",
+      ).argParser(integer(0, 65535)),
+    )
+    .addOption(
+      new Option(
+        "--resp-host <host>",
+        "interface of the RESP port (default: the -H host)",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--resp-idle-timeout <ms>",
+        "disconnect a RESP client silent this long (0: never)",
+      ).argParser(integer(0, 86_400_000)).default(
+        RESP_IDLE_TIMEOUT_MS_DEFAULT,
+      ),
+    )
+    .addOption(
+      new Option(
+        "--resp-max-clients <n>",
+        "most RESP clients connected at once",
+      ).argParser(integer(1, 1_000_000)).default(RESP_CLIENTS_MAX_DEFAULT),
+    )
     .action(async (o) => {
       // The files may hold several, one a line, and are read again on
       // SIGHUP: that is how tokens and secrets rotate.
@@ -432,6 +460,10 @@ function buildProgram(): Command {
         concurrentRequestsMax: o.maxConcurrentRequests,
         bodyBytesMax: o.maxBodyBytes,
         bodyDeadlineMs: o.bodyTimeout,
+        ...(o.respPort !== undefined ? { respPort: o.respPort } : {}),
+        ...(o.respHost !== undefined ? { respHost: o.respHost } : {}),
+        respIdleTimeoutMs: o.respIdleTimeout,
+        respClientsMax: o.respMaxClients,
       };
       validateConfig(config);
       const node = await startNode(config);

@@ -25,7 +25,24 @@ import {
   startPurger,
   type Store,
 } from "./storage/mod.ts";
-import { EXPIRED_PURGE_GRACE_MS } from "./limits.ts";
+import {
+  EXPIRED_PURGE_GRACE_MS,
+  RESP_ARGS_MAX,
+  RESP_BULK_BYTES_MAX,
+  RESP_CLIENTS_MAX_DEFAULT,
+  RESP_COMMAND_BYTES_MAX,
+  RESP_FLUSH_BYTES,
+  RESP_IDLE_TIMEOUT_MS_DEFAULT,
+  RESP_INLINE_BYTES_MAX,
+  RESP_OUTPUT_BYTES_MAX,
+} from "./limits.ts";
+import {
+  ATOMIC_OPS,
+  type RespServer,
+  RespStats,
+  ScanCursors,
+  startRespServer,
+} from "./resp/mod.ts";
 import {
   AddressPolicy,
   BearerAuth,
@@ -60,6 +77,8 @@ function securitySummary(config: NodeConfig): string {
 export interface KvdbNode {
   /** "host:port" this node answers on. */
   readonly address: string;
+  /** The RESP port, when `respPort` was configured. */
+  readonly respPort?: number;
   /** Settles when the server has stopped. */
   readonly finished: Promise<void>;
   /** Stops accepting requests, finishes those in flight, closes the store. */
@@ -132,6 +151,8 @@ export async function startNode(
       addressPolicy,
     ),
   );
+  // SCAN cursors outlive the node that issued them: peers share them.
+  const scanCursors = new ScanCursors(() => clock.now());
   const core = await ClusterNode.create({
     self,
     seeds: [
@@ -165,9 +186,15 @@ export async function startNode(
     hintCountMax: setting("hintCountMax"),
     hintBytesMax: setting("hintBytesMax"),
     tombstoneGraceMs: setting("tombstoneGraceMs"),
+    // Every node serialises Redis's read-modify-write commands for the
+    // keys it owns, whether or not it has a RESP port itself.
+    atomicOps: ATOMIC_OPS,
+    rememberScanCursor: (id, after) => scanCursors.remember(id, after),
     log,
   });
   const { coordinator, repair, membership, hints } = core;
+  const respStats = new RespStats();
+  let resp: RespServer | undefined;
 
   const auth = config.authToken === undefined
     ? undefined
@@ -198,6 +225,15 @@ export async function startNode(
             pushed: stats.aePushed,
           },
           handed_off: stats.handedOff,
+          ...(resp !== undefined
+            ? {
+              resp: {
+                port: resp.port,
+                ...respStats.summary(),
+                atomic: core.serializer.stats(),
+              },
+            }
+            : {}),
           transfer: {
             phase: stats.transfer.phase,
             keys_moved: stats.transfer.keysMoved,
@@ -227,6 +263,7 @@ export async function startNode(
     },
     peer: core.handlePeer,
     metrics: new Metrics(clock.now()),
+    extraMetrics: () => resp === undefined ? [] : respStats.metricLines(),
     now: () => clock.now(),
     ...(auth !== undefined ? { auth } : {}),
     // A client token never opens /peer: without a secret to check
@@ -255,6 +292,62 @@ export async function startNode(
   const address = `${
     config.host.includes(":") ? `[${config.host}]` : config.host
   }:${server.port}`;
+  if (config.respPort !== undefined) {
+    resp = startRespServer({
+      hostname: config.respHost ?? config.host,
+      port: config.respPort,
+      ...(tls !== undefined ? { tls } : {}),
+      connection: {
+        inlineBytesMax: RESP_INLINE_BYTES_MAX,
+        argsMax: RESP_ARGS_MAX,
+        bulkBytesMax: RESP_BULK_BYTES_MAX,
+        commandBytesMax: RESP_COMMAND_BYTES_MAX,
+        outputBytesMax: RESP_OUTPUT_BYTES_MAX,
+        flushBytes: RESP_FLUSH_BYTES,
+      },
+      clientsMax: config.respClientsMax ?? RESP_CLIENTS_MAX_DEFAULT,
+      idleTimeoutMs: config.respIdleTimeoutMs ?? RESP_IDLE_TIMEOUT_MS_DEFAULT,
+      log,
+    }, (port, sessions) => ({
+      coordinator,
+      serializer: core.serializer,
+      now: () => clock.now(),
+      alone: () => {
+        const members = coordinator.ring.members;
+        return members.length === 1 && members[0] === self &&
+          !core.topology.inTransition;
+      },
+      ...(auth !== undefined ? { auth } : {}),
+      cursors: scanCursors,
+      shareCursor: (id, after) => {
+        for (const m of membership.members()) {
+          if (m.address === self || m.state !== "alive") continue;
+          transport.call(
+            m.address,
+            { kind: "scan_cursor", id, after },
+            config.peerDeadlineMs,
+          ).catch(() => {});
+        }
+      },
+      stats: respStats,
+      sessions,
+      facts: {
+        version: VERSION,
+        self,
+        engine,
+        members: () =>
+          membership.members().map((m) => ({
+            address: m.address,
+            state: m.state,
+          })),
+      },
+      port,
+      tls: tls !== undefined,
+      startedMs: clock.now(),
+      idleTimeoutMs: config.respIdleTimeoutMs ?? RESP_IDLE_TIMEOUT_MS_DEFAULT,
+      clientsMax: config.respClientsMax ?? RESP_CLIENTS_MAX_DEFAULT,
+    }));
+  }
   core.start();
   const purger = startPurger(store, clock, {
     // With one copy nothing can bring an expired value back; with more, a
@@ -277,7 +370,13 @@ export async function startNode(
             config.sync ?? "normal"
           })`
           : "memory store"
-      }; ${securitySummary(config)}`,
+      }; ${securitySummary(config)}${
+        resp !== undefined
+          ? `; RESP on ${config.respHost ?? config.host}:${resp.port}${
+            tls !== undefined ? " (TLS)" : ""
+          }`
+          : ""
+      }`,
   );
   if (config.authToken === undefined && !isLoopback(config.host)) {
     log(
@@ -285,12 +384,14 @@ export async function startNode(
     );
   }
   const finished = server.finished.then(async () => {
+    await resp?.close();
     core.stop();
     await purger.stop();
     await store.close();
   });
   return {
     address,
+    ...(resp !== undefined ? { respPort: resp.port } : {}),
     finished,
     async shutdown() {
       core.stop();

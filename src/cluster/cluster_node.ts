@@ -13,6 +13,7 @@ import type { Store } from "../storage/mod.ts";
 import type { PeerHandler, PeerTransport } from "../transport/mod.ts";
 import { Coordinator } from "./coordinator.ts";
 import { HintStore } from "./hints.ts";
+import { type AtomicOp, KeySerializer } from "./key_serializer.ts";
 import { Membership, type MembershipTiming } from "./membership.ts";
 import { peerDispatcher } from "./peer_dispatch.ts";
 import type { Random } from "./random.ts";
@@ -57,6 +58,15 @@ export interface ClusterNodeOptions {
    * within that time).
    */
   tombstoneGraceMs: number;
+  /**
+   * Read-modify-write operations this node serialises for the keys it
+   * owns (src/resp registers Redis's); absent: none.
+   */
+  atomicOps?: ReadonlyMap<string, AtomicOp>;
+  /** Most atomic commands waiting here at once. Default 10,000. */
+  atomicInFlightMax?: number;
+  /** Called when a peer shares a SCAN cursor it issued (src/resp). */
+  rememberScanCursor?: (id: number, after: string) => void;
   log?: (line: string) => void;
 }
 
@@ -68,6 +78,8 @@ export class ClusterNode {
   readonly hints: HintStore;
   readonly coordinator: Coordinator;
   readonly repair: Repair;
+  /** Serialises read-modify-write commands per key. */
+  readonly serializer: KeySerializer;
   /** Answers every peer request kind. */
   readonly handlePeer: PeerHandler;
   readonly #options: ClusterNodeOptions;
@@ -122,10 +134,25 @@ export class ClusterNode {
       peerDeadlineMs: o.peerDeadlineMs,
       ...(o.log !== undefined ? { log: o.log } : {}),
     });
+    this.serializer = new KeySerializer({
+      self: o.self,
+      coordinator: this.coordinator,
+      transport: o.transport,
+      clock: o.clock,
+      isDown: (address) => membership.isDown(address),
+      ops: o.atomicOps ?? new Map(),
+      // The owner reads and then writes, each within a request deadline.
+      forwardDeadlineMs: 2 * o.requestDeadlineMs + o.peerDeadlineMs,
+      inFlightMax: o.atomicInFlightMax ?? 10_000,
+    });
     this.handlePeer = peerDispatcher({
       membership,
       coordinator: this.coordinator,
       repair: this.repair,
+      serializer: this.serializer,
+      ...(o.rememberScanCursor !== undefined
+        ? { rememberScanCursor: o.rememberScanCursor }
+        : {}),
     });
   }
 

@@ -75,6 +75,12 @@ export interface WriteOptions {
   consistency?: Consistency;
   /** Seconds until the key expires; absent: never. */
   ttlSeconds?: number;
+  /**
+   * When the key expires, in wall ms (null: never); wins over
+   * `ttlSeconds`. For front ends that keep an expiry they read (RESP's
+   * KEEPTTL, EXPIREAT).
+   */
+  expiresAtMs?: number | null;
 }
 
 /** A page of keys and where the next page starts (null: no more). */
@@ -288,7 +294,9 @@ export class Coordinator {
       value,
       version: this.#hlc.now(),
       tombstone: false,
-      expiresAtMs: options.ttlSeconds === undefined
+      expiresAtMs: options.expiresAtMs !== undefined
+        ? options.expiresAtMs
+        : options.ttlSeconds === undefined
         ? null
         : this.#clock.now() + options.ttlSeconds * 1000,
     };

@@ -4,9 +4,10 @@
  * @module
  */
 
-import { NotAMemberError } from "../errors.ts";
+import { KvdbError, NotAMemberError } from "../errors.ts";
 import type { PeerHandler } from "../transport/mod.ts";
 import type { Coordinator } from "./coordinator.ts";
+import type { KeySerializer } from "./key_serializer.ts";
 import type { Membership } from "./membership.ts";
 import type { Repair } from "./repair.ts";
 
@@ -15,11 +16,15 @@ export interface PeerServices {
   membership: Membership;
   coordinator: Coordinator;
   repair: Repair;
+  /** Runs forwarded read-modify-write commands (key_serializer.ts). */
+  serializer?: KeySerializer;
+  /** Remembers a SCAN cursor another node issued (src/resp). */
+  rememberScanCursor?: (id: number, after: string) => void;
 }
 
 /** A handler for every peer request kind. */
 export function peerDispatcher(services: PeerServices): PeerHandler {
-  const { membership, coordinator, repair } = services;
+  const { membership, coordinator, repair, serializer } = services;
   return async (request) => {
     switch (request.kind) {
       case "ping": {
@@ -40,10 +45,25 @@ export function peerDispatcher(services: PeerServices): PeerHandler {
       case "ae_digest":
       case "ae_keys":
         return await repair.handlePeer(request);
+      case "atomic":
+        if (serializer === undefined) {
+          throw new NotFoundKindError("atomic");
+        }
+        return await serializer.handlePeer(request);
+      case "scan_cursor":
+        services.rememberScanCursor?.(request.id, request.after);
+        return { kind: "scan_cursor" };
       default: {
         const unreachable: never = request;
         throw new Error(`unhandled peer request ${unreachable}`);
       }
     }
   };
+}
+
+/** A kind this node knows but was built without (HTTP 400). */
+class NotFoundKindError extends KvdbError {
+  constructor(kind: string) {
+    super(`This node does not answer '${kind}' messages.`, 400);
+  }
 }

@@ -64,6 +64,8 @@ export interface HandlerOptions {
   /** Answers `POST /peer`. */
   peer: PeerHandler;
   metrics: Metrics;
+  /** More exposition lines for `GET /metrics` (the RESP port's). */
+  extraMetrics?: () => string[];
   /** Wall time, for metrics. */
   now: () => number;
   /** Largest body accepted. Default {@link BODY_BYTES_MAX}. */
@@ -415,12 +417,13 @@ export function createHandler(
   function metricsText(request: Request): Response {
     const refused = unauthorized(request);
     if (refused !== undefined) return refused;
+    const extra = options.extraMetrics?.() ?? [];
     return new Response(
       metrics.render(now(), {
         kvdb_local_records: api.coordinator.localRecordCount(),
         kvdb_client_requests_in_flight: clients.inFlight,
         kvdb_peer_requests_in_flight: peers.inFlight,
-      }),
+      }) + (extra.length > 0 ? extra.join("\n") + "\n" : ""),
       { headers: { "content-type": "text/plain; version=0.0.4" } },
     );
   }

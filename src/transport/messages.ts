@@ -17,6 +17,15 @@ import {
   MEMBERS_MAX,
 } from "../limits.ts";
 import { BadRequestError } from "../errors.ts";
+import {
+  type AtomicRequest,
+  type AtomicResponse,
+  parseAtomicRequest,
+  parseAtomicResponse,
+  parseScanCursorRequest,
+  type ScanCursorRequest,
+  type ScanCursorResponse,
+} from "./resp_messages.ts";
 
 /** A record's compact summary for key listings: no value. */
 export type KeyEntry = readonly [
@@ -86,7 +95,10 @@ export type PeerRequest =
     limit: number;
     /** As in `ae_digest`. */
     before?: number;
-  };
+  }
+  /** The Redis front end's messages: resp_messages.ts. */
+  | AtomicRequest
+  | ScanCursorRequest;
 
 /** Answers to {@link PeerRequest}s, by the same kind. */
 export type PeerResponse =
@@ -97,7 +109,9 @@ export type PeerResponse =
   | { kind: "ping_req"; ok: boolean }
   | { kind: "transfer"; records: StoredRecord[]; cursor: string | null }
   | { kind: "ae_digest"; differing: number[] }
-  | { kind: "ae_keys"; entries: KeyEntry[]; cursor: string | null };
+  | { kind: "ae_keys"; entries: KeyEntry[]; cursor: string | null }
+  | AtomicResponse
+  | ScanCursorResponse;
 
 /** The most records or keys one peer message carries. */
 export const PEER_BATCH_MAX = BATCH_KEYS_MAX;
@@ -280,6 +294,10 @@ export function parsePeerRequest(x: unknown): PeerRequest {
       if (x.after !== undefined) request.after = parseKey(x.after);
       return request;
     }
+    case "atomic":
+      return parseAtomicRequest(x);
+    case "scan_cursor":
+      return parseScanCursorRequest(x);
     default:
       // Never String() an arbitrary value: an object whose "toString" is
       // not a function throws, and that would be a 500, not a 400.
@@ -363,5 +381,9 @@ export function parsePeerResponse(
         entries: parseList(x.entries, request.limit, parseEntry),
         cursor: parseCursor(x.cursor),
       };
+    case "atomic":
+      return parseAtomicResponse(x);
+    case "scan_cursor":
+      return { kind: "scan_cursor" };
   }
 }

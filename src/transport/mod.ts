@@ -29,6 +29,13 @@ export {
   type PeerResponse,
 } from "./messages.ts";
 export {
+  ATOMIC_ITEMS_MAX,
+  type AtomicRequest,
+  type AtomicResponse,
+  type ScanCursorRequest,
+  type ScanCursorResponse,
+} from "./resp_messages.ts";
+export {
   PeerError,
   type PeerHandler,
   type PeerTransport,

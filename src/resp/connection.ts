@@ -1,0 +1,329 @@
+/**
+ * One RESP client connection: read, parse every command the read brought
+ * (pipelining), run them, and write the replies in order.
+ *
+ * Commands of one connection take effect in the order sent, as in Redis,
+ * yet a pipeline of reads (or of plain writes) runs concurrently, so that
+ * its replica messages travel together: consecutive commands of the same
+ * class (`read` or `write`, see commands.ts) start at once, a change of
+ * class waits for everything before it, an `exclusive` command runs
+ * alone, and a `free` one (PING, ECHO) needs nothing.
+ *
+ * Bounds: the parser's (argument count, bulk and command size, inline
+ * length); replies are written out whenever a megabyte is pending, and the
+ * next read waits until they are sent, so a client that does not read
+ * cannot make the node buffer more than one megabyte plus one reply; a
+ * reply over {@link ConnectionOptions.outputBytesMax} closes the
+ * connection.
+ *
+ * @module
+ */
+
+import {
+  ALL_COMMANDS,
+  arityProblem,
+  type Command,
+  type CommandClass,
+  errorText,
+  TABLE,
+  unknownCommand,
+} from "./commands.ts";
+import type { Ctx, RespBackend, Session } from "./context.ts";
+import {
+  ErrorReply,
+  OutputLimitError,
+  type ParserLimits,
+  ProtocolError,
+  type Reply,
+  ReplyWriter,
+  RequestParser,
+} from "./protocol.ts";
+
+/** A connection's bounds. */
+export interface ConnectionOptions extends ParserLimits {
+  /** Most bytes of replies held for one client. */
+  outputBytesMax: number;
+  /** Replies are sent once this many bytes are pending. */
+  flushBytes: number;
+  log(line: string): void;
+}
+
+/** A reply with the protocol version in force when its command finished. */
+interface Done {
+  reply: Reply;
+  proto: 2 | 3;
+}
+
+const NOAUTH = new ErrorReply("NOAUTH Authentication required.");
+const decoder = new TextDecoder();
+
+/** Command names as clients send them, to lower-case names, memoised. */
+const NAME_CACHE_MAX = 1024;
+const names = new Map<string, Command | null>();
+
+function lookup(arg: Uint8Array): Command | undefined {
+  if (arg.length > 32) return undefined;
+  const raw = decoder.decode(arg);
+  let cmd = names.get(raw);
+  if (cmd === undefined) {
+    cmd = TABLE.get(raw.toLowerCase()) ?? null;
+    // Only names of real commands are kept: a client cannot grow the map.
+    if (cmd !== null && names.size < NAME_CACHE_MAX) names.set(raw, cmd);
+  }
+  return cmd ?? undefined;
+}
+
+// Every command name is in the cache from the start, in the two cases
+// clients use.
+for (const c of ALL_COMMANDS) {
+  names.set(c.name, c);
+  names.set(c.name.toUpperCase(), c);
+}
+
+/** Serves one client until it leaves, breaks the protocol or is closed. */
+export class Connection {
+  readonly #conn: Deno.Conn;
+  readonly #ctx: Ctx;
+  readonly #o: ConnectionOptions;
+  readonly #parser: RequestParser;
+  readonly #out: ReplyWriter;
+  /** Replies not yet encoded, in order (only once something is pending). */
+  #queue: (Done | Promise<Done>)[] = [];
+  #groupClass: CommandClass | null = null;
+  #group: Promise<unknown>[] = [];
+  #barrier: Promise<unknown> | null = null;
+  #closed = false;
+  /** True while a command of this connection is running. */
+  busy = false;
+
+  constructor(
+    conn: Deno.Conn,
+    backend: RespBackend,
+    session: Session,
+    options: ConnectionOptions,
+  ) {
+    this.#conn = conn;
+    this.#ctx = { backend, session };
+    this.#o = options;
+    this.#parser = new RequestParser(options);
+    this.#out = new ReplyWriter(options.outputBytesMax);
+  }
+
+  get session(): Session {
+    return this.#ctx.session;
+  }
+
+  /** Closes the socket: the read in progress ends the loop. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed by the peer
+    }
+  }
+
+  /** The read-run-reply loop; resolves when the connection is over. */
+  async serve(): Promise<void> {
+    const { backend, session } = this.#ctx;
+    const stats = backend.stats;
+    const parser = this.#parser;
+    try {
+      for (;;) {
+        const n = await this.#conn.read(parser.space());
+        if (n === null) break;
+        stats.bytesIn += n;
+        parser.wrote(n);
+        this.busy = true;
+        session.lastActiveMs = backend.now();
+        let protocolError: ProtocolError | undefined;
+        try {
+          for (;;) {
+            parser.authRequired = !session.authenticated;
+            const argv = parser.next();
+            if (argv === null) break;
+            if (!this.#dispatch(argv)) {
+              // POST or Host: an HTTP request, Redis's cross-protocol guard.
+              this.close();
+              return;
+            }
+            if (session.closing) break;
+            if (this.#out.len >= this.#o.flushBytes) await this.#flush();
+          }
+        } catch (error) {
+          if (!(error instanceof ProtocolError)) throw error;
+          protocolError = error;
+        }
+        await this.#drain();
+        this.busy = false;
+        if (protocolError !== undefined) {
+          stats.protocolErrors++;
+          stats.errorReplies++;
+          this.#out.proto = session.proto;
+          this.#out.error(`ERR ${protocolError.message}`);
+          await this.#flush();
+          break;
+        }
+        await this.#flush();
+        if (session.closing) break;
+      }
+    } catch (error) {
+      if (error instanceof OutputLimitError) {
+        stats.outputLimitCloses++;
+        this.#o.log(
+          `resp: closed client ${session.address}: ${error.message}`,
+        );
+      } else if (!isDisconnect(error)) {
+        this.#o.log(`resp: client ${session.address}: ${error}`);
+      }
+    } finally {
+      this.close();
+    }
+  }
+
+  /** Runs one command; false when the connection must close at once. */
+  #dispatch(argv: Uint8Array[]): boolean {
+    const ctx = this.#ctx;
+    const session = ctx.session;
+    const cmd = lookup(argv[0]!);
+    if (cmd === undefined) {
+      const name = decoder.decode(argv[0]!.subarray(0, 8)).toLowerCase();
+      if (name === "post" || name === "host:") {
+        this.#o.log(
+          `resp: possible cross-protocol attack from ${session.address} (${name.toUpperCase()} as a command): connection closed`,
+        );
+        return false;
+      }
+      this.#now(new ErrorReply(unknownCommand(argv)));
+      return true;
+    }
+    if (!session.authenticated && cmd.noAuth !== true) {
+      this.#now(NOAUTH);
+      return true;
+    }
+    const arity = arityProblem(cmd, argv.length);
+    if (arity !== undefined) {
+      this.#now(new ErrorReply(arity));
+      return true;
+    }
+    ctx.backend.stats.command(cmd.name);
+    session.lastCommand = cmd.name;
+    const cls = cmd.classify?.(argv) ?? cmd.cls;
+    const run = () => this.#run(cmd, argv);
+    const idle = this.#barrier === null && this.#group.length === 0;
+    if (idle || cls === "free") {
+      const result = run();
+      if (result instanceof Promise) {
+        if (cls !== "free") this.#join(cls, result);
+        this.#queue.push(this.#settle(result));
+      } else this.#now(result);
+      return true;
+    }
+    if (cls !== this.#groupClass || cls === "exclusive") {
+      this.#barrier = this.#everything();
+      this.#groupClass = cls;
+      this.#group = [];
+    }
+    const barrier = this.#barrier;
+    const started = barrier === null
+      ? Promise.resolve(run())
+      : barrier.then(run);
+    this.#group.push(started);
+    this.#queue.push(this.#settle(started));
+    return true;
+  }
+
+  /** Joins the running group, or starts one after what runs now. */
+  #join(cls: CommandClass, result: Promise<Reply>): void {
+    if (cls !== this.#groupClass || cls === "exclusive") {
+      this.#barrier = this.#everything();
+      this.#groupClass = cls;
+      this.#group = [];
+    }
+    this.#group.push(result);
+  }
+
+  /** Settles when everything started so far has; null when nothing runs. */
+  #everything(): Promise<unknown> | null {
+    const all = this.#barrier === null
+      ? this.#group
+      : [this.#barrier, ...this.#group];
+    return all.length === 0 ? null : Promise.all(all);
+  }
+
+  /** Runs a command, turning a thrown error into its error reply. */
+  #run(cmd: Command, argv: readonly Uint8Array[]): Reply | Promise<Reply> {
+    try {
+      const result = cmd.run(this.#ctx, argv);
+      return result instanceof Promise
+        ? result.catch((error) => this.#errorReply(error))
+        : result;
+    } catch (error) {
+      return this.#errorReply(error);
+    }
+  }
+
+  #errorReply(error: unknown): ErrorReply {
+    const text = errorText(error);
+    if (text !== undefined) return new ErrorReply(text);
+    // A bug, not the client's doing: logged, never shown.
+    this.#o.log(`resp: internal error: ${(error as Error)?.stack ?? error}`);
+    return new ErrorReply("ERR internal error");
+  }
+
+  #settle(result: Promise<Reply>): Promise<Done> {
+    return result.then((reply) => ({ reply, proto: this.#ctx.session.proto }));
+  }
+
+  /** A reply ready now: encoded at once unless earlier ones are pending. */
+  #now(reply: Reply): void {
+    const proto = this.#ctx.session.proto;
+    if (this.#queue.length === 0) this.#encode(reply, proto);
+    else this.#queue.push({ reply, proto });
+  }
+
+  #encode(reply: Reply, proto: 2 | 3): void {
+    if (reply instanceof ErrorReply) this.#ctx.backend.stats.errorReplies++;
+    this.#out.proto = proto;
+    this.#out.reply(reply);
+  }
+
+  /** Waits for the pending replies and encodes them, in order. */
+  async #drain(): Promise<void> {
+    const queue = this.#queue;
+    for (let i = 0; i < queue.length; i++) {
+      const entry = queue[i]!;
+      const done = entry instanceof Promise ? await entry : entry;
+      this.#encode(done.reply, done.proto);
+      if (this.#out.len >= this.#o.flushBytes) await this.#flush();
+    }
+    this.#queue = [];
+    this.#group = [];
+    this.#groupClass = null;
+    this.#barrier = null;
+  }
+
+  async #flush(): Promise<void> {
+    const out = this.#out;
+    if (out.len === 0) return;
+    const bytes = out.bytes();
+    let written = 0;
+    while (written < bytes.length) {
+      written += await this.#conn.write(bytes.subarray(written));
+    }
+    this.#ctx.backend.stats.bytesOut += bytes.length;
+    out.reset();
+  }
+}
+
+/** Errors that only mean the client went away. */
+function isDisconnect(error: unknown): boolean {
+  return error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.Interrupted ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.ConnectionAborted;
+}
