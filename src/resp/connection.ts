@@ -63,7 +63,8 @@ const names = new Map<string, Command | null>();
 
 function lookup(arg: Uint8Array): Command | undefined {
   if (arg.length > 32) return undefined;
-  const raw = decoder.decode(arg);
+  let raw = "";
+  for (let i = 0; i < arg.length; i++) raw += String.fromCharCode(arg[i]!);
   let cmd = names.get(raw);
   if (cmd === undefined) {
     cmd = TABLE.get(raw.toLowerCase()) ?? null;
@@ -155,7 +156,8 @@ export class Connection {
           if (!(error instanceof ProtocolError)) throw error;
           protocolError = error;
         }
-        await this.#drain();
+        if (this.#queue.length > 0) await this.#drain();
+        else this.#reset();
         this.busy = false;
         if (protocolError !== undefined) {
           stats.protocolErrors++;
@@ -165,7 +167,7 @@ export class Connection {
           await this.#flush();
           break;
         }
-        await this.#flush();
+        if (this.#out.len > 0) await this.#flush();
         if (session.closing) break;
       }
     } catch (error) {
@@ -210,13 +212,13 @@ export class Connection {
     ctx.backend.stats.command(cmd.name);
     session.lastCommand = cmd.name;
     const cls = cmd.classify?.(argv) ?? cmd.cls;
-    const run = () => this.#run(cmd, argv);
     const idle = this.#barrier === null && this.#group.length === 0;
     if (idle || cls === "free") {
-      const result = run();
+      const result = this.#run(cmd, argv);
       if (result instanceof Promise) {
-        if (cls !== "free") this.#join(cls, result);
-        this.#queue.push(this.#settle(result));
+        const settled = this.#settle(result);
+        if (cls !== "free") this.#join(cls, settled);
+        this.#queue.push(settled);
       } else this.#now(result);
       return true;
     }
@@ -227,15 +229,15 @@ export class Connection {
     }
     const barrier = this.#barrier;
     const started = barrier === null
-      ? Promise.resolve(run())
-      : barrier.then(run);
+      ? this.#settle(Promise.resolve(this.#run(cmd, argv)))
+      : this.#settle(barrier.then(() => this.#run(cmd, argv)));
     this.#group.push(started);
-    this.#queue.push(this.#settle(started));
+    this.#queue.push(started);
     return true;
   }
 
   /** Joins the running group, or starts one after what runs now. */
-  #join(cls: CommandClass, result: Promise<Reply>): void {
+  #join(cls: CommandClass, result: Promise<Done>): void {
     if (cls !== this.#groupClass || cls === "exclusive") {
       this.#barrier = this.#everything();
       this.#groupClass = cls;
@@ -255,10 +257,7 @@ export class Connection {
   /** Runs a command, turning a thrown error into its error reply. */
   #run(cmd: Command, argv: readonly Uint8Array[]): Reply | Promise<Reply> {
     try {
-      const result = cmd.run(this.#ctx, argv);
-      return result instanceof Promise
-        ? result.catch((error) => this.#errorReply(error))
-        : result;
+      return cmd.run(this.#ctx, argv);
     } catch (error) {
       return this.#errorReply(error);
     }
@@ -272,8 +271,15 @@ export class Connection {
     return new ErrorReply("ERR internal error");
   }
 
+  /** The reply once it is there, a failure made its error reply; never rejects. */
   #settle(result: Promise<Reply>): Promise<Done> {
-    return result.then((reply) => ({ reply, proto: this.#ctx.session.proto }));
+    return result.then(
+      (reply) => ({ reply, proto: this.#ctx.session.proto }),
+      (error) => ({
+        reply: this.#errorReply(error),
+        proto: this.#ctx.session.proto,
+      }),
+    );
   }
 
   /** A reply ready now: encoded at once unless earlier ones are pending. */
@@ -298,8 +304,12 @@ export class Connection {
       this.#encode(done.reply, done.proto);
       if (this.#out.len >= this.#o.flushBytes) await this.#flush();
     }
-    this.#queue = [];
-    this.#group = [];
+    this.#reset();
+  }
+
+  #reset(): void {
+    if (this.#queue.length > 0) this.#queue = [];
+    if (this.#group.length > 0) this.#group = [];
     this.#groupClass = null;
     this.#barrier = null;
   }
