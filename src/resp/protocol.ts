@@ -414,7 +414,8 @@ export class ReplyWriter {
 
   constructor(limitBytes: number, initialBytes = 64 * 1024) {
     this.limitBytes = limitBytes;
-    this.buf = new Uint8Array(initialBytes);
+    // Never more room than the limit: growing is where it is checked.
+    this.buf = new Uint8Array(Math.min(initialBytes, limitBytes));
   }
 
   /** The encoded bytes so far. */
@@ -426,7 +427,9 @@ export class ReplyWriter {
   reset(): void {
     this.len = 0;
     // Give back a buffer that one large reply grew.
-    if (this.buf.length > 4 * 1024 * 1024) this.buf = new Uint8Array(65536);
+    if (this.buf.length > 4 * 1024 * 1024) {
+      this.buf = new Uint8Array(Math.min(65536, this.limitBytes));
+    }
   }
 
   #ensure(n: number): void {
@@ -435,7 +438,7 @@ export class ReplyWriter {
     if (need > this.limitBytes) throw new OutputLimitError(this.limitBytes);
     let size = this.buf.length * 2;
     while (size < need) size *= 2;
-    const bigger = new Uint8Array(Math.min(size, this.limitBytes + 64));
+    const bigger = new Uint8Array(Math.min(size, this.limitBytes));
     bigger.set(this.buf.subarray(0, this.len));
     this.buf = bigger;
   }
