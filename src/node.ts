@@ -292,6 +292,8 @@ export async function startNode(
   const address = `${
     config.host.includes(":") ? `[${config.host}]` : config.host
   }:${server.port}`;
+  let aloneAt = -1;
+  let alone = false;
   if (config.respPort !== undefined) {
     resp = startRespServer({
       hostname: config.respHost ?? config.host,
@@ -313,9 +315,15 @@ export async function startNode(
       serializer: core.serializer,
       now: () => clock.now(),
       alone: () => {
-        const members = coordinator.ring.members;
-        return members.length === 1 && members[0] === self &&
-          !core.topology.inTransition;
+        // Recomputed only when the rings change (every read asks).
+        const topology = core.topology;
+        if (topology.version !== aloneAt) {
+          aloneAt = topology.version;
+          const members = topology.readRing.members;
+          alone = members.length === 1 && members[0] === self &&
+            !topology.inTransition;
+        }
+        return alone;
       },
       ...(auth !== undefined ? { auth } : {}),
       cursors: scanCursors,

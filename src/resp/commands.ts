@@ -60,6 +60,8 @@ export type CommandClass = "free" | "read" | "write" | "exclusive";
 export interface Command {
   /** Lower case. */
   name: string;
+  /** Position in ALL_COMMANDS (for counters); -1 for a subcommand. */
+  index: number;
   /** Redis's arity: n exactly, or at least -n when negative (name included). */
   arity: number;
   flags: readonly string[];
@@ -662,6 +664,7 @@ function sub(
 ): Command {
   return {
     name,
+    index: -1,
     arity,
     flags: ["noscript", "loading", "stale"],
     keys: [0, 0, 0],
@@ -812,6 +815,7 @@ function container(
   const byName = new Map(subcommands.map((c) => [c.name, c]));
   return {
     name,
+    index: -1,
     arity: -2,
     flags: [],
     keys: [0, 0, 0],
@@ -842,7 +846,7 @@ function container(
 
 // ----------------------------------------------------------------- table
 
-type Spec = Omit<Command, "name" | "flags" | "keys"> & {
+type Spec = Omit<Command, "name" | "flags" | "keys" | "index"> & {
   flags?: readonly string[];
   keys?: readonly [number, number, number];
 };
@@ -853,6 +857,7 @@ const ALL_KEYS = [1, -1, 1] as const;
 function def(name: string, spec: Spec): Command {
   return {
     name,
+    index: -1,
     flags: spec.flags ?? [],
     keys: spec.keys ?? [0, 0, 0],
     ...spec,
@@ -1564,6 +1569,8 @@ const COMMANDS: Command[] = [
     },
   }),
 ];
+
+COMMANDS.forEach((c, i) => c.index = i);
 
 /** The commands by lower-case name. */
 export const TABLE: ReadonlyMap<string, Command> = new Map(

@@ -61,7 +61,18 @@ const decoder = new TextDecoder();
 const NAME_CACHE_MAX = 1024;
 const names = new Map<string, Command | null>();
 
+const GET = TABLE.get("get")!;
+const SET = TABLE.get("set")!;
+
 function lookup(arg: Uint8Array): Command | undefined {
+  // The two commands benchmarks and caches send most, without a string.
+  if (
+    arg.length === 3 && (arg[1]! | 0x20) === 101 && (arg[2]! | 0x20) === 116
+  ) {
+    const first = arg[0]! | 0x20;
+    if (first === 103) return GET;
+    if (first === 115) return SET;
+  }
   if (arg.length > 32) return undefined;
   let raw = "";
   for (let i = 0; i < arg.length; i++) raw += String.fromCharCode(arg[i]!);
@@ -209,7 +220,7 @@ export class Connection {
       this.#now(new ErrorReply(arity));
       return true;
     }
-    ctx.backend.stats.command(cmd.name);
+    ctx.backend.stats.command(cmd.index);
     session.lastCommand = cmd.name;
     const cls = cmd.classify?.(argv) ?? cmd.cls;
     const idle = this.#barrier === null && this.#group.length === 0;

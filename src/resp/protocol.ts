@@ -38,6 +38,8 @@ export const UNAUTHENTICATED_ARGS_MAX = 10;
 export const UNAUTHENTICATED_BULK_BYTES_MAX = 16 * 1024;
 
 const CR = 13;
+/** Longest string a bulk reply writes character by character when ASCII. */
+const ASCII_BULK_CHARS_MAX = 1024;
 const LF = 10;
 
 /**
@@ -495,6 +497,32 @@ export class ReplyWriter {
 
   /** A bulk string from a KVDB string (see bytes.ts). */
   bulk(s: string): void {
+    // ASCII, the common case: the length is known, one pass writes it.
+    const n = s.length;
+    if (n <= ASCII_BULK_CHARS_MAX) {
+      this.#ensure(n + 24);
+      const start = this.len;
+      this.#line(36, n);
+      const b = this.buf;
+      let p = this.len;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[p++] = c;
+      }
+      if (i === n) {
+        b[p++] = 13;
+        b[p++] = 10;
+        this.len = p;
+        return;
+      }
+      this.len = start; // not ASCII after all: the general way
+    }
+    this.#bulkText(s);
+  }
+
+  #bulkText(s: string): void {
     // Reserve the worst case, encode after the longest header, then move
     // the bytes next to the real header if it is shorter.
     const max = s.length * 3;

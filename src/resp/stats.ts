@@ -4,6 +4,8 @@
  * @module
  */
 
+import { ALL_COMMANDS } from "./commands.ts";
+
 /** Counts of one node's RESP port since it started. */
 export class RespStats {
   connectionsTotal = 0;
@@ -18,12 +20,19 @@ export class RespStats {
   bytesOut = 0;
   keyspaceHits = 0;
   keyspaceMisses = 0;
-  /** Commands by name (only names in the command table: a bounded set). */
-  readonly byCommand = new Map<string, number>();
+  /** Commands run, by their index in the command table. */
+  readonly #byCommand: number[] = ALL_COMMANDS.map(() => 0);
 
-  command(name: string): void {
+  /** Counts one run of the command at `index` of ALL_COMMANDS. */
+  command(index: number): void {
     this.commandsTotal++;
-    this.byCommand.set(name, (this.byCommand.get(name) ?? 0) + 1);
+    this.#byCommand[index]!++;
+  }
+
+  /** How often a command ran. */
+  commandCount(name: string): number {
+    const i = ALL_COMMANDS.findIndex((c) => c.name === name);
+    return i < 0 ? 0 : this.#byCommand[i]!;
   }
 
   /** The counts for `cluster_info`. */
@@ -57,9 +66,12 @@ export class RespStats {
       "# HELP kvdb_resp_commands_total RESP commands run, by command.",
       "# TYPE kvdb_resp_commands_total counter",
     ];
-    for (const [name, n] of this.byCommand) {
-      lines.push(`kvdb_resp_commands_total{command="${name}"} ${n}`);
-    }
+    ALL_COMMANDS.forEach((c, i) => {
+      const n = this.#byCommand[i]!;
+      if (n > 0) {
+        lines.push(`kvdb_resp_commands_total{command="${c.name}"} ${n}`);
+      }
+    });
     lines.push(
       "# HELP kvdb_resp_error_replies_total RESP error replies sent.",
       "# TYPE kvdb_resp_error_replies_total counter",
