@@ -31,7 +31,7 @@ export function bytesToString(bytes: Uint8Array): string {
   const n = bytes.length;
   if (n <= ASCII_FAST_BYTES_MAX) {
     if (n === 0) return "";
-    const codes: number[] = new Array(n);
+    const codes = scratch(n);
     let ascii = true;
     for (let i = 0; i < n; i++) {
       const c = bytes[i]!;
@@ -48,6 +48,38 @@ export function bytesToString(bytes: Uint8Array): string {
   } catch {
     return escapeDecode(bytes);
   }
+}
+
+/** {@link bytesToString} of `buf[start, end)`, without making a view. */
+export function rangeToString(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+): string {
+  const n = end - start;
+  if (n > ASCII_FAST_BYTES_MAX) return bytesToString(buf.subarray(start, end));
+  if (n === 0) return "";
+  const codes = scratch(n);
+  for (let i = 0; i < n; i++) {
+    const c = buf[start + i]!;
+    if (c >= 0x80) return bytesToString(buf.subarray(start, end));
+    codes[i] = c;
+  }
+  return String.fromCharCode.apply(null, codes);
+}
+
+/**
+ * A reused array of exactly `n` slots for fromCharCode: no garbage per
+ * decode (fromCharCode copies what it reads).
+ */
+const scratches: number[][] = [];
+function scratch(n: number): number[] {
+  let a = scratches[n];
+  if (a === undefined) {
+    a = new Array(n).fill(0);
+    scratches[n] = a;
+  }
+  return a;
 }
 
 /** Decodes valid UTF-8 sequences and escapes every other byte. */

@@ -29,8 +29,12 @@ import {
   unknownCommand,
 } from "./commands.ts";
 import type { Ctx, RespBackend, Session } from "./context.ts";
+import { KEY_BYTES_MAX } from "../limits.ts";
+import { rangeToString } from "./bytes.ts";
+import { asText, valueTooLarge } from "./values.ts";
 import {
   ErrorReply,
+  OK,
   OutputLimitError,
   type ParserLimits,
   ProtocolError,
@@ -55,6 +59,8 @@ interface Done {
 }
 
 const NOAUTH = new ErrorReply("NOAUTH Authentication required.");
+const DONE_OK_2: Done = { reply: OK, proto: 2 };
+const DONE_OK_3: Done = { reply: OK, proto: 3 };
 const decoder = new TextDecoder();
 
 /** Command names as clients send them, to lower-case names, memoised. */
@@ -153,9 +159,13 @@ export class Connection {
         try {
           for (;;) {
             parser.authRequired = !session.authenticated;
-            const argv = parser.next();
-            if (argv === null) break;
-            if (!this.#dispatch(argv)) {
+            const argc = parser.nextCommand();
+            if (argc === 0) break;
+            if (parser.inline === null && this.#fast(argc)) {
+              if (this.#out.len >= this.#o.flushBytes) await this.#flush();
+              continue;
+            }
+            if (!this.#dispatch(parser.args(argc))) {
               // POST or Host: an HTTP request, Redis's cross-protocol guard.
               this.close();
               return;
@@ -193,6 +203,56 @@ export class Connection {
     } finally {
       this.close();
     }
+  }
+
+  /**
+   * GET and SET without options, straight from the parser's offsets, when
+   * nothing they must wait for is pending (and, for GET, this node holds
+   * every key): what a cache or a benchmark sends most. Anything else, or
+   * anything that would be an error, takes the general path. True when
+   * the command was handled.
+   */
+  #fast(argc: number): boolean {
+    const p = this.#parser;
+    const b = p.buf;
+    const s0 = p.starts[0]!;
+    if (
+      p.ends[0]! - s0 !== 3 || (b[s0 + 1]! | 0x20) !== 101 ||
+      (b[s0 + 2]! | 0x20) !== 116
+    ) return false;
+    const { backend, session } = this.#ctx;
+    if (!session.authenticated) return false;
+    const first = b[s0]! | 0x20;
+    const s1 = p.starts[1]!;
+    const e1 = p.ends[1]!;
+    if (e1 - s1 > KEY_BYTES_MAX) return false;
+    const idle = this.#barrier === null && this.#group.length === 0;
+    if (first === 103 /* g */ && argc === 2) {
+      if (!idle || !backend.alone()) return false;
+      const record = backend.coordinator.readLocal(rangeToString(b, s1, e1));
+      backend.stats.command(GET.index);
+      session.lastCommand = "get";
+      this.#now(record === undefined ? null : asText(record.value));
+      return true;
+    }
+    if (first === 115 /* s */ && argc === 3) {
+      const writing = this.#groupClass === "write" && this.#barrier === null;
+      if (!idle && !writing) return false;
+      const value = rangeToString(b, p.starts[2]!, p.ends[2]!);
+      if (valueTooLarge(value)) return false;
+      backend.stats.command(SET.index);
+      session.lastCommand = "set";
+      const proto = session.proto;
+      const done = backend.coordinator.set(rangeToString(b, s1, e1), value)
+        .then(
+          () => proto === 2 ? DONE_OK_2 : DONE_OK_3,
+          (error) => ({ reply: this.#errorReply(error), proto }),
+        );
+      this.#join("write", done);
+      this.#queue.push(done);
+      return true;
+    }
+    return false;
   }
 
   /** Runs one command; false when the connection must close at once. */

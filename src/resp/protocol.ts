@@ -102,16 +102,58 @@ export class RequestParser {
     return this.end - this.pos;
   }
 
+  /**
+   * Where the arguments of the command {@link nextCommand} found are: for a
+   * multibulk command, offsets into {@link buf} (no views made); for an
+   * inline one, `inline` holds them.
+   */
+  readonly starts: number[] = [];
+  readonly ends: number[] = [];
+  inline: Uint8Array[] | null = null;
+
+  /**
+   * Finds the next complete command and returns how many arguments it
+   * has (0: nothing complete yet). Its arguments are then in
+   * {@link starts}/{@link ends} or {@link inline}, and {@link args}.
+   */
+  nextCommand(): number {
+    // One huge command must not keep its offset arrays for ever.
+    if (this.starts.length > 65536) {
+      this.starts.length = 0;
+      this.ends.length = 0;
+    }
+    for (;;) {
+      if (this.pos >= this.end) return 0;
+      if (this.buf[this.pos] === 42 /* '*' */) {
+        this.inline = null;
+        const n = this.#multibulk();
+        if (n === -1) return 0;
+        if (n > 0) return n;
+      } else {
+        const argv = this.#inline();
+        if (argv === null) return 0;
+        if (argv.length > 0) {
+          this.inline = argv;
+          return argv.length;
+        }
+      }
+    }
+  }
+
+  /** The arguments of the command {@link nextCommand} found, as views. */
+  args(argc: number): Uint8Array[] {
+    if (this.inline !== null) return this.inline;
+    const argv: Uint8Array[] = new Array(argc);
+    for (let i = 0; i < argc; i++) {
+      argv[i] = this.buf.subarray(this.starts[i]!, this.ends[i]!);
+    }
+    return argv;
+  }
+
   /** The next complete command's arguments, or null. */
   next(): Uint8Array[] | null {
-    for (;;) {
-      if (this.pos >= this.end) return null;
-      const argv = this.buf[this.pos] === 42 /* '*' */
-        ? this.#multibulk()
-        : this.#inline();
-      if (argv === null) return null;
-      if (argv.length > 0) return argv;
-    }
+    const argc = this.nextCommand();
+    return argc === 0 ? null : this.args(argc);
   }
 
   /** A CRLF-terminated line at `from`: the index of its CR, or -1. */
@@ -144,7 +186,8 @@ export class RequestParser {
     return negative ? -n : n;
   }
 
-  #multibulk(): Uint8Array[] | null {
+  /** Parses a multibulk command: its argument count, or -1 if incomplete. */
+  #multibulk(): number {
     const b = this.buf;
     const limits = this.limits;
     const cr = this.#lineEnd(this.pos + 1);
@@ -152,7 +195,7 @@ export class RequestParser {
       if (this.end - this.pos > limits.inlineBytesMax) {
         throw new ProtocolError("too big mbulk count string");
       }
-      return null;
+      return -1;
     }
     const count = this.#count(this.pos + 1, cr);
     if (!Number.isSafeInteger(count) || count > limits.argsMax) {
@@ -164,18 +207,19 @@ export class RequestParser {
     let p = cr + 2;
     if (count <= 0) {
       this.pos = p;
-      return [];
+      return 0;
     }
-    const argv: Uint8Array[] = new Array(count);
+    const starts = this.starts;
+    const ends = this.ends;
     let total = 0;
     for (let i = 0; i < count; i++) {
-      if (p >= this.end) return null;
+      if (p >= this.end) return -1;
       const lineCr = this.#lineEnd(p);
       if (lineCr === -1) {
         if (this.end - p > limits.inlineBytesMax) {
           throw new ProtocolError("too big bulk count string");
         }
-        return null;
+        return -1;
       }
       if (b[p] !== 36 /* '$' */) {
         throw new ProtocolError(
@@ -195,12 +239,13 @@ export class RequestParser {
       }
       p = lineCr + 2;
       // As Redis: the two bytes after the data are skipped, not checked.
-      if (p + len + 2 > this.end) return null;
-      argv[i] = b.subarray(p, p + len);
+      if (p + len + 2 > this.end) return -1;
+      starts[i] = p;
+      ends[i] = p + len;
       p += len + 2;
     }
     this.pos = p;
-    return argv;
+    return count;
   }
 
   #inline(): Uint8Array[] | null {
