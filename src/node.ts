@@ -190,6 +190,7 @@ export async function startNode(
     // keys it owns, whether or not it has a RESP port itself.
     atomicOps: ATOMIC_OPS,
     rememberScanCursor: (id, after) => scanCursors.remember(id, after),
+    maxClockOffsetMs: setting("maxClockOffsetMs"),
     log,
   });
   const { coordinator, repair, membership, hints } = core;
@@ -216,6 +217,7 @@ export async function startNode(
       status: () => {
         const stats = repair.stats();
         return {
+          clock: clockStatus(core, clock.now()),
           storage: storageStatus(store),
           hints: hints.stats(),
           anti_entropy: {
@@ -446,5 +448,26 @@ function storageStatus(store: Store): Record<string, unknown> {
     writes,
     failed_commits: failedCommits,
     cache,
+  };
+}
+
+/** This node's clock offsets to its peers, for `cluster_info`. */
+function clockStatus(
+  core: ClusterNode,
+  nowMs: number,
+): Record<string, unknown> {
+  const offsets: Record<string, unknown> = {};
+  for (const [peer, e] of core.clockSkew.estimates(nowMs)) {
+    offsets[peer] = {
+      offset_ms: Math.round(e.offsetMs),
+      uncertainty_ms: Math.round(e.uncertaintyMs),
+    };
+  }
+  const refusal = core.coordinator.clockRefusal();
+  return {
+    max_offset_ms: core.clockSkew.maxOffsetMs,
+    offsets,
+    writes_refused: refusal !== undefined,
+    ...(refusal !== undefined ? { why: refusal } : {}),
   };
 }

@@ -11,6 +11,7 @@ import { type Clock, HybridClock, repeat, type Timer } from "../clock/mod.ts";
 import { Ring } from "../ring/mod.ts";
 import type { Store } from "../storage/mod.ts";
 import type { PeerHandler, PeerTransport } from "../transport/mod.ts";
+import { ClockSkew } from "./clock_skew.ts";
 import { Coordinator } from "./coordinator.ts";
 import { HintStore } from "./hints.ts";
 import { type AtomicOp, KeySerializer } from "./key_serializer.ts";
@@ -67,6 +68,11 @@ export interface ClusterNodeOptions {
   atomicInFlightMax?: number;
   /** Called when a peer shares a SCAN cursor it issued (src/resp). */
   rememberScanCursor?: (id: number, after: string) => void;
+  /**
+   * The largest offset of this node's clock from its peers' at which it
+   * still coordinates writes. Default 500 (`CLOCK_OFFSET_MS_MAX_DEFAULT`).
+   */
+  maxClockOffsetMs?: number;
   log?: (line: string) => void;
 }
 
@@ -80,6 +86,8 @@ export class ClusterNode {
   readonly repair: Repair;
   /** Serialises read-modify-write commands per key. */
   readonly serializer: KeySerializer;
+  /** This node's clock offsets to its peers. */
+  readonly clockSkew: ClockSkew;
   /** Answers every peer request kind. */
   readonly handlePeer: PeerHandler;
   readonly #options: ClusterNodeOptions;
@@ -89,8 +97,10 @@ export class ClusterNode {
     options: ClusterNodeOptions,
     membership: Membership,
     topology: Topology,
+    clockSkew: ClockSkew,
   ) {
     const o = options;
+    this.clockSkew = clockSkew;
     this.#options = o;
     const hlc = new HybridClock(o.clock, o.self);
     const newest = o.store.newestVersion();
@@ -121,6 +131,13 @@ export class ClusterNode {
       ...(o.writeQuorum !== undefined ? { writeQuorum: o.writeQuorum } : {}),
       requestDeadlineMs: o.requestDeadlineMs,
       peerDeadlineMs: o.peerDeadlineMs,
+      clockRefusal: () =>
+        clockSkew.refusal(
+          o.clock.now(),
+          membership.members()
+            .filter((m) => m.address !== o.self && m.state === "alive")
+            .map((m) => m.address),
+        ),
     });
     this.repair = new Repair({
       self: o.self,
@@ -158,6 +175,11 @@ export class ClusterNode {
 
   /** Builds the node's core (the first ring needs async digests). */
   static async create(options: ClusterNodeOptions): Promise<ClusterNode> {
+    const clockSkew = new ClockSkew(
+      options.maxClockOffsetMs !== undefined
+        ? { maxOffsetMs: options.maxClockOffsetMs }
+        : {},
+    );
     const membership = new Membership({
       self: options.self,
       seeds: options.seeds,
@@ -171,13 +193,15 @@ export class ClusterNode {
       timing: options.timing,
       // Called only once gossip runs, after the topology exists.
       onChange: () => void topology.update(membership.members()),
+      onClockSample: (peer, sent, peerNow, received) =>
+        clockSkew.record(peer, sent, peerNow, received),
       ...(options.log !== undefined ? { log: options.log } : {}),
     });
     const topology: Topology = await Topology.create(
       (members) => Ring.build(members, { vnodes: options.vnodes }),
       membership.members(),
     );
-    return new ClusterNode(options, membership, topology);
+    return new ClusterNode(options, membership, topology, clockSkew);
   }
 
   /** Starts gossip, hinted handoff, anti-entropy, handoff and (if asked) the join. */
