@@ -7,7 +7,15 @@
  */
 
 import { assert, assertEquals, assertInstanceOf } from "@std/assert";
-import { freePorts, rpc, stopAll, waitFor } from "./_helpers.ts";
+import {
+  freePorts,
+  hasOpenssl,
+  NodeProcess,
+  rpc,
+  selfSigned,
+  stopAll,
+  waitFor,
+} from "./_helpers.ts";
 import {
   command,
   concat,
@@ -350,4 +358,59 @@ Deno.test("resp: limits: pre-AUTH bounds, AUTH with the client token, idle timeo
   } finally {
     await stopAll(nodes);
   }
+});
+
+const openssl = await hasOpenssl();
+
+Deno.test({
+  name:
+    "resp: with the node's certificate the RESP port speaks TLS, to Deno and to redis-cli --tls",
+  ignore: !openssl,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "kvdb-resp-tls-" });
+    await selfSigned(dir);
+    const cert = await Deno.readTextFile(`${dir}/cert.pem`);
+    const [http, port] = freePorts(2) as [number, number];
+    const node = new NodeProcess(http, [
+      "--tls-cert",
+      `${dir}/cert.pem`,
+      "--tls-key",
+      `${dir}/key.pem`,
+      "--resp-port",
+      String(port),
+    ], { caCert: cert });
+    try {
+      await node.ready();
+      const c = await RespConn.open(port, cert);
+      ok(await c.call("SET", "tls", "yes"));
+      assertEquals(await c.call("GET", "tls"), "yes");
+      c.close();
+      // A client speaking plain RESP to it gets no reply, and the node stays up.
+      const plain = await RespConn.open(port);
+      await plain.send(command("PING"));
+      assert(await plain.closedByServer());
+      plain.close();
+      const cli = await new Deno.Command("redis-cli", {
+        args: [
+          "--tls",
+          "--cacert",
+          `${dir}/cert.pem`,
+          "-h",
+          "127.0.0.1",
+          "-p",
+          String(port),
+          "GET",
+          "tls",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output().catch(() => null);
+      if (cli !== null) {
+        assertEquals(new TextDecoder().decode(cli.stdout), "yes\n");
+      }
+    } finally {
+      await node.kill();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -222,7 +222,12 @@ export class KeySerializer {
       const coordinator = this.#o.coordinator;
       const records = await Promise.all(keys.map((k) => coordinator.read(k)));
       const outcome = fn(records, args, this.#o.clock.now());
-      await Promise.all(outcome.writes.map((w) => this.#apply(w)));
+      // Values before deletes: a RENAME that fails half way leaves the
+      // value under both names, never under neither.
+      const puts = outcome.writes.filter((w) => !("delete" in w));
+      const deletes = outcome.writes.filter((w) => "delete" in w);
+      await Promise.all(puts.map((w) => this.#apply(w)));
+      await Promise.all(deletes.map((w) => this.#apply(w)));
       return outcome.reply;
     } finally {
       release();
