@@ -338,6 +338,16 @@ Deno.test("resp: limits: pre-AUTH bounds, AUTH with the client token, idle timeo
     ok(await c.call("AUTH", token));
     ok(await c.call("FLUSHALL"));
     ok(await c.call("SET", "k", "v"));
+    // One node batches a pipeline's SETs; a GET after them still sees them.
+    const pipeline: Uint8Array[] = [];
+    for (let i = 0; i < 50; i++) {
+      pipeline.push(command("SET", `one:${i}`, `a${i}`));
+      pipeline.push(command("SET", `one:${i}`, `b${i}`));
+    }
+    for (let i = 0; i < 50; i++) pipeline.push(command("GET", `one:${i}`));
+    await c.send(concat(pipeline));
+    for (let i = 0; i < 100; i++) ok(await c.read());
+    for (let i = 0; i < 50; i++) assertEquals(await c.read(), `b${i}`);
     c.close();
 
     const big = await RespConn.open(resp[0]!);

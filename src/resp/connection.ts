@@ -29,7 +29,8 @@ import {
   unknownCommand,
 } from "./commands.ts";
 import type { Ctx, RespBackend, Session } from "./context.ts";
-import { KEY_BYTES_MAX } from "../limits.ts";
+import { UnavailableError } from "../errors.ts";
+import { BATCH_KEYS_MAX, KEY_BYTES_MAX } from "../limits.ts";
 import { rangeToString } from "./bytes.ts";
 import { asText, valueTooLarge } from "./values.ts";
 import {
@@ -98,6 +99,24 @@ for (const c of ALL_COMMANDS) {
   names.set(c.name.toUpperCase(), c);
 }
 
+/** SETs gathered from one pipeline, started together. */
+interface SetBatch {
+  entries: [string, string][];
+  result: Promise<void>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+function newSetBatch(): SetBatch {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const result = new Promise<void>((y, n) => {
+    resolve = y;
+    reject = n;
+  });
+  return { entries: [], result, resolve, reject };
+}
+
 /** Serves one client until it leaves, breaks the protocol or is closed. */
 export class Connection {
   readonly #conn: Deno.Conn;
@@ -110,6 +129,8 @@ export class Connection {
   #groupClass: CommandClass | null = null;
   #group: Promise<unknown>[] = [];
   #barrier: Promise<unknown> | null = null;
+  /** Plain SETs of this read not yet started (one node: one batch). */
+  #sets: SetBatch | null = null;
   #closed = false;
   /** True while a command of this connection is running. */
   busy = false;
@@ -162,9 +183,13 @@ export class Connection {
             const argc = parser.nextCommand();
             if (argc === 0) break;
             if (parser.inline === null && this.#fast(argc)) {
-              if (this.#out.len >= this.#o.flushBytes) await this.#flush();
+              if (this.#out.len >= this.#o.flushBytes) {
+                this.#startSets();
+                await this.#flush();
+              }
               continue;
             }
+            this.#startSets();
             if (!this.#dispatch(parser.args(argc))) {
               // POST or Host: an HTTP request, Redis's cross-protocol guard.
               this.close();
@@ -177,6 +202,7 @@ export class Connection {
           if (!(error instanceof ProtocolError)) throw error;
           protocolError = error;
         }
+        this.#startSets();
         if (this.#queue.length > 0) await this.#drain();
         else this.#reset();
         this.busy = false;
@@ -243,16 +269,44 @@ export class Connection {
       backend.stats.command(SET.index);
       session.lastCommand = "set";
       const proto = session.proto;
-      const done = backend.coordinator.set(rangeToString(b, s1, e1), value)
-        .then(
+      const key = rangeToString(b, s1, e1);
+      let done: Promise<Done>;
+      if (backend.alone()) {
+        // On one node the pipeline's SETs go to the store as one batch.
+        const batch = this.#sets ??= newSetBatch();
+        batch.entries.push([key, value]);
+        if (batch.entries.length >= BATCH_KEYS_MAX) this.#startSets();
+        done = batch.result.then(
           () => proto === 2 ? DONE_OK_2 : DONE_OK_3,
           (error) => ({ reply: this.#errorReply(error), proto }),
         );
+      } else {
+        done = backend.coordinator.set(key, value).then(
+          () => proto === 2 ? DONE_OK_2 : DONE_OK_3,
+          (error) => ({ reply: this.#errorReply(error), proto }),
+        );
+      }
       this.#join("write", done);
       this.#queue.push(done);
       return true;
     }
     return false;
+  }
+
+  /** Sends the SETs gathered so far to the store, as one batch. */
+  #startSets(): void {
+    const batch = this.#sets;
+    if (batch === null) return;
+    this.#sets = null;
+    this.#ctx.backend.coordinator.setMany(batch.entries).then(
+      (failed) =>
+        failed === 0 ? batch.resolve() : batch.reject(
+          new UnavailableError(
+            `${failed} of ${batch.entries.length} writes failed`,
+          ),
+        ),
+      batch.reject,
+    );
   }
 
   /** Runs one command; false when the connection must close at once. */
