@@ -49,7 +49,11 @@ import {
   GuardedTransport,
   PeerSigner,
 } from "./security/mod.ts";
-import { BatchingTransport, HttpTransport } from "./transport/mod.ts";
+import {
+  BatchingTransport,
+  BreakerTransport,
+  HttpTransport,
+} from "./transport/mod.ts";
 import { VERSION } from "./version.ts";
 
 /** How long a node that left keeps answering `cluster_info`. */
@@ -141,16 +145,18 @@ export async function startNode(
   });
   // Peers are called over https when this node serves it: a cluster is
   // all TLS or all plain. A private CA is trusted besides the system's.
-  const transport = new BatchingTransport(
-    new GuardedTransport(
-      new HttpTransport({
-        scheme: tls === undefined ? "http" : "https",
-        ...(config.caCert !== undefined ? { caCerts: [config.caCert] } : {}),
-        ...(signer !== undefined ? { signer } : {}),
-      }),
-      addressPolicy,
-    ),
+  const http = new HttpTransport({
+    scheme: tls === undefined ? "http" : "https",
+    ...(config.caCert !== undefined ? { caCerts: [config.caCert] } : {}),
+    ...(signer !== undefined ? { signer } : {}),
+  });
+  // Calls to a peer that stopped answering fail fast (BreakerTransport)
+  // below the batching, so that a batch counts once.
+  const breaker = new BreakerTransport(
+    new GuardedTransport(http, addressPolicy),
+    clock,
   );
+  const transport = new BatchingTransport(breaker);
   // SCAN cursors outlive the node that issued them: peers share them.
   const scanCursors = new ScanCursors(() => clock.now());
   const core = await ClusterNode.create({
@@ -218,14 +224,14 @@ export async function startNode(
         const stats = repair.stats();
         return {
           clock: clockStatus(core, clock.now()),
+          peers: {
+            failing_fast: Object.keys(breaker.stats().open),
+            failed_fast: breaker.stats().failedFast,
+            connections: http.poolStats() ?? null,
+          },
           storage: storageStatus(store),
           hints: hints.stats(),
-          anti_entropy: {
-            rounds: stats.aeRounds,
-            buckets_differing: stats.aeBucketsDiffering,
-            pulled: stats.aePulled,
-            pushed: stats.aePushed,
-          },
+          anti_entropy: antiEntropyStatus(core),
           handed_off: stats.handedOff,
           ...(resp !== undefined
             ? {
@@ -469,5 +475,25 @@ function clockStatus(
     offsets,
     writes_refused: refusal !== undefined,
     ...(refusal !== undefined ? { why: refusal } : {}),
+  };
+}
+
+/** Anti-entropy's counters and its digests, for `cluster_info`. */
+function antiEntropyStatus(core: ClusterNode): Record<string, unknown> {
+  const s = core.antiEntropy.stats();
+  const d = core.digests.status();
+  return {
+    rounds: s.rounds,
+    in_agreement: s.inAgreement,
+    skipped: s.skipped,
+    buckets_differing: s.bucketsDiffering,
+    leaves_differing: s.leavesDiffering,
+    pulled: s.pulled,
+    pushed: s.pushed,
+    digests: {
+      ready: d.ready,
+      leaves: d.leaves,
+      segments_counted: d.segmentsCounted,
+    },
   };
 }

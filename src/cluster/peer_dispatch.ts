@@ -9,6 +9,7 @@ import type { PeerHandler } from "../transport/mod.ts";
 import type { Coordinator } from "./coordinator.ts";
 import type { KeySerializer } from "./key_serializer.ts";
 import type { Membership } from "./membership.ts";
+import type { AntiEntropy } from "./anti_entropy.ts";
 import type { Repair } from "./repair.ts";
 
 /** The parts of the core that answer peers. */
@@ -20,11 +21,12 @@ export interface PeerServices {
   serializer?: KeySerializer;
   /** Remembers a SCAN cursor another node issued (src/resp). */
   rememberScanCursor?: (id: number, after: string) => void;
+  antiEntropy: AntiEntropy;
 }
 
 /** A handler for every peer request kind. */
 export function peerDispatcher(services: PeerServices): PeerHandler {
-  const { membership, coordinator, repair, serializer } = services;
+  const { membership, coordinator, repair, serializer, antiEntropy } = services;
   return async (request) => {
     switch (request.kind) {
       case "ping": {
@@ -42,8 +44,6 @@ export function peerDispatcher(services: PeerServices): PeerHandler {
       case "scan":
         return await coordinator.handlePeer(request);
       case "transfer":
-      case "ae_digest":
-      case "ae_keys":
         return await repair.handlePeer(request);
       case "atomic":
         if (serializer === undefined) {
@@ -53,6 +53,10 @@ export function peerDispatcher(services: PeerServices): PeerHandler {
       case "scan_cursor":
         services.rememberScanCursor?.(request.id, request.after);
         return { kind: "scan_cursor" };
+      case "ae_buckets":
+      case "ae_leaves":
+      case "ae_entries":
+        return antiEntropy.handlePeer(request);
       default: {
         const unreachable: never = request;
         throw new Error(`unhandled peer request ${unreachable}`);

@@ -154,8 +154,9 @@ export function addressesIn(request: PeerRequest): string[] {
       return [request.target];
     case "transfer":
       return [request.for];
-    case "ae_digest":
-    case "ae_keys":
+    case "ae_buckets":
+    case "ae_leaves":
+    case "ae_entries":
       return [request.from];
     default: {
       const unreachable: never = request;
@@ -194,6 +195,6 @@ export class GuardedTransport implements PeerTransport {
     );
     return members.length === response.members.length
       ? response
-      : { kind: "ping", members };
+      : { ...response, members };
   }
 }

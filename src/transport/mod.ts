@@ -6,17 +6,28 @@
  */
 export { BatchingTransport } from "./batching.ts";
 export {
+  type BreakerStats,
+  BreakerTransport,
+  SILENT_FAILURES_MAX,
+  TRIAL_INTERVAL_MS,
+} from "./breaker.ts";
+export {
+  CONNECTIONS_PER_PEER_MAX,
+  CONNECTS_PER_PEER_MAX,
   HttpTransport,
   type HttpTransportOptions,
   PEER_PATH,
+  type PoolStats,
   type RequestSigner,
 } from "./http.ts";
 export { MemoryNetwork } from "./memory.ts";
 export {
   AE_BUCKETS,
-  AE_KEYS_MAX,
+  AE_ENTRIES_MAX,
+  AE_LEAVES_MAX,
   type DigestBucket,
   type KeyEntry,
+  type LeafDigestEntry,
   type MemberEntry,
   type MemberPhase,
   type MemberState,
@@ -27,6 +38,7 @@ export {
   PEER_BATCH_MAX,
   type PeerRequest,
   type PeerResponse,
+  type SummaryEntry,
 } from "./messages.ts";
 export {
   ATOMIC_ITEMS_MAX,
@@ -37,6 +49,7 @@ export {
 } from "./resp_messages.ts";
 export {
   PeerError,
+  type PeerFailure,
   type PeerHandler,
   type PeerTransport,
 } from "./transport.ts";
