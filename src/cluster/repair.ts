@@ -17,7 +17,7 @@ import {
   type PeerTransport,
 } from "../transport/mod.ts";
 import type { Membership } from "./membership.ts";
-import { type Random, shuffle } from "./random.ts";
+import type { Random } from "./random.ts";
 import type { Topology } from "./topology.ts";
 
 /** Records scanned per page; the scan yields to other work between pages. */
