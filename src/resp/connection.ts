@@ -30,6 +30,7 @@ import {
 } from "./commands.ts";
 import type { Ctx, RespBackend, Session } from "./context.ts";
 import { UnavailableError } from "../errors.ts";
+import type { EventLog } from "../log.ts";
 import { BATCH_KEYS_MAX, KEY_BYTES_MAX } from "../limits.ts";
 import { rangeToString } from "./bytes.ts";
 import { asText, valueTooLarge } from "./values.ts";
@@ -50,7 +51,7 @@ export interface ConnectionOptions extends ParserLimits {
   outputBytesMax: number;
   /** Replies are sent once this many bytes are pending. */
   flushBytes: number;
-  log(line: string): void;
+  log: EventLog;
 }
 
 /** A reply with the protocol version in force when its command finished. */
@@ -220,11 +221,16 @@ export class Connection {
     } catch (error) {
       if (error instanceof OutputLimitError) {
         stats.outputLimitCloses++;
-        this.#o.log(
-          `resp: closed client ${session.address}: ${error.message}`,
-        );
+        this.#o.log("resp.output_limit", {
+          client: session.address,
+          message: error.message,
+        }, "warn");
       } else if (!isDisconnect(error)) {
-        this.#o.log(`resp: client ${session.address}: ${error}`);
+        // A TLS handshake that failed, a socket error: the client's loss.
+        this.#o.log("resp.client_error", {
+          client: session.address,
+          error: error instanceof Error ? error.message : String(error),
+        }, "debug");
       }
     } finally {
       this.close();
@@ -317,9 +323,11 @@ export class Connection {
     if (cmd === undefined) {
       const name = decoder.decode(argv[0]!.subarray(0, 8)).toLowerCase();
       if (name === "post" || name === "host:") {
-        this.#o.log(
-          `resp: possible cross-protocol attack from ${session.address} (${name.toUpperCase()} as a command): connection closed`,
-        );
+        this.#o.log("resp.cross_protocol", {
+          client: session.address,
+          command: name.toUpperCase(),
+          message: "an HTTP request on the RESP port: connection closed",
+        }, "warn");
         return false;
       }
       this.#now(new ErrorReply(unknownCommand(argv)));
@@ -392,7 +400,9 @@ export class Connection {
     const text = errorText(error);
     if (text !== undefined) return new ErrorReply(text);
     // A bug, not the client's doing: logged, never shown.
-    this.#o.log(`resp: internal error: ${(error as Error)?.stack ?? error}`);
+    this.#o.log("resp.internal_error", {
+      error: error instanceof Error ? error.stack ?? error.message : error,
+    }, "error");
     return new ErrorReply("ERR internal error");
   }
 

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { EventLog } from "../log.ts";
 import { Connection, type ConnectionOptions } from "./connection.ts";
 import type { RespBackend, Session } from "./context.ts";
 
@@ -20,7 +21,7 @@ export interface RespServerOptions {
   clientsMax: number;
   /** A client silent this long is disconnected; 0: never. */
   idleTimeoutMs: number;
-  log(line: string): void;
+  log: EventLog;
 }
 
 /** A running RESP listener. */
@@ -129,7 +130,7 @@ export function startRespServer(
   };
   const accepting = accept().catch((error) => {
     if (!(error instanceof Deno.errors.BadResource)) {
-      options.log(`resp: accept failed: ${error}`);
+      options.log("resp.accept_failed", { error: String(error) }, "error");
     }
   });
 

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { MetricFamily } from "../server/metrics.ts";
 import { ALL_COMMANDS } from "./commands.ts";
 
 /** Counts of one node's RESP port since it started. */
@@ -51,41 +52,67 @@ export class RespStats {
     };
   }
 
-  /** Prometheus exposition lines. */
-  metricLines(): string[] {
-    const lines = [
-      "# HELP kvdb_resp_connections_open RESP client connections open now.",
-      "# TYPE kvdb_resp_connections_open gauge",
-      `kvdb_resp_connections_open ${this.connectionsOpen}`,
-      "# HELP kvdb_resp_connections_total RESP client connections accepted.",
-      "# TYPE kvdb_resp_connections_total counter",
-      `kvdb_resp_connections_total ${this.connectionsTotal}`,
-      "# HELP kvdb_resp_connections_rejected_total RESP connections refused at the client limit.",
-      "# TYPE kvdb_resp_connections_rejected_total counter",
-      `kvdb_resp_connections_rejected_total ${this.connectionsRejected}`,
-      "# HELP kvdb_resp_commands_total RESP commands run, by command.",
-      "# TYPE kvdb_resp_commands_total counter",
+  /** The families for `GET /metrics`. */
+  families(): MetricFamily[] {
+    const one = (
+      name: string,
+      type: "counter" | "gauge",
+      help: string,
+      value: number,
+    ): MetricFamily => ({ name, type, help, samples: [{ value }] });
+    return [
+      one(
+        "kvdb_resp_connections_open",
+        "gauge",
+        "RESP client connections open now.",
+        this.connectionsOpen,
+      ),
+      one(
+        "kvdb_resp_connections_total",
+        "counter",
+        "RESP client connections accepted.",
+        this.connectionsTotal,
+      ),
+      one(
+        "kvdb_resp_connections_rejected_total",
+        "counter",
+        "RESP connections refused at the client limit.",
+        this.connectionsRejected,
+      ),
+      {
+        name: "kvdb_resp_commands_total",
+        type: "counter",
+        help: "RESP commands run, by command.",
+        samples: ALL_COMMANDS.flatMap((c, i) => {
+          const value = this.#byCommand[i]!;
+          return value > 0 ? [{ labels: { command: c.name }, value }] : [];
+        }),
+      },
+      one(
+        "kvdb_resp_error_replies_total",
+        "counter",
+        "RESP error replies sent.",
+        this.errorReplies,
+      ),
+      {
+        name: "kvdb_resp_closes_total",
+        type: "counter",
+        help: "RESP connections the node closed, by reason.",
+        samples: [
+          { labels: { reason: "protocol_error" }, value: this.protocolErrors },
+          { labels: { reason: "idle" }, value: this.idleTimeouts },
+          { labels: { reason: "output_limit" }, value: this.outputLimitCloses },
+        ],
+      },
+      {
+        name: "kvdb_resp_bytes_total",
+        type: "counter",
+        help: "RESP bytes, by direction.",
+        samples: [
+          { labels: { direction: "in" }, value: this.bytesIn },
+          { labels: { direction: "out" }, value: this.bytesOut },
+        ],
+      },
     ];
-    ALL_COMMANDS.forEach((c, i) => {
-      const n = this.#byCommand[i]!;
-      if (n > 0) {
-        lines.push(`kvdb_resp_commands_total{command="${c.name}"} ${n}`);
-      }
-    });
-    lines.push(
-      "# HELP kvdb_resp_error_replies_total RESP error replies sent.",
-      "# TYPE kvdb_resp_error_replies_total counter",
-      `kvdb_resp_error_replies_total ${this.errorReplies}`,
-      "# HELP kvdb_resp_closes_total RESP connections the node closed, by reason.",
-      "# TYPE kvdb_resp_closes_total counter",
-      `kvdb_resp_closes_total{reason="protocol_error"} ${this.protocolErrors}`,
-      `kvdb_resp_closes_total{reason="idle"} ${this.idleTimeouts}`,
-      `kvdb_resp_closes_total{reason="output_limit"} ${this.outputLimitCloses}`,
-      "# HELP kvdb_resp_bytes_total RESP bytes, by direction.",
-      "# TYPE kvdb_resp_bytes_total counter",
-      `kvdb_resp_bytes_total{direction="in"} ${this.bytesIn}`,
-      `kvdb_resp_bytes_total{direction="out"} ${this.bytesOut}`,
-    );
-    return lines;
   }
 }
