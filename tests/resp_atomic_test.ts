@@ -52,7 +52,7 @@ Deno.test("resp atomic: killing the key's serialising node loses no acknowledged
     "--probe-interval",
     "200",
     "--suspicion-timeout",
-    "600",
+    "1500",
   ], freePorts);
   try {
     const key = "counter";

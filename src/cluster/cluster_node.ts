@@ -168,7 +168,12 @@ export class ClusterNode {
       coordinator: this.coordinator,
       transport: o.transport,
       clock: o.clock,
-      isDown: (address) => membership.isDown(address),
+      // Dead, not merely suspect: moving a key's serialisation on a
+      // suspicion (a slow probe) would let two nodes serialise it at once.
+      isDown: (address) => {
+        const state = membership.get(address)?.state;
+        return state === "dead" || state === "left";
+      },
       ops: o.atomicOps ?? new Map(),
       // The owner reads and then writes, each within a request deadline.
       forwardDeadlineMs: 2 * o.requestDeadlineMs + o.peerDeadlineMs,

@@ -7,7 +7,8 @@
  * takes a lock on its keys, reads them with a read quorum, computes, and
  * writes with a write quorum before the next command on those keys may
  * read. Other nodes forward the command there with an `atomic` peer
- * message.
+ * message. "Down" here means declared dead, not merely suspect: a slow
+ * probe must not move a key's serialisation while its node still serves.
  *
  * What this guarantees, and what it does not (docs/resp.md has the whole
  * account):
@@ -19,8 +20,8 @@
  * - When a forwarded command gets no answer (the serialising node died or
  *   is cut off), the client is told it may or may not have been applied;
  *   it is never run a second time elsewhere on its behalf.
- * - While nodes disagree about a member's liveness (a false suspicion, a
- *   partition, the seconds before a death is noticed), two nodes can
+ * - While nodes disagree about whether a member is dead (one that did not
+ *   refute a suspicion in time though alive, a partition), two nodes can
  *   serialise the same key at once, and concurrent read-modify-write
  *   commands on it can then lose an update.
  * - Plain writes (SET without options, DEL, MSET, JSON-RPC `set`) do not
@@ -97,7 +98,7 @@ export interface KeySerializerOptions {
   coordinator: Coordinator;
   transport: PeerTransport;
   clock: Clock;
-  /** True when this node believes the member down (suspect or dead). */
+  /** True when this node believes the member gone (dead or left). */
   isDown(address: string): boolean;
   /** The operations, by name. */
   ops: ReadonlyMap<string, AtomicOp>;
@@ -107,6 +108,9 @@ export interface KeySerializerOptions {
   inFlightMax: number;
 }
 
+/** Forwarded commands remembered by id, so that a retry does not run twice. */
+export const ATOMIC_REPLIES_REMEMBERED_MAX = 10_000;
+
 /** Most keys one atomic command names (MSETNX). */
 export const ATOMIC_KEYS_MAX = 1000;
 
@@ -115,6 +119,11 @@ export class KeySerializer {
   readonly #o: KeySerializerOptions;
   /** Per key: the promise the last command holding or awaiting it settles. */
   readonly #tails = new Map<string, Promise<void>>();
+  /** Forwarded commands by id: their outcome, in arrival order (bounded). */
+  readonly #seen = new Map<string, Promise<PeerResponse>>();
+  /** For command ids: unique per node and start. */
+  readonly #idPrefix: string;
+  #seq = 0;
   readonly #stats: KeySerializerStats = {
     runLocal: 0,
     forwarded: 0,
@@ -125,6 +134,7 @@ export class KeySerializer {
 
   constructor(options: KeySerializerOptions) {
     this.#o = options;
+    this.#idPrefix = `${options.self}/${options.clock.now()}/`;
   }
 
   /** A copy of the counts. */
@@ -166,13 +176,16 @@ export class KeySerializer {
     const owner = this.owner(keys[0]!);
     if (owner === this.#o.self) return await this.#runHere(op, keys, args);
     this.#stats.forwarded++;
+    const request: AtomicRequest = {
+      kind: "atomic",
+      id: this.#idPrefix + this.#seq++,
+      op,
+      keys: [...keys],
+      args: [...args],
+    };
     let answer: PeerResponse;
     try {
-      answer = await this.#o.transport.call(
-        owner,
-        { kind: "atomic", op, keys: [...keys], args: [...args] },
-        this.#o.forwardDeadlineMs,
-      );
+      answer = await this.#forward(owner, request);
     } catch (error) {
       this.#stats.forwardFailed++;
       throw new OwnerUnreachableError(
@@ -185,11 +198,52 @@ export class KeySerializer {
     return answer.reply;
   }
 
-  /** Answers a forwarded command: runs it here, whoever owns it now. */
-  async handlePeer(request: AtomicRequest): Promise<PeerResponse> {
-    if (!this.#o.ops.has(request.op)) {
-      throw new KvdbError(`Unknown atomic operation '${request.op}'.`, 400);
+  /**
+   * Sends a command to its owner; once more if the call fails, which is
+   * safe because the owner answers a command id it has seen with the first
+   * run's reply.
+   */
+  async #forward(owner: string, request: AtomicRequest): Promise<PeerResponse> {
+    try {
+      return await this.#o.transport.call(
+        owner,
+        request,
+        this.#o.forwardDeadlineMs,
+      );
+    } catch {
+      return await this.#o.transport.call(
+        owner,
+        request,
+        this.#o.forwardDeadlineMs,
+      );
     }
+  }
+
+  /**
+   * Answers a forwarded command: runs it here, whoever owns it now; a
+   * command id seen before gets the first run's outcome.
+   */
+  handlePeer(request: AtomicRequest): Promise<PeerResponse> {
+    if (!this.#o.ops.has(request.op)) {
+      return Promise.reject(
+        new KvdbError(`Unknown atomic operation '${request.op}'.`, 400),
+      );
+    }
+    const id = request.id;
+    if (id === undefined) return this.#answer(request);
+    const seen = this.#seen.get(id);
+    if (seen !== undefined) return seen;
+    const outcome = this.#answer(request);
+    this.#seen.set(id, outcome);
+    // A failed run (not an outcome) may be tried again.
+    outcome.catch(() => this.#seen.delete(id));
+    if (this.#seen.size > ATOMIC_REPLIES_REMEMBERED_MAX) {
+      this.#seen.delete(this.#seen.keys().next().value!);
+    }
+    return outcome;
+  }
+
+  async #answer(request: AtomicRequest): Promise<PeerResponse> {
     try {
       const reply = await this.#runHere(request.op, request.keys, request.args);
       return { kind: "atomic", reply };

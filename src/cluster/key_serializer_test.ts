@@ -14,12 +14,16 @@ import {
 
 const ADDRESSES = ["n1:1", "n2:1", "n3:1"];
 
-/** Adds args[0] to the number stored under the key (0 when absent). */
+/** Adds args[0] to the number stored under key args[1] ("k" by default). */
 const add: AtomicOp = (records, args) => {
   const [record] = records as (StoredRecord | undefined)[];
   const next = Number(record?.value ?? 0) + Number(args[0]);
   return {
-    writes: [{ key: record?.key ?? "k", value: next, expiresAtMs: null }],
+    writes: [{
+      key: record?.key ?? args[1] ?? "k",
+      value: next,
+      expiresAtMs: null,
+    }],
     reply: next,
   };
 };
@@ -115,4 +119,29 @@ Deno.test("KeySerializer: refuses work beyond its bound, with a clear error", as
   );
   assertEquals(await first, 1);
   assertEquals(s.stats().refusedBusy, 1);
+});
+
+Deno.test("KeySerializer: a forwarded command sent twice (a transport retry) runs once", async () => {
+  const { nodes } = await cluster();
+  const s = nodes.get("n1:1")!;
+  let key = "c";
+  for (let i = 0; s.owner(key) !== "n1:1"; i++) key = `c${i}`;
+  const request = {
+    kind: "atomic" as const,
+    id: "n2:1/1/7",
+    op: "add",
+    keys: [key],
+    args: ["1", key],
+  };
+  const [a, b] = await Promise.all([
+    s.handlePeer(request),
+    s.handlePeer(request),
+  ]);
+  const c = await s.handlePeer(request);
+  assertEquals([a, b, c].map((r) => r.kind === "atomic" ? r.reply : null), [
+    1,
+    1,
+    1,
+  ]);
+  assertEquals(await s.run("add", [key], ["1", key]), 2);
 });

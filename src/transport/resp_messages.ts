@@ -22,6 +22,12 @@ const OP_CHARS_MAX = 32;
 /** Run a read-modify-write operation here. */
 export interface AtomicRequest {
   kind: "atomic";
+  /**
+   * Unique per command (sender, its start, a counter): a retried message
+   * gets the first run's reply instead of running again. Absent from an
+   * older sender: no deduplication.
+   */
+  id?: string;
   op: string;
   keys: string[];
   args: string[];
@@ -73,8 +79,12 @@ export function parseAtomicRequest(x: Record<string, unknown>): AtomicRequest {
   ) fail("bad atomic operation name");
   const keys = stringList(x.keys, ATOMIC_ITEMS_MAX, KEY_BYTES_MAX);
   if (keys.length === 0) fail("an atomic command names no key");
+  if (x.id !== undefined && (typeof x.id !== "string" || x.id.length > 300)) {
+    fail("bad atomic id");
+  }
   return {
     kind: "atomic",
+    ...(typeof x.id === "string" ? { id: x.id } : {}),
     op: x.op,
     keys,
     args: stringList(x.args, ATOMIC_ITEMS_MAX, VALUE_BYTES_MAX),
