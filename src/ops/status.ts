@@ -22,6 +22,15 @@ export interface MemberStatus {
   sizeBytes: number | null;
   version: string | null;
   uptimeSeconds: number | null;
+  /**
+   * Its clock minus the asked node's, in ms, as the asked node measured it
+   * (0 for the asked node itself); null when not measured.
+   */
+  clockOffsetMs: number | null;
+  /** True when it refuses to coordinate writes for its clock's offset. */
+  writesRefused: boolean | null;
+  /** A join or leave in progress (or failed), and what it waits for. */
+  transfer: { phase: string; waitingFor: string | null } | null;
   /** Why it did not answer. */
   error?: string;
   /** The member's own `cluster_info`, when asked to keep it (dashboard). */
@@ -53,6 +62,11 @@ interface Info {
   load?: { ops_per_second?: number; p99_ms?: number | null };
   storage?: { engine?: string; size_bytes?: number };
   hints?: { count?: number };
+  clock?: {
+    offsets?: Record<string, { offset_ms: number }>;
+    writes_refused?: boolean;
+  };
+  transfer?: { phase?: string; waiting_for?: string | null };
 }
 
 /**
@@ -86,6 +100,17 @@ export async function clusterStatus(
         sizeBytes: own.storage?.size_bytes ?? null,
         version: own.version ?? null,
         uptimeSeconds: own.uptime_s ?? null,
+        clockOffsetMs: m.address === seed.self
+          ? 0
+          : seed.clock?.offsets?.[m.address]?.offset_ms ?? null,
+        writesRefused: own.clock?.writes_refused ?? null,
+        transfer: own.transfer?.phase === undefined ||
+            own.transfer.phase === "idle" || own.transfer.phase === "done"
+          ? null
+          : {
+            phase: own.transfer.phase,
+            waitingFor: own.transfer.waiting_for ?? null,
+          },
         ...(options.keepInfo ? { info: own } : {}),
       };
     } catch (error) {
@@ -117,6 +142,9 @@ function unknown() {
     sizeBytes: null,
     version: null,
     uptimeSeconds: null,
+    clockOffsetMs: null,
+    writesRefused: null,
+    transfer: null,
   };
 }
 
@@ -161,6 +189,7 @@ export function statusTable(status: ClusterStatus): string {
     "SIZE",
     "VERSION",
     "UPTIME",
+    "SKEW",
   ];
   const rows = status.members.map((m) => [
     m.state === "alive" && m.reachable ? "UP" : "DOWN",
@@ -175,6 +204,11 @@ export function statusTable(status: ClusterStatus): string {
     m.sizeBytes === null ? dash : formatBytes(m.sizeBytes),
     m.version ?? dash,
     m.uptimeSeconds === null ? dash : formatDuration(m.uptimeSeconds),
+    // "!": the member refuses writes for its clock's offset.
+    (m.clockOffsetMs === null
+      ? dash
+      : `${m.clockOffsetMs >= 0 ? "+" : ""}${Math.round(m.clockOffsetMs)}ms`) +
+    (m.writesRefused ? "!" : ""),
   ]);
   const widths = header.map((_, i) =>
     Math.max(...[header, ...rows].map((r) => r[i]!.length))
@@ -191,5 +225,17 @@ export function statusTable(status: ClusterStatus): string {
       : `${down.length} not up: ${down.map((m) => m.address).join(", ")}`),
     line(header),
     ...rows.map(line),
+    ...status.members.flatMap((m) => [
+      ...(m.writesRefused
+        ? [`${m.address} refuses writes: its clock is too far from its peers'`]
+        : []),
+      ...(m.transfer === null ? [] : [
+        `${m.address} ${m.transfer.phase}${
+          m.transfer.waitingFor === null
+            ? ""
+            : `, waiting: ${m.transfer.waitingFor}`
+        }`,
+      ]),
+    ]),
   ].join("\n");
 }
