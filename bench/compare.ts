@@ -4,6 +4,9 @@
  * three nodes with N=3 W=2), Redis and etcd on 127.0.0.1, drives each with
  * the same workload from a C load generator (wrk, redis-benchmark),
  * interleaved over rounds, and writes the table to docs/performance.md.
+ * The RESP rows drive the minimal Deno RESP server (the ceiling for a Deno
+ * RESP server), KVDB's RESP port and Redis with redis-benchmark, with and
+ * without pipelining.
  *
  * ```sh
  * bench/compare            # 10 s per measurement, 2 rounds
@@ -21,10 +24,23 @@ import { formatCount, formatTable, formatUs } from "../src/bench/report.ts";
 import { freePort, PERMISSIONS } from "../tests/_helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
-/** The project's shared workspace sits next to the repository. */
-const SHARED_BENCH = new URL("../../shared/bench", import.meta.url).pathname;
+/**
+ * The project's shared workspace sits next to the repository (or, for a
+ * git worktree under a folder of its own, one level further up).
+ */
+const SHARED_BENCH = [
+  new URL("../../shared/bench", import.meta.url).pathname,
+  new URL("../../../shared/bench", import.meta.url).pathname,
+].find((dir) => {
+  try {
+    return Deno.statSync(dir).isDirectory;
+  } catch {
+    return false;
+  }
+}) ?? new URL("../../shared/bench", import.meta.url).pathname;
 const SHARED_FILES = [
   "minimal_rpc.ts",
+  "minimal_resp.ts",
   "preload.ts",
   "wrk/report.lua",
   "wrk/b64.lua",
@@ -61,6 +77,7 @@ interface Options {
   connections: number;
   keys: number;
   batch: number;
+  respKeys: number;
   only: Set<string> | null;
   out: string | null;
   install: boolean;
@@ -79,6 +96,7 @@ function usage(): never {
   --connections N wrk -c / redis-benchmark -c (default 50)
   --keys N        keys preloaded and read (default 10000)
   --batch N       keys per mget / mset call (default 100)
+  --resp-keys N   keys preloaded for and read by the RESP rows (default 100000)
   --only ids      only these rows (ids: ${ROWS.map((r) => r.id).join(", ")})
   --out FILE      where the report goes (default docs/performance.md)
   --no-write      print the table only
@@ -111,6 +129,7 @@ function parseOptions(args: string[]): Options {
       "connections",
       "keys",
       "batch",
+      "resp-keys",
       "only",
       "out",
     ],
@@ -134,6 +153,7 @@ function parseOptions(args: string[]): Options {
     connections: positive("connections", a.connections, 50),
     keys: positive("keys", a.keys, 10_000),
     batch: positive("batch", a.batch, 100),
+    respKeys: positive("resp-keys", a["resp-keys"], 100_000),
     only,
     out: a.write ? (a.out ?? `${ROOT}/docs/performance.md`) : null,
     install: a.install,
@@ -297,6 +317,8 @@ interface System {
   /** Processes whose CPU counts as the server's. */
   pids: number[];
   port: number;
+  /** The RESP port of a KVDB system (its first node's). */
+  respPort?: number;
 }
 
 /** What drives the load. */
@@ -316,6 +338,68 @@ interface Row {
   ops: Op[];
   /** What the row says, for the notes. */
   note: string;
+  /** redis-benchmark -P: commands in flight per connection (RESP rows). */
+  pipeline?: number;
+  /** Drive the system's RESP port with redis-benchmark -r respKeys. */
+  resp?: boolean;
+  /** The row this one's "× ceiling" and "× Redis" compare with. */
+  ceiling?: string;
+  redis?: string;
+}
+
+/** The RESP rows: each system unpipelined and with -P 16. */
+function respRows(): Row[] {
+  const systems: [string, string, string, string][] = [
+    [
+      "resp-ceiling",
+      "minimal Deno RESP (ceiling)",
+      "resp-ceiling",
+      "../shared/bench/minimal_resp.ts: Deno.listen and a Map",
+    ],
+    [
+      "kvdb-memory-resp",
+      "KVDB 1 node, memory, RESP",
+      "kvdb-memory",
+      "main.ts node --memory --resp-port",
+    ],
+    [
+      "kvdb-sqlite-resp",
+      "KVDB 1 node, SQLite, RESP",
+      "kvdb-sqlite",
+      "main.ts node --data-dir <tmp> --resp-port",
+    ],
+    [
+      "kvdb-3-resp",
+      "KVDB 3 nodes, N=3 W=2 R=2, RESP",
+      "kvdb-3",
+      "three nodes -R 3 (memory), redis-benchmark on the first's RESP port",
+    ],
+    [
+      "redis-resp",
+      "Redis",
+      "redis",
+      "redis-server --save '' --appendonly no",
+    ],
+  ];
+  return [1, 16].flatMap((pipeline) =>
+    systems.map(([id, system, server, note]) => {
+      const suffix = pipeline === 1 ? "" : `-p${pipeline}`;
+      return {
+        id: `${id}${suffix}`,
+        system: pipeline === 1 ? system : `${system}, -P ${pipeline}`,
+        server,
+        driver: "redis-benchmark" as const,
+        ops: ["get", "set"] as Op[],
+        note: `${note}; redis-benchmark -r <resp-keys> -d 100${
+          pipeline === 1 ? "" : ` -P ${pipeline}`
+        }`,
+        pipeline,
+        resp: true,
+        ceiling: `resp-ceiling${suffix}`,
+        redis: `redis-resp${suffix}`,
+      };
+    })
+  );
 }
 
 const ROWS: Row[] = [
@@ -392,6 +476,7 @@ const ROWS: Row[] = [
     ops: ["get"],
     note: "the same server driven by kvdb bench --client fetch",
   },
+  ...respRows(),
 ];
 
 interface Context {
@@ -399,9 +484,9 @@ interface Context {
   ticksPerS: number;
   systems: Map<string, System>;
   /** KVDB node flags this tree supports. */
-  kvdbFlags: { memory: boolean; dataDir: boolean };
-  /** redis-benchmark requests per op, sized from the last run. */
-  redisRate: Map<Op, number>;
+  kvdbFlags: { memory: boolean; dataDir: boolean; resp: boolean };
+  /** redis-benchmark requests per row and op, sized from the last run. */
+  redisRate: Map<string, number>;
 }
 
 function denoArgs(...rest: string[]): string[] {
@@ -415,6 +500,7 @@ async function startKvdb(
   engine: "memory" | "sqlite",
 ): Promise<System> {
   const ports = Array.from({ length: nodes }, freePort);
+  const respPorts = Array.from({ length: nodes }, freePort);
   const members = ports.map((p) => `127.0.0.1:${p}`);
   const procs: Started[] = [];
   for (const [i, port] of ports.entries()) {
@@ -425,6 +511,7 @@ async function startKvdb(
       "127.0.0.1",
       "-P",
       String(port),
+      ...(ctx.kvdbFlags.resp ? ["--resp-port", String(respPorts[i])] : []),
     );
     if (nodes > 1) {
       args.push(
@@ -448,7 +535,58 @@ async function startKvdb(
   }
   for (const [i, proc] of procs.entries()) await waitReady(proc, ports[i]!);
   await preloadRpc(`http://127.0.0.1:${ports[0]}/`, ctx.options.keys);
-  return { pids: procs.map((p) => p.child.pid), port: ports[0]! };
+  if (!ctx.kvdbFlags.resp) {
+    return { pids: procs.map((p) => p.child.pid), port: ports[0]! };
+  }
+  await waitReady(procs[0]!, respPorts[0]!);
+  await preloadResp(respPorts[0]!, ctx.options.respKeys);
+  return {
+    pids: procs.map((p) => p.child.pid),
+    port: ports[0]!,
+    respPort: respPorts[0]!,
+  };
+}
+
+/**
+ * The RESP rows' keys, as redis-benchmark -r names them ("key:%012d"),
+ * with preload.ts's 100-byte value: pipelined SETs a thousand at a time,
+ * each answered "+OK" (the minimal server speaks nothing more).
+ */
+async function preloadResp(port: number, keys: number): Promise<void> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const enc = new TextEncoder();
+  const ok = enc.encode("+OK\r\n");
+  const chunk = new Uint8Array(65536);
+  try {
+    for (let from = 0; from < keys; from += 1000) {
+      const to = Math.min(keys, from + 1000);
+      let text = "";
+      for (let i = from; i < to; i++) {
+        const key = `key:${String(i).padStart(12, "0")}`;
+        text +=
+          `*3\r\n$3\r\nSET\r\n$${key.length}\r\n${key}\r\n$${VALUE.length}\r\n${VALUE}\r\n`;
+      }
+      const bytes = enc.encode(text);
+      for (let w = 0; w < bytes.length;) {
+        w += await conn.write(bytes.subarray(w));
+      }
+      let expected = (to - from) * ok.length;
+      while (expected > 0) {
+        const n = await conn.read(chunk);
+        if (n === null) fail(`RESP preload of port ${port}: connection closed`);
+        if (chunk[0] !== ok[0]) {
+          fail(
+            `RESP preload of port ${port}: ${
+              new TextDecoder().decode(chunk.subarray(0, Math.min(n, 200)))
+            }`,
+          );
+        }
+        expected -= n;
+      }
+    }
+  } finally {
+    conn.close();
+  }
 }
 
 async function preloadRpc(
@@ -514,7 +652,21 @@ async function startSystem(ctx: Context, id: string): Promise<System> {
           stdin: commands,
         },
       );
-      return { pids: [proc.child.pid], port };
+      await preloadResp(port, ctx.options.respKeys);
+      return { pids: [proc.child.pid], port, respPort: port };
+    }
+    case "resp-ceiling": {
+      const port = freePort();
+      const proc = await spawn("resp-ceiling", Deno.execPath(), [
+        "run",
+        "--allow-net=127.0.0.1",
+        "--allow-env",
+        `${SHARED_BENCH}/minimal_resp.ts`,
+        String(port),
+      ]);
+      await waitReady(proc, port);
+      await preloadResp(port, ctx.options.respKeys);
+      return { pids: [proc.child.pid], port, respPort: port };
     }
     case "etcd": {
       const port = freePort();
@@ -616,18 +768,33 @@ async function measureWrk(ctx: Context, row: Row, op: Op, system: System) {
   };
 }
 
-async function measureRedis(ctx: Context, op: Op, system: System) {
+async function measureRedis(
+  ctx: Context,
+  row: Row,
+  op: Op,
+  system: System,
+) {
   // redis-benchmark runs a request count, not a duration: size it from the
   // last rate seen so that it runs about as long as the others.
-  const rate = ctx.redisRate.get(op) ?? 40_000;
+  const rateKey = `${row.id}/${op}`;
+  const rate = ctx.redisRate.get(rateKey) ?? 40_000;
   const n = Math.max(10_000, Math.round(rate * ctx.options.durationS));
-  const keyspace = op === "get" ? ctx.options.keys : 100_000_000;
+  const keyspace = row.resp
+    ? ctx.options.respKeys
+    : op === "get"
+    ? ctx.options.keys
+    : 100_000_000;
+  const port = row.resp ? system.respPort : system.port;
+  if (port === undefined) fail(`${row.id}: the system has no RESP port`);
   const t0 = performance.now();
-  const out = await runOk(`redis-benchmark ${op}`, "redis-benchmark", [
+  const result = await run("redis-benchmark", [
     "-h",
     "127.0.0.1",
     "-p",
-    String(system.port),
+    String(port),
+    ...(row.pipeline !== undefined && row.pipeline > 1
+      ? ["-P", String(row.pipeline)]
+      : []),
     "-c",
     String(ctx.options.connections),
     "-n",
@@ -641,6 +808,24 @@ async function measureRedis(ctx: Context, op: Op, system: System) {
     "--csv",
   ]);
   const seconds = (performance.now() - t0) / 1000;
+  if (result.code !== 0) {
+    // redis-benchmark stops at the first error reply (a quorum that an
+    // overloaded cluster missed): the row counts as failed, the run goes on.
+    const why = (result.stderr || result.stdout).trim().split("\n").at(-1);
+    if (!/Error from server/.test(result.stderr + result.stdout)) {
+      fail(`redis-benchmark ${op} failed (exit ${result.code}):\n${why}`);
+    }
+    console.error(`  ${row.id} ${op}: redis-benchmark stopped: ${why}`);
+    return {
+      ops: 0,
+      opsPerS: 0,
+      keysPerS: null,
+      p50Us: 0,
+      p99Us: 0,
+      errors: 1,
+    };
+  }
+  const out = result.stdout;
   // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
   const line = out.split("\n").find((l) =>
     l.startsWith(`"${op.toUpperCase()}"`)
@@ -650,7 +835,7 @@ async function measureRedis(ctx: Context, op: Op, system: System) {
   }
   const cells = line.split(",").map((c) => Number(c.replaceAll('"', "")));
   const opsPerS = cells[1]!;
-  ctx.redisRate.set(op, opsPerS);
+  ctx.redisRate.set(rateKey, opsPerS);
   if (seconds < ctx.options.durationS / 3) {
     console.error(`  (redis-benchmark ran ${seconds.toFixed(1)} s; sizing up)`);
   }
@@ -717,7 +902,7 @@ async function measure(ctx: Context, row: Row, op: Op): Promise<Sample> {
   const m = row.driver === "wrk"
     ? await measureWrk(ctx, row, op, system)
     : row.driver === "redis-benchmark"
-    ? await measureRedis(ctx, op, system)
+    ? await measureRedis(ctx, row, op, system)
     : await measureKvdbBench(ctx, row, op, system);
   const after = await Promise.all(
     system.pids.map((p) => cpuUs(p, ctx.ticksPerS)),
@@ -788,8 +973,8 @@ function tableRows(results: Result[], options: Options): string[][] {
       formatUs(m.p50Us),
       formatUs(m.p99Us),
       m.cpuUsPerOp.toFixed(1),
-      single ? ratio(m.opsPerS, peer("ceiling", op)) : "–",
-      single ? ratio(m.opsPerS, peer("redis", op)) : "–",
+      single ? ratio(m.opsPerS, peer(row.ceiling ?? "ceiling", op)) : "–",
+      single ? ratio(m.opsPerS, peer(row.redis ?? "redis", op)) : "–",
       single ? ratio(m.opsPerS, peer("etcd", op)) : "–",
       m.errors > 0 ? String(m.errors) : "0",
     ];
@@ -893,6 +1078,27 @@ function checks(results: Result[], options: Options): Check[] {
     "redis",
     0.95,
   );
+  for (const suffix of ["", "-p16"]) {
+    const how = suffix === "" ? "unpipelined" : "-P 16";
+    for (const op of ["get", "set"] as const) {
+      versus(
+        `RESP one node memory ${op} ≥ 0.9× the minimal RESP server (${how})`,
+        `kvdb-memory-resp${suffix}`,
+        op,
+        `resp-ceiling${suffix}`,
+        0.9,
+      );
+      const a = get(`kvdb-memory-resp${suffix}`, op);
+      const r = get(`redis-resp${suffix}`, op);
+      if (a !== undefined && r !== undefined) {
+        out.push({
+          target: `RESP one node memory ${op} next to Redis (${how})`,
+          measured: `${(a.opsPerS / r.opsPerS).toFixed(2)}×`,
+          met: null,
+        });
+      }
+    }
+  }
   versus("one node get ≥ 5× etcd", "kvdb-memory", "get", "etcd", 5);
   versus("one node set ≥ 5× etcd", "kvdb-memory", "set", "etcd", 5);
   for (const op of ["mget", "mset"] as const) {
@@ -1000,12 +1206,17 @@ function renderMarkdown(
     `${options.rounds} rounds, systems interleaved (the order reversed every ` +
     `other round); the table shows the median of the rounds. Server CPU is ` +
     `utime + stime from /proc/<pid>/stat over the measurement (all three ` +
-    `processes for the 3-node cluster) divided by the requests served.`,
+    `processes for the 3-node cluster) divided by the requests served. ` +
+    `The RESP rows run redis-benchmark -t get,set -r ` +
+    `${formatCount(options.respKeys)} -d 100 -c ${options.connections} ` +
+    `against ${formatCount(options.respKeys)} preloaded keys, unpipelined ` +
+    `and with -P 16; their × ceiling is against the minimal Deno RESP ` +
+    `server and × Redis against Redis, each at the same pipelining.`,
     "",
     markdownTable(HEADER, rows),
     "",
     ...(skipped.length > 0 ? [`Not measured: ${skipped.join("; ")}.`, ""] : []),
-    "### Against the targets (issue 5)",
+    "### Against the targets (issues 5 and 15)",
     "",
     markdownTable(
       ["target", "measured", "met"],
@@ -1124,6 +1335,7 @@ async function compare(options: Options): Promise<void> {
     kvdbFlags: {
       memory: help.stdout.includes("--memory"),
       dataDir: help.stdout.includes("--data-dir"),
+      resp: help.stdout.includes("--resp-port"),
     },
     redisRate: new Map(),
   };
@@ -1134,6 +1346,13 @@ async function compare(options: Options): Promise<void> {
   if (!ctx.kvdbFlags.dataDir) {
     rows = rows.filter((r) => r.server !== "kvdb-sqlite");
     skipped.push("KVDB on SQLite (this tree's `node` has no --data-dir)");
+  }
+  if (!ctx.kvdbFlags.resp) {
+    rows = rows.filter((r) =>
+      !r.resp || r.server === "resp-ceiling" ||
+      r.server === "redis"
+    );
+    skipped.push("KVDB over RESP (this tree's `node` has no --resp-port)");
   }
   if (!ctx.kvdbFlags.memory) {
     for (const r of rows) r.note = r.note.replace(" --memory", "");

@@ -94,6 +94,14 @@ export interface NodeConfig {
   bodyBytesMax?: number;
   /** Most ms a request body may take to arrive; see BODY_DEADLINE_MS_DEFAULT. */
   bodyDeadlineMs?: number;
+  /** Serve RESP (Redis clients) on this port (0: any free one); absent: off. */
+  respPort?: number;
+  /** Interface of the RESP port; default {@link host}. */
+  respHost?: string;
+  /** Ms a RESP client may stay silent; 0: for ever. See RESP_IDLE_TIMEOUT_MS_DEFAULT. */
+  respIdleTimeoutMs?: number;
+  /** Most RESP clients at once; see RESP_CLIENTS_MAX_DEFAULT. */
+  respClientsMax?: number;
   /** Log lines as text (default) or JSON. */
   logFormat?: LogFormat;
   /** Least severe level logged; default "info". */
@@ -328,6 +336,31 @@ function validateSecurity(config: NodeConfig): void {
   }
 }
 
+function validateResp(config: NodeConfig): void {
+  const limits: [string, number | undefined, number, number][] = [
+    ["respPort", config.respPort, 0, 65535],
+    ["respIdleTimeoutMs", config.respIdleTimeoutMs, 0, 86_400_000],
+    ["respClientsMax", config.respClientsMax, 1, 1_000_000],
+  ];
+  for (const [name, value, min, max] of limits) {
+    if (value !== undefined) inRange(name, value, min, max);
+  }
+  if (
+    config.respPort !== undefined && config.respPort !== 0 &&
+    config.respPort === config.port &&
+    (config.respHost ?? config.host) === config.host
+  ) {
+    throw new ConfigError(
+      `Cannot configure node as 'respPort' must differ from 'port': current value is ${config.respPort}`,
+    );
+  }
+  if (config.respHost !== undefined && config.respHost.trim() === "") {
+    throw new ConfigError(
+      "Cannot configure node as 'respHost' is empty",
+    );
+  }
+}
+
 /** Checks a configuration as a whole; throws ConfigError naming the bad value. */
 export function validateConfig(config: NodeConfig): NodeConfig {
   validateStorage(config);
@@ -356,6 +389,7 @@ export function validateConfig(config: NodeConfig): NodeConfig {
     inRange("writeQuorum", config.writeQuorum, 1, n);
   }
   if (config.join !== undefined) parseMember(config.join);
+  validateResp(config);
   validateSecurity(config);
   return config;
 }

@@ -157,3 +157,23 @@ Deno.test("validateConfig() checks every token and secret of a list", () => {
     "'clusterSecret' is empty",
   );
 });
+
+Deno.test("validateConfig() checks the RESP port settings", () => {
+  validateConfig({ ...BASE, respPort: 6379, respIdleTimeoutMs: 0 });
+  const bad: [Partial<NodeConfig>, string][] = [
+    [{ respPort: 70000 }, "'respPort' must be an integer in [0, 65535]"],
+    [{ respPort: BASE.port }, "'respPort' must differ from 'port'"],
+    [{ respClientsMax: 0 }, "'respClientsMax' must be an integer"],
+    [{ respIdleTimeoutMs: -1 }, "'respIdleTimeoutMs' must be an integer"],
+    [{ respPort: 6379, respHost: " " }, "'respHost' is empty"],
+  ];
+  for (const [change, message] of bad) {
+    assertThrows(
+      () => validateConfig({ ...BASE, ...change }),
+      ConfigError,
+      message,
+    );
+  }
+  // The same port on another interface is fine.
+  validateConfig({ ...BASE, respPort: BASE.port, respHost: "127.0.0.2" });
+});

@@ -125,3 +125,20 @@ export const PURGE_INTERVAL_MS = 1_000;
  * the expired one is gone. One node (N = 1) purges at once.
  */
 export const EXPIRED_PURGE_GRACE_MS = 60 * 60 * 1000;
+
+/** Longest inline RESP request, and longest `*`/`$` count line (Redis's 64 KiB). */
+export const RESP_INLINE_BYTES_MAX = 64 * 1024;
+/** Most arguments in one RESP command. */
+export const RESP_ARGS_MAX = 1024 * 1024;
+/** Largest RESP bulk string: a value (Redis allows 512 MiB). */
+export const RESP_BULK_BYTES_MAX = VALUE_BYTES_MAX;
+/** Most bytes of arguments in one RESP command (MSET of several large values). */
+export const RESP_COMMAND_BYTES_MAX = 16 * 1024 * 1024;
+/** Most bytes of replies a RESP client may have pending; more closes it. */
+export const RESP_OUTPUT_BYTES_MAX = 64 * 1024 * 1024;
+/** Pending RESP replies are sent once they reach this size. */
+export const RESP_FLUSH_BYTES = 1024 * 1024;
+/** Most RESP clients connected at once (Redis's maxclients). `--resp-max-clients`. */
+export const RESP_CLIENTS_MAX_DEFAULT = 10_000;
+/** A RESP client silent this long is disconnected. `--resp-idle-timeout`. */
+export const RESP_IDLE_TIMEOUT_MS_DEFAULT = 300_000;

@@ -30,7 +30,24 @@ import {
   startPurger,
   type Store,
 } from "./storage/mod.ts";
-import { EXPIRED_PURGE_GRACE_MS } from "./limits.ts";
+import {
+  EXPIRED_PURGE_GRACE_MS,
+  RESP_ARGS_MAX,
+  RESP_BULK_BYTES_MAX,
+  RESP_CLIENTS_MAX_DEFAULT,
+  RESP_COMMAND_BYTES_MAX,
+  RESP_FLUSH_BYTES,
+  RESP_IDLE_TIMEOUT_MS_DEFAULT,
+  RESP_INLINE_BYTES_MAX,
+  RESP_OUTPUT_BYTES_MAX,
+} from "./limits.ts";
+import {
+  ATOMIC_OPS,
+  type RespServer,
+  RespStats,
+  ScanCursors,
+  startRespServer,
+} from "./resp/mod.ts";
 import {
   AddressPolicy,
   BearerAuth,
@@ -97,6 +114,8 @@ function securitySummary(config: NodeConfig): string {
 export interface KvdbNode {
   /** "host:port" this node answers on. */
   readonly address: string;
+  /** The RESP port, when `respPort` was configured. */
+  readonly respPort?: number;
   /** Settles when the server has stopped. */
   readonly finished: Promise<void>;
   /** The node's event log (for the CLI's own events, such as SIGHUP). */
@@ -190,6 +209,8 @@ export async function startNode(
     clock,
   );
   const transport = new BatchingTransport(breaker);
+  // SCAN cursors outlive the node that issued them: peers share them.
+  const scanCursors = new ScanCursors(() => clock.now());
   const core = await ClusterNode.create({
     self,
     seeds: [
@@ -229,10 +250,16 @@ export async function startNode(
     hintCountMax: setting("hintCountMax"),
     hintBytesMax: setting("hintBytesMax"),
     tombstoneGraceMs: setting("tombstoneGraceMs"),
+    // Every node serialises Redis's read-modify-write commands for the
+    // keys it owns, whether or not it has a RESP port itself.
+    atomicOps: ATOMIC_OPS,
+    rememberScanCursor: (id, after) => scanCursors.remember(id, after),
     maxClockOffsetMs: setting("maxClockOffsetMs"),
     log,
   });
   const { coordinator, repair, membership, hints } = core;
+  const respStats = new RespStats();
+  let resp: RespServer | undefined;
 
   const auth = config.authToken === undefined
     ? undefined
@@ -273,6 +300,15 @@ export async function startNode(
         hints: hints.stats(),
         anti_entropy: antiEntropyStatus(core),
         handed_off: stats.handedOff,
+        ...(resp !== undefined
+          ? {
+            resp: {
+              port: resp.port,
+              ...respStats.summary(),
+              atomic: core.serializer.stats(),
+            },
+          }
+          : {}),
         transfer: {
           phase: stats.transfer.phase,
           keys_moved: stats.transfer.keysMoved,
@@ -351,8 +387,9 @@ export async function startNode(
       log("request.internal_error", {
         error: error instanceof Error ? error.stack ?? error.message : error,
       }, "error"),
-    collect: () =>
-      nodeMetrics({
+    collect: () => [
+      ...(resp === undefined ? [] : respStats.families()),
+      ...nodeMetrics({
         members: () => membership.members(),
         localRecords: () => coordinator.localRecordCount(),
         hints: () => hints.stats(),
@@ -408,6 +445,7 @@ export async function startNode(
           };
         },
       }),
+    ],
     now: () => clock.now(),
     ...(auth !== undefined ? { auth } : {}),
     // A client token never opens /peer: without a secret to check
@@ -436,6 +474,70 @@ export async function startNode(
   const address = `${
     config.host.includes(":") ? `[${config.host}]` : config.host
   }:${server.port}`;
+  let aloneAt = -1;
+  let alone = false;
+  if (config.respPort !== undefined) {
+    resp = startRespServer({
+      hostname: config.respHost ?? config.host,
+      port: config.respPort,
+      ...(tls !== undefined ? { tls } : {}),
+      connection: {
+        inlineBytesMax: RESP_INLINE_BYTES_MAX,
+        argsMax: RESP_ARGS_MAX,
+        bulkBytesMax: RESP_BULK_BYTES_MAX,
+        commandBytesMax: RESP_COMMAND_BYTES_MAX,
+        outputBytesMax: RESP_OUTPUT_BYTES_MAX,
+        flushBytes: RESP_FLUSH_BYTES,
+      },
+      clientsMax: config.respClientsMax ?? RESP_CLIENTS_MAX_DEFAULT,
+      idleTimeoutMs: config.respIdleTimeoutMs ?? RESP_IDLE_TIMEOUT_MS_DEFAULT,
+      log,
+    }, (port, sessions) => ({
+      coordinator,
+      serializer: core.serializer,
+      now: () => clock.now(),
+      alone: () => {
+        // Recomputed only when the rings change (every read asks).
+        const topology = core.topology;
+        if (topology.version !== aloneAt) {
+          aloneAt = topology.version;
+          const members = topology.readRing.members;
+          alone = members.length === 1 && members[0] === self &&
+            !topology.inTransition;
+        }
+        return alone;
+      },
+      ...(auth !== undefined ? { auth } : {}),
+      cursors: scanCursors,
+      shareCursor: (id, after) => {
+        for (const m of membership.members()) {
+          if (m.address === self || m.state !== "alive") continue;
+          transport.call(
+            m.address,
+            { kind: "scan_cursor", id, after },
+            config.peerDeadlineMs,
+          ).catch(() => {});
+        }
+      },
+      stats: respStats,
+      sessions,
+      facts: {
+        version: VERSION,
+        self,
+        engine,
+        members: () =>
+          membership.members().map((m) => ({
+            address: m.address,
+            state: m.state,
+          })),
+      },
+      port,
+      tls: tls !== undefined,
+      startedMs: clock.now(),
+      idleTimeoutMs: config.respIdleTimeoutMs ?? RESP_IDLE_TIMEOUT_MS_DEFAULT,
+      clientsMax: config.respClientsMax ?? RESP_CLIENTS_MAX_DEFAULT,
+    }));
+  }
   core.start();
   const purger = startPurger(store, clock, {
     // With one copy nothing can bring an expired value back; with more, a
@@ -459,6 +561,9 @@ export async function startNode(
       ? { data_dir: config.dataDir, sync: config.sync ?? "normal" }
       : {}),
     security: securitySummary(config),
+    ...(resp !== undefined
+      ? { resp: `${config.respHost ?? config.host}:${resp.port}` }
+      : {}),
   });
   if (config.authToken === undefined && !isLoopback(config.host)) {
     log("listen.unauthenticated", {
@@ -468,6 +573,7 @@ export async function startNode(
     }, "warn");
   }
   const finished = server.finished.then(async () => {
+    await resp?.close();
     core.stop();
     lag.stop();
     await purger.stop();
@@ -475,6 +581,7 @@ export async function startNode(
   });
   return {
     address,
+    ...(resp !== undefined ? { respPort: resp.port } : {}),
     finished,
     log,
     async shutdown() {

@@ -19,6 +19,8 @@ import {
   MEMBERS_MAX,
   PEER_DEADLINE_MS_DEFAULT,
   REQUEST_DEADLINE_MS_DEFAULT,
+  RESP_CLIENTS_MAX_DEFAULT,
+  RESP_IDLE_TIMEOUT_MS_DEFAULT,
 } from "./limits.ts";
 import { VNODES_DEFAULT } from "./ring/mod.ts";
 
@@ -433,6 +435,47 @@ export const SETTINGS: readonly SettingDef[] = [
     default: BODY_DEADLINE_MS_DEFAULT,
     description:
       "time a request body may take to arrive before the node answers 408",
+  },
+  {
+    flag: "--resp-port",
+    arg: "<port>",
+    kind: "integer",
+    key: "respPort",
+    min: 0,
+    max: 65535,
+    defaultDoc: "off",
+    description:
+      "also serve the Redis protocol (RESP2/RESP3) on this port, for redis-cli, ioredis, node-redis (docs/resp.md)",
+  },
+  {
+    flag: "--resp-host",
+    arg: "<host>",
+    kind: "string",
+    key: "respHost",
+    defaultDoc: "the -H host",
+    description: "interface of the RESP port",
+  },
+  {
+    flag: "--resp-idle-timeout",
+    arg: "<ms>",
+    kind: "integer",
+    key: "respIdleTimeoutMs",
+    unit: "ms",
+    min: 0,
+    max: 86_400_000,
+    default: RESP_IDLE_TIMEOUT_MS_DEFAULT,
+    description: "disconnect a RESP client silent this long (0: never)",
+  },
+  {
+    flag: "--resp-max-clients",
+    arg: "<n>",
+    kind: "integer",
+    key: "respClientsMax",
+    min: 1,
+    max: 1_000_000,
+    default: RESP_CLIENTS_MAX_DEFAULT,
+    description:
+      "most RESP clients connected at once; more are refused with an error",
   },
   {
     flag: "--log-format",

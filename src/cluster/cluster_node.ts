@@ -17,6 +17,7 @@ import { AntiEntropy } from "./anti_entropy.ts";
 import { Coordinator, type CoordinatorObserver } from "./coordinator.ts";
 import { Digests } from "./digests.ts";
 import { HintStore } from "./hints.ts";
+import { type AtomicOp, KeySerializer } from "./key_serializer.ts";
 import { Membership, type MembershipTiming } from "./membership.ts";
 import { peerDispatcher } from "./peer_dispatch.ts";
 import type { Random } from "./random.ts";
@@ -65,6 +66,15 @@ export interface ClusterNodeOptions {
    */
   tombstoneGraceMs: number;
   /**
+   * Read-modify-write operations this node serialises for the keys it
+   * owns (src/resp registers Redis's); absent: none.
+   */
+  atomicOps?: ReadonlyMap<string, AtomicOp>;
+  /** Most atomic commands waiting here at once. Default 10,000. */
+  atomicInFlightMax?: number;
+  /** Called when a peer shares a SCAN cursor it issued (src/resp). */
+  rememberScanCursor?: (id: number, after: string) => void;
+  /**
    * The largest offset of this node's clock from its peers' at which it
    * still coordinates writes. Default 500 (`CLOCK_OFFSET_MS_MAX_DEFAULT`).
    */
@@ -82,6 +92,8 @@ export class ClusterNode {
   readonly hints: HintStore;
   readonly coordinator: Coordinator;
   readonly repair: Repair;
+  /** Serialises read-modify-write commands per key. */
+  readonly serializer: KeySerializer;
   /** The digests anti-entropy compares, kept up to date with the store. */
   readonly digests: Digests;
   readonly antiEntropy: AntiEntropy;
@@ -148,6 +160,22 @@ export class ClusterNode {
       peerDeadlineMs: o.peerDeadlineMs,
       ...(o.log !== undefined ? { log: o.log } : {}),
     });
+    this.serializer = new KeySerializer({
+      self: o.self,
+      coordinator: this.coordinator,
+      transport: o.transport,
+      clock: o.clock,
+      // Dead, not merely suspect: moving a key's serialisation on a
+      // suspicion (a slow probe) would let two nodes serialise it at once.
+      isDown: (address) => {
+        const state = membership.get(address)?.state;
+        return state === "dead" || state === "left";
+      },
+      ops: o.atomicOps ?? new Map(),
+      // The owner reads and then writes, each within a request deadline.
+      forwardDeadlineMs: 2 * o.requestDeadlineMs + o.peerDeadlineMs,
+      inFlightMax: o.atomicInFlightMax ?? 10_000,
+    });
     this.digests = new Digests(o.store, o.clock);
     this.antiEntropy = new AntiEntropy({
       self: o.self,
@@ -165,6 +193,10 @@ export class ClusterNode {
       membership,
       coordinator: this.coordinator,
       repair: this.repair,
+      serializer: this.serializer,
+      ...(o.rememberScanCursor !== undefined
+        ? { rememberScanCursor: o.rememberScanCursor }
+        : {}),
       antiEntropy: this.antiEntropy,
     });
   }

@@ -108,6 +108,12 @@ export interface WriteOptions {
   /** Seconds until the key expires; absent: never. */
   ttlSeconds?: number;
   /**
+   * When the key expires, in wall ms (null: never); wins over
+   * `ttlSeconds`. For front ends that keep an expiry they read (RESP's
+   * KEEPTTL, EXPIREAT).
+   */
+  expiresAtMs?: number | null;
+  /**
    * Write the record with the version it has (a restore): a replica that
    * holds a newer one keeps it, and the write is not stamped again.
    * Default false.
@@ -356,7 +362,9 @@ export class Coordinator {
       value,
       version: this.#hlc.now(),
       tombstone: false,
-      expiresAtMs: options.ttlSeconds === undefined
+      expiresAtMs: options.expiresAtMs !== undefined
+        ? options.expiresAtMs
+        : options.ttlSeconds === undefined
         ? null
         : this.#clock.now() + options.ttlSeconds * 1000,
     };

@@ -57,6 +57,16 @@ export {
   type MembershipTiming,
   type RemoveRefusal,
 } from "./membership.ts";
+export {
+  ATOMIC_KEYS_MAX,
+  type AtomicOp,
+  type AtomicOutcome,
+  type AtomicWrite,
+  KeySerializer,
+  type KeySerializerOptions,
+  type KeySerializerStats,
+  OwnerUnreachableError,
+} from "./key_serializer.ts";
 export { peerDispatcher } from "./peer_dispatch.ts";
 export { mulberry32, type Random, seededRandom, shuffle } from "./random.ts";
 export {

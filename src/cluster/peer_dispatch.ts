@@ -4,9 +4,10 @@
  * @module
  */
 
-import { NotAMemberError } from "../errors.ts";
+import { KvdbError, NotAMemberError } from "../errors.ts";
 import type { PeerHandler } from "../transport/mod.ts";
 import type { Coordinator } from "./coordinator.ts";
+import type { KeySerializer } from "./key_serializer.ts";
 import type { Membership } from "./membership.ts";
 import type { AntiEntropy } from "./anti_entropy.ts";
 import type { Repair } from "./repair.ts";
@@ -16,12 +17,16 @@ export interface PeerServices {
   membership: Membership;
   coordinator: Coordinator;
   repair: Repair;
+  /** Runs forwarded read-modify-write commands (key_serializer.ts). */
+  serializer?: KeySerializer;
+  /** Remembers a SCAN cursor another node issued (src/resp). */
+  rememberScanCursor?: (id: number, after: string) => void;
   antiEntropy: AntiEntropy;
 }
 
 /** A handler for every peer request kind. */
 export function peerDispatcher(services: PeerServices): PeerHandler {
-  const { membership, coordinator, repair, antiEntropy } = services;
+  const { membership, coordinator, repair, serializer, antiEntropy } = services;
   return async (request) => {
     switch (request.kind) {
       case "ping": {
@@ -40,6 +45,14 @@ export function peerDispatcher(services: PeerServices): PeerHandler {
         return await coordinator.handlePeer(request);
       case "transfer":
         return await repair.handlePeer(request);
+      case "atomic":
+        if (serializer === undefined) {
+          throw new NotFoundKindError("atomic");
+        }
+        return await serializer.handlePeer(request);
+      case "scan_cursor":
+        services.rememberScanCursor?.(request.id, request.after);
+        return { kind: "scan_cursor" };
       case "ae_buckets":
       case "ae_leaves":
       case "ae_entries":
@@ -50,4 +63,11 @@ export function peerDispatcher(services: PeerServices): PeerHandler {
       }
     }
   };
+}
+
+/** A kind this node knows but was built without (HTTP 400). */
+class NotFoundKindError extends KvdbError {
+  constructor(kind: string) {
+    super(`This node does not answer '${kind}' messages.`, 400);
+  }
 }

@@ -145,6 +145,8 @@ export function addressesIn(request: PeerRequest): string[] {
       return request.hintFor === undefined ? [] : [request.hintFor];
     case "read":
     case "scan":
+    case "atomic":
+    case "scan_cursor":
       return [];
     case "ping":
       return [request.from, ...request.members.map((m) => m[0])];

@@ -17,6 +17,15 @@ import {
   MEMBERS_MAX,
 } from "../limits.ts";
 import { BadRequestError } from "../errors.ts";
+import {
+  type AtomicRequest,
+  type AtomicResponse,
+  parseAtomicRequest,
+  parseAtomicResponse,
+  parseScanCursorRequest,
+  type ScanCursorRequest,
+  type ScanCursorResponse,
+} from "./resp_messages.ts";
 
 /** A record's compact summary for key listings: no value. */
 export type KeyEntry = readonly [
@@ -107,7 +116,10 @@ export type PeerRequest =
     ring: number;
     leaves: number[];
     before: number;
-  };
+  }
+  /** The Redis front end's messages: resp_messages.ts. */
+  | AtomicRequest
+  | ScanCursorRequest;
 
 /** Answers to {@link PeerRequest}s, by the same kind. */
 export type PeerResponse =
@@ -135,7 +147,9 @@ export type PeerResponse =
   }
   | { kind: "ae_leaves"; leaves: LeafDigestEntry[] }
   /** `complete` false: more records than one answer holds; the rest next round. */
-  | { kind: "ae_entries"; entries: SummaryEntry[]; complete: boolean };
+  | { kind: "ae_entries"; entries: SummaryEntry[]; complete: boolean }
+  | AtomicResponse
+  | ScanCursorResponse;
 
 /** The most records or keys one peer message carries. */
 export const PEER_BATCH_MAX = BATCH_KEYS_MAX;
@@ -336,6 +350,10 @@ export function parsePeerRequest(x: unknown): PeerRequest {
       if (x.after !== undefined) request.after = parseKey(x.after);
       return request;
     }
+    case "atomic":
+      return parseAtomicRequest(x);
+    case "scan_cursor":
+      return parseScanCursorRequest(x);
     default:
       // Never String() an arbitrary value: an object whose "toString" is
       // not a function throws, and that would be a 500, not a 400.
@@ -463,5 +481,9 @@ export function parsePeerResponse(
         entries: parseList(x.entries, AE_ENTRIES_MAX, parseSummaryEntry),
         complete: x.complete,
       };
+    case "atomic":
+      return parseAtomicResponse(x);
+    case "scan_cursor":
+      return { kind: "scan_cursor" };
   }
 }

@@ -41,6 +41,13 @@ export {
   type SummaryEntry,
 } from "./messages.ts";
 export {
+  ATOMIC_ITEMS_MAX,
+  type AtomicRequest,
+  type AtomicResponse,
+  type ScanCursorRequest,
+  type ScanCursorResponse,
+} from "./resp_messages.ts";
+export {
   PeerError,
   type PeerFailure,
   type PeerHandler,
