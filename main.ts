@@ -35,6 +35,7 @@ import {
   BODY_BYTES_MAX,
   BODY_DEADLINE_MS_DEFAULT,
   CONCURRENT_REQUESTS_MAX_DEFAULT,
+  KV_VOTERS_DEFAULT,
   PEER_DEADLINE_MS_DEFAULT,
   REQUEST_DEADLINE_MS_DEFAULT,
 } from "./src/limits.ts";
@@ -69,6 +70,13 @@ function integer(min: number, max: number) {
     }
     return n;
   };
+}
+
+function kvVoters(value: string): number {
+  if (value !== "1" && value !== "3" && value !== "5") {
+    throw new InvalidArgumentError("must be 1, 3 or 5.");
+  }
+  return Number(value);
 }
 
 function member(value: string): string {
@@ -201,6 +209,12 @@ function buildProgram(): Command {
         "-R, --replication-factor <n>",
         "copies of each key, on distinct nodes (capped at the cluster size)",
       ).argParser(integer(1, 256)).default(1),
+    )
+    .addOption(
+      new Option(
+        "--kv-voters <n>",
+        "voters per KV database (1, 3 or 5; capped by the cluster size)",
+      ).argParser(kvVoters).default(KV_VOTERS_DEFAULT),
     )
     .addOption(
       new Option("--vnodes <n>", "virtual nodes per member on the ring")
@@ -398,6 +412,7 @@ function buildProgram(): Command {
         cluster: o.cluster,
         replicationFactor: o.replicationFactor,
         vnodes: o.vnodes,
+        kvVoters: o.kvVoters,
         requestDeadlineMs: o.requestTimeout,
         peerDeadlineMs: o.peerTimeout,
         probeIntervalMs: o.probeInterval,

@@ -88,6 +88,8 @@ export interface NodeConfig {
   bodyBytesMax?: number;
   /** Most ms a request body may take to arrive; see BODY_DEADLINE_MS_DEFAULT. */
   bodyDeadlineMs?: number;
+  /** Voters per KV database (1, 3 or 5; capped by the members). Default 3. */
+  kvVoters?: number;
 }
 
 /** The cluster id signed peer messages carry unless `--cluster-id` says otherwise. */

@@ -33,6 +33,9 @@ import {
   PeerSigner,
 } from "./security/mod.ts";
 import { BatchingTransport, HttpTransport } from "./transport/mod.ts";
+import { KvDatabases, KvService } from "./kv/mod.ts";
+import { KV_VOTERS_DEFAULT } from "./limits.ts";
+import { setImmediate } from "node:timers";
 import { VERSION } from "./version.ts";
 
 /** How long a node that left keeps answering `cluster_info`. */
@@ -168,6 +171,33 @@ export async function startNode(
     log,
   });
   const { coordinator, repair, membership, hints } = core;
+  const kvRandom = seededRandom(
+    crypto.getRandomValues(new Uint32Array(1))[0]!,
+  );
+  const kv = new KvDatabases({
+    self,
+    // A node that joins founds no database: leaders add it to theirs.
+    founders: joining ? [] : membersOf(config),
+    voters: config.kvVoters ?? KV_VOTERS_DEFAULT,
+    ...(engine === "sqlite" && config.dataDir !== undefined
+      ? { dir: `${config.dataDir}/kv` }
+      : {}),
+    ...(config.sync !== undefined ? { sync: config.sync } : {}),
+    transport,
+    clock,
+    schedule: (fn) => void setImmediate(fn),
+    random: () => kvRandom.next(),
+    members: () =>
+      membership.members().map((m) => ({
+        address: m.address,
+        state: m.state,
+        phase: m.phase,
+      })),
+    requestDeadlineMs: config.requestDeadlineMs,
+    peerDeadlineMs: config.peerDeadlineMs,
+    log,
+  });
+  const kvService = new KvService(kv, { now: () => clock.now() });
 
   const auth = config.authToken === undefined
     ? undefined
@@ -198,6 +228,10 @@ export async function startNode(
             pushed: stats.aePushed,
           },
           handed_off: stats.handedOff,
+          kv: {
+            voters_per_database: config.kvVoters ?? KV_VOTERS_DEFAULT,
+            databases: kv.status(),
+          },
           transfer: {
             phase: stats.transfer.phase,
             keys_moved: stats.transfer.keysMoved,
@@ -207,6 +241,7 @@ export async function startNode(
         };
       },
       removeMember: (address) => membership.remove(address),
+      kv: kvService,
       leave: () => {
         // Answer at once; the CLI follows progress through cluster_info.
         repair.leave((p) => {
@@ -225,7 +260,11 @@ export async function startNode(
         return { leaving: true };
       },
     },
-    peer: core.handlePeer,
+    // The KV databases answer their own peer messages; the core the rest.
+    peer: (request) =>
+      request.kind === "raft" || request.kind === "kv"
+        ? kv.handlePeer(request)
+        : core.handlePeer(request),
     metrics: new Metrics(clock.now()),
     now: () => clock.now(),
     ...(auth !== undefined ? { auth } : {}),
@@ -256,6 +295,7 @@ export async function startNode(
     config.host.includes(":") ? `[${config.host}]` : config.host
   }:${server.port}`;
   core.start();
+  kv.start();
   const purger = startPurger(store, clock, {
     // With one copy nothing can bring an expired value back; with more, a
     // replica that missed the expiring write could, through read repair.
@@ -286,6 +326,7 @@ export async function startNode(
   }
   const finished = server.finished.then(async () => {
     core.stop();
+    kv.stop();
     await purger.stop();
     await store.close();
   });
@@ -294,6 +335,7 @@ export async function startNode(
     finished,
     async shutdown() {
       core.stop();
+      kv.stop();
       await server.shutdown();
       await finished;
     },

@@ -19,6 +19,8 @@ import {
   LIST_PAGE_KEYS_MAX,
   VALUE_BYTES_MAX,
 } from "../limits.ts";
+import type { KvService } from "../kv/mod.ts";
+import { KV_FUNCTIONS } from "./kv_functions.ts";
 import {
   asBoolean,
   asConsistency,
@@ -56,6 +58,8 @@ export interface ApiContext {
   leave?: () => unknown;
   /** Removes a dead member for good (see `Membership.remove`). */
   removeMember?: (address: string) => Promise<RemoveRefusal | null>;
+  /** The KV databases (src/kv); absent: the `kv_*` functions answer 503. */
+  kv?: KvService;
 }
 
 /** The answer to each refusal of `remove_member`. */
@@ -83,9 +87,9 @@ function removeRefused(address: string, why: RemoveRefusal): KvdbError {
 }
 
 /** Bound arguments, by parameter name (a Map: no inherited names). */
-type Bound = Map<string, unknown>;
+export type Bound = Map<string, unknown>;
 
-interface FunctionSpec {
+export interface FunctionSpec {
   /** Parameters given by position or by name, in order. */
   params: readonly string[];
   /** How many of `params` must be given. */
@@ -141,6 +145,7 @@ function checkValueSize(fn: string, value: unknown, bodyBytes: number): void {
 
 const FUNCTIONS: Record<string, FunctionSpec> = {
   ping: { params: [], required: 0, kwargs: [], run: () => "pong" },
+  ...KV_FUNCTIONS,
 
   get: {
     params: ["key", "default_value"],

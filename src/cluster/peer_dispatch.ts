@@ -4,22 +4,35 @@
  * @module
  */
 
-import { NotAMemberError } from "../errors.ts";
-import type { PeerHandler } from "../transport/mod.ts";
+import { NotAMemberError, UnavailableError } from "../errors.ts";
+import type {
+  PeerHandler,
+  PeerRequest,
+  PeerResponse,
+} from "../transport/mod.ts";
 import type { Coordinator } from "./coordinator.ts";
 import type { Membership } from "./membership.ts";
 import type { Repair } from "./repair.ts";
+
+/** What answers the KV databases' peer messages (src/kv's `KvDatabases`). */
+export interface KvPeerService {
+  handlePeer(
+    request: Extract<PeerRequest, { kind: "raft" | "kv" }>,
+  ): Promise<PeerResponse>;
+}
 
 /** The parts of the core that answer peers. */
 export interface PeerServices {
   membership: Membership;
   coordinator: Coordinator;
   repair: Repair;
+  /** The KV databases; set once they are started (absent: refused). */
+  kv?: () => KvPeerService | undefined;
 }
 
 /** A handler for every peer request kind. */
 export function peerDispatcher(services: PeerServices): PeerHandler {
-  const { membership, coordinator, repair } = services;
+  const { membership, coordinator, repair, kv } = services;
   return async (request) => {
     switch (request.kind) {
       case "ping": {
@@ -40,6 +53,14 @@ export function peerDispatcher(services: PeerServices): PeerHandler {
       case "ae_digest":
       case "ae_keys":
         return await repair.handlePeer(request);
+      case "raft":
+      case "kv": {
+        const service = kv?.();
+        if (service === undefined) {
+          throw new UnavailableError("this node serves no KV databases yet");
+        }
+        return await service.handlePeer(request);
+      }
       default: {
         const unreachable: never = request;
         throw new Error(`unhandled peer request ${unreachable}`);

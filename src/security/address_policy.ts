@@ -154,7 +154,10 @@ export function addressesIn(request: PeerRequest): string[] {
       return [request.for];
     case "ae_digest":
     case "ae_keys":
+    case "raft":
       return [request.from];
+    case "kv":
+      return [];
     default: {
       const unreachable: never = request;
       throw new Error(`unhandled peer request ${unreachable}`);

@@ -86,7 +86,14 @@ export type PeerRequest =
     limit: number;
     /** As in `ae_digest`. */
     before?: number;
-  };
+  }
+  /**
+   * Raft messages between the replicas of KV database `db`, all from
+   * `from` (validated in src/kv/wire.ts).
+   */
+  | { kind: "raft"; db: string; from: string; messages: unknown[] }
+  /** A KV database operation for the replica that can serve it (src/kv). */
+  | { kind: "kv"; db: string; op: unknown };
 
 /** Answers to {@link PeerRequest}s, by the same kind. */
 export type PeerResponse =
@@ -97,7 +104,9 @@ export type PeerResponse =
   | { kind: "ping_req"; ok: boolean }
   | { kind: "transfer"; records: StoredRecord[]; cursor: string | null }
   | { kind: "ae_digest"; differing: number[] }
-  | { kind: "ae_keys"; entries: KeyEntry[]; cursor: string | null };
+  | { kind: "ae_keys"; entries: KeyEntry[]; cursor: string | null }
+  | { kind: "raft" }
+  | { kind: "kv"; answer: unknown };
 
 /** The most records or keys one peer message carries. */
 export const PEER_BATCH_MAX = BATCH_KEYS_MAX;
@@ -170,6 +179,13 @@ function parseMemberEntry(x: unknown): MemberEntry {
   }
   if (!MEMBER_PHASES.includes(phase)) fail("bad member phase");
   return [parseAddress(address), state, incarnation, phase];
+}
+
+const DB_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+function parseDbName(x: unknown): string {
+  if (typeof x !== "string" || !DB_NAME.test(x)) fail("bad database name");
+  return x;
 }
 
 function parseLimit(x: unknown, max: number): number {
@@ -269,6 +285,17 @@ export function parsePeerRequest(x: unknown): PeerRequest {
         kind: "read",
         keys: parseList(x.keys, PEER_BATCH_MAX, parseKey),
       };
+    case "raft":
+      if (!Array.isArray(x.messages)) fail("bad Raft messages");
+      return {
+        kind: "raft",
+        db: parseDbName(x.db),
+        from: parseAddress(x.from),
+        messages: x.messages,
+      };
+    case "kv":
+      if (!isObject(x.op)) fail("bad KV operation");
+      return { kind: "kv", db: parseDbName(x.db), op: x.op };
     case "scan": {
       const limit = x.limit;
       if (
@@ -363,5 +390,10 @@ export function parsePeerResponse(
         entries: parseList(x.entries, request.limit, parseEntry),
         cursor: parseCursor(x.cursor),
       };
+    case "raft":
+      return { kind: "raft" };
+    case "kv":
+      if (!isObject(x.answer)) fail("bad KV answer");
+      return { kind: "kv", answer: x.answer };
   }
 }
