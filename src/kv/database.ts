@@ -36,6 +36,19 @@ export class NotLeaderError extends KvdbError {
   }
 }
 
+/**
+ * A proposal whose log position was taken by another entry (its leader
+ * lost leadership first): it was not applied and will not be; a retry with
+ * the same id is safe.
+ */
+export class ProposalLostError extends UnavailableError {
+  constructor(db: string) {
+    super(
+      `KV database '${db}': the commit was not applied (leadership changed); it is safe to retry`,
+    );
+  }
+}
+
 /** Raft timing, in ticks of {@link KvDatabaseOptions.tickMs}. */
 export interface RaftTiming {
   tickMs: number;
@@ -381,11 +394,7 @@ export class KvDatabase {
     for (const [id, waiters] of this.#proposals) {
       const keep = waiters.filter((w) => {
         if (w.index > appliedTo) return true;
-        w.reject(
-          new UnavailableError(
-            `KV database '${this.name}': the commit was not applied (leadership changed); it is safe to retry`,
-          ),
-        );
+        w.reject(new ProposalLostError(this.name));
         return false;
       });
       if (keep.length === 0) this.#proposals.delete(id);

@@ -32,6 +32,7 @@ import {
 import {
   KvDatabase,
   NotLeaderError,
+  ProposalLostError,
   RAFT_TIMING,
   type RaftTiming,
 } from "./database.ts";
@@ -438,30 +439,90 @@ export class KvDatabases {
   async run(name: string, op: KvOp): Promise<KvOpResult> {
     const deadline = this.#o.clock.now() + this.#o.requestDeadlineMs;
     const local = this.#host(name, false);
-    if (local !== undefined && op.type !== "atomic") {
-      return await this.#serveLocal(local, op);
-    }
-    if (local !== undefined && local.isLeader) {
-      try {
-        return await this.#serveLocal(local, op);
-      } catch (error) {
-        if (!(error instanceof NotLeaderError)) throw error;
+    if (local === undefined) return await this.#forward(name, op, deadline);
+    // A replica reads for itself: ReadIndex waits for a leader if need be.
+    if (op.type !== "atomic") return await this.#serveLocal(local, op);
+    // A commit is watched for in this replica's own log too: if the
+    // leader's answer is lost, its outcome still arrives here.
+    const outcome = local.awaitOutcome(
+      op.command.id,
+      this.#o.requestDeadlineMs,
+    );
+    outcome.catch(() => {});
+    return await Promise.race([outcome, this.#commit(local, op, deadline)]);
+  }
+
+  /** Proposes here when leading, else forwards to the leader, until the deadline. */
+  async #commit(
+    local: KvDatabase,
+    op: KvOp,
+    deadline: number,
+  ): Promise<KvOpResult> {
+    let lastError = "no leader";
+    while (this.#o.clock.now() < deadline && !this.#stopped) {
+      if (local.isLeader) {
+        try {
+          return await this.#serveLocal(local, op);
+        } catch (error) {
+          // Not leading any more, or the entry was lost with leadership:
+          // the same id is proposed again, and applied at most once.
+          if (
+            !(error instanceof NotLeaderError) &&
+            !(error instanceof ProposalLostError)
+          ) throw error;
+          lastError = error.message;
+        }
+      } else if (local.leader !== null && local.leader !== this.self) {
+        const answer = await this.#ask(local.leader, local.name, op, deadline);
+        if (answer.result !== undefined) return answer.result;
+        lastError = answer.error;
       }
+      await this.#pause();
     }
-    if (local !== undefined && op.type === "atomic") {
-      // Forwarded, and watched for in this replica's own log: if the
-      // leader's answer is lost, the outcome still arrives here.
-      const outcome = local.awaitOutcome(
-        op.command.id,
-        deadline - this.#o.clock.now(),
+    throw new UnavailableError(
+      `KV database '${local.name}' is unavailable: ${lastError}`,
+    );
+  }
+
+  #pause(): Promise<void> {
+    return new Promise<void>((resolve) =>
+      this.#o.clock.after(RETRY_PAUSE_MS, resolve)
+    );
+  }
+
+  /**
+   * One forwarded operation: its result, or why not (to try again);
+   * throws the refusal of an operation that no retry can fix.
+   */
+  async #ask(
+    target: string,
+    name: string,
+    op: KvOp,
+    deadline: number,
+  ): Promise<{ result?: KvOpResult; error: string; leader?: string }> {
+    const left = deadline - this.#o.clock.now();
+    if (left <= 0) return { error: "deadline passed" };
+    let response: PeerResponse;
+    try {
+      response = await this.#o.transport.call(
+        target,
+        { kind: "kv", db: name, op: encodeOp(op) },
+        Math.min(left, this.#o.requestDeadlineMs),
       );
-      outcome.catch(() => {});
-      return await Promise.race([
-        outcome,
-        this.#forward(name, op, deadline, local),
-      ]);
+    } catch (error) {
+      return { error: (error as Error).message };
     }
-    return await this.#forward(name, op, deadline, local);
+    if (response.kind !== "kv") return { error: "answer of the wrong kind" };
+    const a = response.answer as Record<string, unknown>;
+    const leader = typeof a.leader === "string" ? a.leader : undefined;
+    if (leader !== undefined) this.#leaders.set(name, leader);
+    if (a.ok === true) return { result: decodeResult(a.result), error: "" };
+    const status = typeof a.status === "number" ? a.status : 503;
+    const error = typeof a.error === "string" ? a.error : "refused";
+    // A deterministic refusal is the answer; a leader elsewhere, or none
+    // yet, is a reason to try again.
+    if (status !== 503) throw new KvdbError(error, status);
+    return leader === undefined ? { error } : { error, leader };
   }
 
   async #serveLocal(db: KvDatabase, op: KvOp): Promise<KvOpResult> {
@@ -499,45 +560,23 @@ export class KvDatabases {
     return out;
   }
 
+  /** For a node without a replica: the leader if known, else the replicas in turn. */
   async #forward(
     name: string,
     op: KvOp,
     deadline: number,
-    local: KvDatabase | undefined,
   ): Promise<KvOpResult> {
-    const body = encodeOp(op);
     let lastError = `no member could serve KV database '${name}'`;
-    for (let round = 0; this.#o.clock.now() < deadline; round++) {
-      if (this.#stopped) break;
-      for (const target of this.#targets(name, local)) {
-        const left = deadline - this.#o.clock.now();
-        if (left <= 0) break;
-        let response: PeerResponse;
-        try {
-          response = await this.#o.transport.call(
-            target,
-            { kind: "kv", db: name, op: body },
-            Math.min(left, this.#o.requestDeadlineMs),
-          );
-        } catch (error) {
-          lastError = (error as Error).message;
-          continue;
-        }
-        if (response.kind !== "kv") continue;
-        const a = response.answer as Record<string, unknown>;
-        if (typeof a.leader === "string") this.#leaders.set(name, a.leader);
-        if (a.ok === true) return decodeResult(a.result);
-        const status = typeof a.status === "number" ? a.status : 503;
-        const error = typeof a.error === "string" ? a.error : "refused";
-        // A deterministic refusal is the answer; a leader elsewhere, or
-        // none yet, is a reason to try again.
-        if (status !== 503) throw new KvdbError(error, status);
-        lastError = error;
-        if (typeof a.leader === "string" && a.leader !== target) break;
+    while (this.#o.clock.now() < deadline && !this.#stopped) {
+      for (const target of this.#targets(name, undefined)) {
+        if (this.#o.clock.now() >= deadline) break;
+        const answer = await this.#ask(target, name, op, deadline);
+        if (answer.result !== undefined) return answer.result;
+        lastError = answer.error;
+        // Told of a leader elsewhere: start over from it.
+        if (answer.leader !== undefined && answer.leader !== target) break;
       }
-      await new Promise<void>((resolve) =>
-        this.#o.clock.after(RETRY_PAUSE_MS, resolve)
-      );
+      await this.#pause();
     }
     throw new UnavailableError(
       `KV database '${name}' is unavailable: ${lastError}`,

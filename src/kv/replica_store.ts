@@ -247,10 +247,16 @@ export class ReplicaStore implements Storage {
         term: founding ? 1 : 0,
         vote: null,
         commit_idx: founding ? 1 : 0,
-        applied: 0,
+        // Entry 1 is applied by being written: its configuration is below.
+        applied: founding ? 1 : 0,
         snap_index: 0,
         snap_term: 0,
-        conf: JSON.stringify({ voters: [], learners: [] }),
+        // The founding configuration holds from the start (entry 1 says
+        // the same, for members added later).
+        conf: JSON.stringify({
+          voters: [...conf.voters].sort(),
+          learners: [...conf.learners].sort(),
+        }),
       };
       db.exec("BEGIN");
       db.prepare(
