@@ -131,6 +131,14 @@ export class Raft {
   readonly preVote: boolean;
   readonly #random: () => number;
   readonly #unsafeFollowerReads: boolean;
+  /**
+   * Ticks before this node may grant a vote: set when it starts without a
+   * configuration (a replica created empty, possibly after losing its
+   * disk: it may have voted in a term it no longer remembers). It votes
+   * only once a leader has given it a configuration and every candidacy
+   * it could have voted in before has timed out.
+   */
+  #voteGuardTicks = 0;
   #readQueue: string[] = [];
   #reads = new Map<string, ReadRequest>();
   #pendingReadIndex: Message[] = [];
@@ -153,6 +161,9 @@ export class Raft {
     this.log = new RaftLog(config.storage);
     const { hardState, conf } = config.storage.initialState();
     this.#setConf(conf);
+    if (conf.voters.length === 0) {
+      this.#voteGuardTicks = 2 * this.electionTimeout;
+    }
     if (!isEmptyHardState(hardState)) {
       assert(
         hardState.commit >= this.log.committed &&
@@ -370,6 +381,9 @@ export class Raft {
 
   /** Advances time by one tick. */
   tick(): void {
+    if (this.#voteGuardTicks > 0 && this.voters.size > 0) {
+      this.#voteGuardTicks--;
+    }
     if (this.state === "leader") this.#tickHeartbeat();
     else this.#tickElection();
   }
@@ -544,9 +558,11 @@ export class Raft {
 
   #stepVote(m: Message): void {
     const respType = m.type === "vote" ? "vote_resp" : "pre_vote_resp";
-    const canVote = this.vote === m.from ||
-      (this.vote === null && this.lead === null) ||
-      (m.type === "pre_vote" && m.term > this.term);
+    const guarded = this.#voteGuardTicks > 0 && m.context !== "transfer";
+    const canVote = !guarded &&
+      (this.vote === m.from ||
+        (this.vote === null && this.lead === null) ||
+        (m.type === "pre_vote" && m.term > this.term));
     if (canVote && this.log.isUpToDate(m.index ?? 0, m.logTerm ?? 0)) {
       // A granted vote carries the term it was asked for.
       this.#send({

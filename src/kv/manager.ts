@@ -15,7 +15,7 @@
  */
 
 import type { Clock, Timer } from "../clock/mod.ts";
-import type { Message, NodeId } from "../consensus/mod.ts";
+import type { ConfState, Message, NodeId } from "../consensus/mod.ts";
 import { BadRequestError, KvdbError, UnavailableError } from "../errors.ts";
 import type {
   PeerRequest,
@@ -74,6 +74,23 @@ export interface KvDatabasesOptions {
   log?: (line: string) => void;
   /** Test-only: serve follower reads without ReadIndex (the simulator's mutant). */
   unsafeFollowerReads?: boolean;
+  /**
+   * Opens a replica's store; default: a SQLite file in `dir` (or in
+   * memory). The simulator keeps stores across simulated crashes.
+   */
+  openStore?: (
+    name: string,
+    options: OpenStoreOptions,
+  ) => ReplicaStore | undefined;
+}
+
+/** What {@link KvDatabasesOptions.openStore} is asked for. */
+export interface OpenStoreOptions {
+  /** This node founds the group: a new store starts with this configuration. */
+  bootstrap?: ConfState;
+  sync?: "normal" | "full";
+  /** Create an empty store if there is none (a leader added this node). */
+  create: boolean;
 }
 
 /** An operation to run on the replica that can serve it. */
@@ -296,26 +313,8 @@ export class KvDatabases {
     if (this.#stopped) return undefined;
     const founding = this.foundingVoters(name);
     const isFounder = founding.includes(this.self);
-    const path = this.#o.dir === undefined
-      ? ":memory:"
-      : `${this.#o.dir}/${name}.sqlite3`;
-    let exists = false;
-    if (this.#o.dir !== undefined) {
-      try {
-        Deno.statSync(path);
-        exists = true;
-      } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-      }
-    }
-    if (!exists && !isFounder && !create) return undefined;
-    if (this.#o.dir !== undefined) {
-      Deno.mkdirSync(this.#o.dir, { recursive: true });
-    }
-    const store = ReplicaStore.open(path, {
-      ...(this.#o.sync !== undefined ? { sync: this.#o.sync } : {}),
-      ...(isFounder ? { bootstrap: { voters: founding, learners: [] } } : {}),
-    });
+    const store = this.#openStore(name, isFounder, create, founding);
+    if (store === undefined) return undefined;
     const db = new KvDatabase({
       name,
       self: this.self,
@@ -335,6 +334,38 @@ export class KvDatabases {
       db.node.campaign();
     }
     return db;
+  }
+
+  #openStore(
+    name: string,
+    isFounder: boolean,
+    create: boolean,
+    founding: string[],
+  ): ReplicaStore | undefined {
+    const options = {
+      ...(this.#o.sync !== undefined ? { sync: this.#o.sync } : {}),
+      ...(isFounder ? { bootstrap: { voters: founding, learners: [] } } : {}),
+    };
+    if (this.#o.openStore !== undefined) {
+      return this.#o.openStore(name, { ...options, create });
+    }
+    const path = this.#o.dir === undefined
+      ? ":memory:"
+      : `${this.#o.dir}/${name}.sqlite3`;
+    let exists = false;
+    if (this.#o.dir !== undefined) {
+      try {
+        Deno.statSync(path);
+        exists = true;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
+    }
+    if (!exists && !isFounder && !create) return undefined;
+    if (this.#o.dir !== undefined) {
+      Deno.mkdirSync(this.#o.dir, { recursive: true });
+    }
+    return ReplicaStore.open(path, options);
   }
 
   #send(

@@ -48,6 +48,7 @@ export {
   type KvMember,
   type KvOp,
   type KvOpResult,
+  type OpenStoreOptions,
 } from "./manager.ts";
 export {
   nextPlacementStep,

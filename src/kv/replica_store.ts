@@ -150,6 +150,10 @@ export interface ReplicaStoreOptions {
   sync?: "normal" | "full";
   /** The configuration a brand-new replica starts with (bootstrap). */
   bootstrap?: ConfState;
+  /** Entries behind the applied index before the log is compacted. Default 10,000. */
+  compactAfter?: number;
+  /** Entries kept behind the applied index when compacting. Default 1,000. */
+  tailKept?: number;
 }
 
 /** The state machine's answer to a failure it finds while applying. */
@@ -208,8 +212,20 @@ export class ReplicaStore implements Storage {
   #snapshot: Snapshot | undefined;
   readonly #q: ReturnType<typeof statements>;
 
-  private constructor(db: DatabaseSync, state: StateRow) {
+  readonly #compactAfter: number;
+  readonly #tailKept: number;
+
+  private constructor(
+    db: DatabaseSync,
+    state: StateRow,
+    options: ReplicaStoreOptions,
+  ) {
     this.#db = db;
+    this.#compactAfter = options.compactAfter ?? LOG_COMPACT_AFTER;
+    this.#tailKept = Math.min(
+      options.tailKept ?? LOG_TAIL_KEPT,
+      this.#compactAfter,
+    );
     this.#state = state;
     this.#q = statements(db);
     const last = this.#q.logLast.get() as { idx: number | null };
@@ -282,7 +298,7 @@ export class ReplicaStore implements Storage {
       }
       db.exec("COMMIT");
     }
-    return new ReplicaStore(db, state);
+    return new ReplicaStore(db, state, options);
   }
 
   close(): void {
@@ -465,8 +481,8 @@ export class ReplicaStore implements Storage {
 
   #maybeCompact(): void {
     const s = this.#state;
-    if (s.applied - s.snap_index < LOG_COMPACT_AFTER) return;
-    const to = s.applied - LOG_TAIL_KEPT;
+    if (s.applied - s.snap_index < this.#compactAfter) return;
+    const to = s.applied - this.#tailKept;
     s.snap_term = this.term(to);
     s.snap_index = to;
     this.#q.logCompact.run(to);
