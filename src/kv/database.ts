@@ -114,6 +114,12 @@ export class KvDatabase {
   #applyWaiters: { index: number; waiter: ReadWaiter }[] = [];
   readonly #listeners = new Set<ChangeListener>();
   #readSeq = 0;
+  /**
+   * Makes this run's ReadIndex contexts its own: a leader's late answer to
+   * a read this replica asked before it restarted must not be taken for
+   * the answer to a new one (it could name an older index).
+   */
+  readonly #readPrefix: string;
   #scheduled = false;
   #failed: Error | undefined;
   #stopped = false;
@@ -126,6 +132,7 @@ export class KvDatabase {
     this.self = options.self;
     this.store = options.store;
     this.timing = options.timing ?? RAFT_TIMING;
+    this.#readPrefix = Math.floor(options.random() * 2 ** 48).toString(36);
     this.node = new RawNode({
       id: options.self,
       storage: options.store,
@@ -306,7 +313,7 @@ export class KvDatabase {
   #sendReadIndex(): void {
     if (this.#readBatch.length === 0) return;
     const batch = this.#readBatch;
-    const ctx = `${this.self}/${++this.#readSeq}`;
+    const ctx = `${this.self}/${this.#readPrefix}/${++this.#readSeq}`;
     try {
       this.node.readIndex(ctx);
     } catch (error) {

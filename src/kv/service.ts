@@ -272,7 +272,31 @@ function rangeOf(selector: KvListSelector): [Uint8Array, Uint8Array] {
   ) {
     fail("Selector must specify either 'prefix' or both 'start' and 'end' key");
   }
-  return [readKey(start, "start"), readKey(end, "end")];
+  const s = readKey(start, "start");
+  const e = readKey(end, "end");
+  if (compareBytes(s, e) > 0) fail("Start key is greater than end key");
+  return [s, e];
+}
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A list cursor: the last key returned, as base64url of its JSON form, so
+ * that a client can make one from any key it was given.
+ */
+export function cursorOf(key: Uint8Array): string {
+  return toBase64Url(utf8.encode(JSON.stringify(keyToJson(decodeKey(key)))));
+}
+
+function cursorKey(cursor: unknown): Uint8Array {
+  try {
+    if (typeof cursor !== "string") throw new Error();
+    const json = JSON.parse(fromUtf8.decode(fromBase64Url(cursor)));
+    return encodeKey(keyFromJson(json, "cursor"));
+  } catch {
+    fail("invalid cursor");
+  }
 }
 
 /** Deno KV's operations on the KV databases, in JSON. */
@@ -346,13 +370,7 @@ export class KvService {
     const reverse = options.reverse ?? false;
     if (typeof reverse !== "boolean") fail("'reverse' must be true or false");
     if (options.cursor !== undefined && options.cursor !== null) {
-      let c: Uint8Array;
-      try {
-        if (typeof options.cursor !== "string") throw new Error();
-        c = fromBase64Url(options.cursor);
-      } catch {
-        fail("invalid cursor");
-      }
+      const c = cursorKey(options.cursor);
       if (compareBytes(c, start) < 0 || compareBytes(c, end) >= 0) {
         fail("invalid cursor");
       }
@@ -374,7 +392,7 @@ export class KvService {
     const full = rows.length === limit;
     return {
       entries,
-      cursor: full ? toBase64Url(rows[rows.length - 1]!.key) : null,
+      cursor: full ? cursorOf(rows[rows.length - 1]!.key) : null,
     };
   }
 

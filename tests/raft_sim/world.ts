@@ -190,6 +190,7 @@ export class World {
   readonly #checkedLeaders = new Set<string>();
   #violation: string | undefined;
   readonly #commits: { call: number; ret: number; vs: string }[] = [];
+  readonly #closers: (() => void)[] = [];
   readonly #counts = { crashes: 0, diskLosses: 0, partitions: 0, snapshots: 0 };
 
   constructor(options: WorldOptions) {
@@ -260,6 +261,8 @@ export class World {
   /** Watches what a replica persists and applies: the Raft safety properties. */
   #instrument(node: SimNode, store: ReplicaStore): void {
     const handle = store.handleReady.bind(store);
+    // A crash keeps the "disk": the store is closed only when the run ends.
+    this.#closers.push(store.close.bind(store));
     store.close = () => {};
     store.handleReady = (rd, conf) => {
       if (rd.snapshot !== undefined) {
@@ -652,6 +655,7 @@ export class World {
       n.kv?.stop();
       n.up = false;
     }
+    for (const close of this.#closers) close();
     return {
       seed: this.#o.seed,
       ops: this.history.length,
