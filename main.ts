@@ -56,6 +56,7 @@ import {
   textWriter,
 } from "./src/shell/mod.ts";
 import { VERSION } from "./src/version.ts";
+import { executeKv, type KvCommandName } from "./src/shell/kv_commands.ts";
 
 /** Exit code for a usage error (a bad flag or value), as BSD sysexits' EX_USAGE family and most CLIs use. */
 const EXIT_USAGE = 2;
@@ -566,6 +567,42 @@ function buildProgram(): Command {
     "leave",
     "tell a node to hand its data to its successors and leave the cluster",
   ).action((o) => leave(clientFor(o)));
+  const kvOnce = (
+    name: KvCommandName,
+    args: (string | undefined)[],
+    o: ClientOptions,
+  ) =>
+    once(o, (c) =>
+      executeKv(c, {
+        kind: "kv",
+        name,
+        args: args.filter((a): a is string => a !== undefined),
+      }));
+  oneShot(
+    "kv-get",
+    "print a KV database entry; a key is a JSON array ('[\"users\",1]') or a word",
+  )
+    .argument("<key>")
+    .action((key, o) => kvOnce("kv_get", [key], o));
+  oneShot("kv-set", "store a value in the KV database (JSON, else a string)")
+    .argument("<key>").argument("<value>")
+    .action((key, value, o) => kvOnce("kv_set", [key, value], o));
+  oneShot("kv-list", "print the KV database entries under a prefix")
+    .argument("[prefix]").argument("[limit]")
+    .action((prefix, limit, o) =>
+      kvOnce("kv_list", [prefix ?? "[]", limit], o)
+    );
+  oneShot(
+    "kv-cas",
+    "set a KV entry only if it is still at a versionstamp (or null: absent)",
+  )
+    .argument("<key>").argument("<versionstamp>").argument("<value>")
+    .action((key, vs, value, o) => kvOnce("kv_cas", [key, vs, value], o));
+  oneShot("kv-incr", "add n (default 1) to a u64 counter in the KV database")
+    .argument("<key>").argument("[n]")
+    .action((key, n, o) => kvOnce("kv_incr", [key, n], o));
+  oneShot("kv-delete", "delete a KV database entry").argument("<key>")
+    .action((key, o) => kvOnce("kv_delete", [key], o));
   registerBench(program);
   return program;
 }

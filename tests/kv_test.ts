@@ -5,8 +5,10 @@
 
 import { assert, assertEquals } from "@std/assert";
 import {
+  freePort,
   NodeProcess,
   rpc,
+  runCli,
   startCluster,
   stopAll,
   waitFor,
@@ -196,5 +198,50 @@ Deno.test("kv: the leader killed, the others elect another and go on; it comes b
   } finally {
     await stopAll(nodes);
     for (const d of dirs) Deno.removeSync(d, { recursive: true });
+  }
+});
+
+Deno.test("kv: the shell and the one-shot commands read and write the KV database", async () => {
+  const node = new NodeProcess(freePort(), []);
+  try {
+    await node.ready();
+    const hp = ["-H", "127.0.0.1", "-P", String(node.port)];
+    const set = await runCli([
+      "kv-set",
+      '["users",1]',
+      '{"name":"Ada"}',
+      ...hp,
+    ]);
+    assertEquals(set.code, 0, set.stderr);
+    assert(/^OK [0-9a-f]{20}$/.test(set.stdout.trim()), set.stdout);
+    const got = await runCli(["kv-get", '["users",1]', ...hp]);
+    assert(got.stdout.includes('"name": "Ada"'), got.stdout);
+    const incr = await runCli(["kv-incr", "hits", "5", ...hp]);
+    assertEquals(incr.stdout.trim(), "5");
+    const shell = await runCli(
+      ["shell", ...hp],
+      [
+        "kv_incr hits",
+        "kv_set greeting hello world",
+        "kv_get greeting",
+        "kv_cas greeting null replaced",
+        "kv_list",
+        "kv_delete greeting",
+        "kv_get greeting",
+        "exit",
+      ].join("\n") + "\n",
+    );
+    const out = shell.stdout;
+    assert(out.includes(">> 6\n"), out);
+    assert(out.includes("hello world  (versionstamp"), out);
+    assert(out.includes("FAILED: the key changed"), out);
+    assert(out.includes('["users",1] = {'), out);
+    assert(out.includes('["hits"] = 6 (u64)'), out);
+    assert(
+      out.trimEnd().endsWith("(nil)\n>>") || out.includes("OK\n>> (nil)"),
+      out,
+    );
+  } finally {
+    await node.kill();
   }
 });

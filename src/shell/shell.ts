@@ -9,6 +9,12 @@
 
 import type { KVClient } from "../../client.ts";
 import { formatResult } from "./format.ts";
+import {
+  executeKv,
+  isKvCommand,
+  KV_COMMANDS,
+  type KvShellCommand,
+} from "./kv_commands.ts";
 
 /** Options of {@linkcode runShell}. */
 export interface ShellOptions {
@@ -34,7 +40,8 @@ export type ShellCommand =
       | "ping"
       | "help";
   }
-  | { kind: "exit" };
+  | { kind: "exit" }
+  | KvShellCommand;
 
 /**
  * A line the shell cannot run: an unknown command, a wrong number of
@@ -62,7 +69,7 @@ interface Spec {
 }
 
 /** Every command, in the order `help` lists them. */
-const COMMANDS: Readonly<Record<ShellCommand["kind"], Spec>> = {
+const COMMANDS: Readonly<Record<Exclude<ShellCommand["kind"], "kv">, Spec>> = {
   set: {
     usage: "set <key> <value>",
     description: "store <value>: the rest of the line, as a string",
@@ -144,20 +151,24 @@ const COMMANDS: Readonly<Record<ShellCommand["kind"], Spec>> = {
 };
 
 /** Other spellings of a command: the seed's `exit;` and redis-cli's quit. */
-const ALIASES: Readonly<Record<string, ShellCommand["kind"]>> = {
+const ALIASES: Readonly<
+  Record<string, Exclude<ShellCommand["kind"], "kv">>
+> = {
   "exit;": "exit",
   quit: "exit",
   "quit;": "exit",
 };
 
 const USAGE_WIDTH = Math.max(
-  ...Object.values(COMMANDS).map((spec) => spec.usage.length),
+  ...[...Object.values(COMMANDS), ...Object.values(KV_COMMANDS)].map((spec) =>
+    spec.usage.length
+  ),
 );
 
 /** What `help` prints. */
 export const HELP_TEXT: string = [
   "Commands (names are case-insensitive):",
-  ...Object.values(COMMANDS).map((spec) =>
+  ...[...Object.values(COMMANDS), ...Object.values(KV_COMMANDS)].map((spec) =>
     `  ${spec.usage.padEnd(USAGE_WIDTH)}  ${spec.description}`
   ),
   'Keys with spaces go in double quotes: get "my key" (\\" and \\\\ escape).',
@@ -191,8 +202,11 @@ export function parseCommand(
   if (text === "") return null;
   const nameEnd = findWhitespace(text, 0);
   const word = text.slice(0, nameEnd).toLowerCase();
+  if (isKvCommand(word)) return parseKv(word, text, nameEnd);
   const kind = ALIASES[word] ??
-    (Object.hasOwn(COMMANDS, word) ? word as ShellCommand["kind"] : undefined);
+    (Object.hasOwn(COMMANDS, word)
+      ? word as Exclude<ShellCommand["kind"], "kv">
+      : undefined);
   if (kind === undefined) {
     return new ShellSyntaxError(
       `unknown command '${text.slice(0, nameEnd)}'; type 'help' for the ` +
@@ -217,8 +231,44 @@ export function parseCommand(
   return build(kind, args);
 }
 
+/** A KV command: its arguments, the last one the rest of the line if it says so. */
+function parseKv(
+  name: KvShellCommand["name"],
+  text: string,
+  nameEnd: number,
+): ShellCommand | ShellSyntaxError {
+  const spec = KV_COMMANDS[name];
+  let args: string[];
+  try {
+    args = tokenize(text, nameEnd);
+    if (spec.restOfLine && args.length > spec.argsMax) {
+      // Re-split: the fixed arguments, then the rest verbatim.
+      let i = nameEnd;
+      const fixed: string[] = [];
+      for (let n = 0; n < spec.argsMax - 1; n++) {
+        const [token, end] = readToken(text, skipWhitespace(text, i));
+        fixed.push(token);
+        i = end;
+      }
+      args = [...fixed, text.slice(skipWhitespace(text, i))];
+    }
+  } catch (error) {
+    if (!(error instanceof ShellSyntaxError)) throw error;
+    return new ShellSyntaxError(`${error.message}; usage: ${spec.usage}`);
+  }
+  if (args.length < spec.argsMin || args.length > spec.argsMax) {
+    return new ShellSyntaxError(
+      `wrong number of arguments for '${name}'; usage: ${spec.usage}`,
+    );
+  }
+  return { kind: "kv", name, args };
+}
+
 /** Assembles a command from arguments whose count was checked. */
-function build(kind: ShellCommand["kind"], args: string[]): ShellCommand {
+function build(
+  kind: Exclude<ShellCommand["kind"], "kv">,
+  args: string[],
+): ShellCommand {
   const first = () => args[0]!;
   switch (kind) {
     case "set":
@@ -351,6 +401,8 @@ async function execute(
       return formatResult(await client.ping());
     case "help":
       return HELP_TEXT;
+    case "kv":
+      return await executeKv(client, command);
     default:
       return unreachable(command);
   }
