@@ -121,6 +121,7 @@ export class KvDatabase {
    */
   readonly #readPrefix: string;
   #scheduled = false;
+  #capture: { to: NodeId; messages: Message[] } | undefined;
   #failed: Error | undefined;
   #stopped = false;
   #purging = false;
@@ -187,11 +188,27 @@ export class KvDatabase {
     this.#schedule();
   }
 
-  /** Takes messages from a peer. */
-  receive(messages: Message[]): void {
-    if (this.#stopped) return;
+  /**
+   * Takes messages from a peer. With `replyTo`, the Ready they cause is
+   * handled at once and the messages it has for that peer are returned
+   * instead of sent (persisted first, as always): they ride back on the
+   * answer to the peer's request, one exchange per round instead of two.
+   */
+  receive(messages: Message[], replyTo?: NodeId): Message[] {
+    if (this.#stopped) return [];
     for (const m of messages) this.node.step(m);
-    this.#schedule();
+    if (replyTo === undefined) {
+      this.#schedule();
+      return [];
+    }
+    const capture = { to: replyTo, messages: [] as Message[] };
+    this.#capture = capture;
+    try {
+      this.#drive();
+    } finally {
+      this.#capture = undefined;
+    }
+    return capture.messages;
   }
 
   /** Watches every commit's changed keys. Returns the unsubscribe function. */
@@ -362,6 +379,10 @@ export class KvDatabase {
       byPeer.set(m.to, list);
     }
     for (const [to, messages] of byPeer) {
+      if (this.#capture?.to === to) {
+        this.#capture.messages.push(...messages);
+        continue;
+      }
       const snaps = messages.some((m) => m.type === "snap");
       this.#o.send(to, messages, (ok) => {
         if (this.#stopped) return;

@@ -403,7 +403,21 @@ export class KvDatabases {
       messages: batch.flatMap((b) => b.messages),
     };
     this.#o.transport.call(to, request, this.#o.peerDeadlineMs).then(
-      () => true,
+      (response) => {
+        // The peer's answers to these messages, if it had any at once.
+        const replies = response.kind === "raft"
+          ? response.messages
+          : undefined;
+        if (replies !== undefined && replies.length > 0) {
+          try {
+            this.#dbs.get(db)?.receive(parseRaftMessages(replies, to));
+          } catch (error) {
+            if (!(error instanceof BadRequestError)) throw error;
+            this.#o.log?.(`kv: a bad Raft answer from ${to}: ${error.message}`);
+          }
+        }
+        return true;
+      },
       () => false,
     ).then((ok) => {
       box.inFlight = false;
@@ -424,8 +438,13 @@ export class KvDatabases {
       if (db === undefined) {
         throw new UnavailableError("this node is shutting down");
       }
-      db.receive(messages.filter((m) => m.to === this.self));
-      return { kind: "raft" };
+      const replies = db.receive(
+        messages.filter((m) => m.to === this.self),
+        request.from,
+      );
+      return replies.length === 0
+        ? { kind: "raft" }
+        : { kind: "raft", messages: replies };
     }
     const op = decodeOp(request.op);
     try {

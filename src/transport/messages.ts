@@ -105,7 +105,8 @@ export type PeerResponse =
   | { kind: "transfer"; records: StoredRecord[]; cursor: string | null }
   | { kind: "ae_digest"; differing: number[] }
   | { kind: "ae_keys"; entries: KeyEntry[]; cursor: string | null }
-  | { kind: "raft" }
+  /** With the answering replica's own messages for the sender, if any. */
+  | { kind: "raft"; messages?: unknown[] }
   | { kind: "kv"; answer: unknown };
 
 /** The most records or keys one peer message carries. */
@@ -391,7 +392,9 @@ export function parsePeerResponse(
         cursor: parseCursor(x.cursor),
       };
     case "raft":
-      return { kind: "raft" };
+      if (x.messages === undefined) return { kind: "raft" };
+      if (!Array.isArray(x.messages)) fail("bad Raft answer");
+      return { kind: "raft", messages: x.messages };
     case "kv":
       if (!isObject(x.answer)) fail("bad KV answer");
       return { kind: "kv", answer: x.answer };
