@@ -46,6 +46,7 @@ export interface TestNetworkOptions {
   seed?: number;
   maxSizePerMsg?: number;
   maxInflightMsgs?: number;
+  leaseReads?: boolean;
 }
 
 /** Several members and the messages between them. */
@@ -77,6 +78,7 @@ export class TestNetwork {
       preVote: this.options.preVote ?? false,
       checkQuorum: this.options.checkQuorum ?? false,
       random: seeded(this.#seed++),
+      ...(this.options.leaseReads ? { leaseReads: true } : {}),
       ...(this.options.maxSizePerMsg !== undefined
         ? { maxSizePerMsg: this.options.maxSizePerMsg }
         : {}),

@@ -64,6 +64,15 @@ export interface RaftConfig {
   /** A uniform draw in [0, 1): election timeouts are randomized with it. */
   random: () => number;
   /**
+   * Serve the leader's ReadIndex requests from a lease instead of a
+   * heartbeat round, while a quorum acknowledged a heartbeat sent less
+   * than {@link leaseTicks} ago (needs checkQuorum). Safe while the nodes'
+   * clocks run at rates within 10% of each other: followers that
+   * acknowledged refuse votes for an election timeout of their own ticks.
+   * Default false.
+   */
+  leaseReads?: boolean;
+  /**
    * Test-only: serve a follower's ReadIndex from its own commit index
    * without asking the leader. Unsafe; it exists so that the simulator's
    * linearizability checker can be shown to catch stale reads.
@@ -139,6 +148,11 @@ export class Raft {
    * it could have voted in before has timed out.
    */
   #voteGuardTicks = 0;
+  /** Ticks since start: heartbeats carry the tick they were sent at, for leases. */
+  #ticks = 0;
+  /** Per member: the send tick of the latest heartbeat it acknowledged. */
+  #acked = new Map<NodeId, number>();
+  readonly #leaseReads: boolean;
   #readQueue: string[] = [];
   #reads = new Map<string, ReadRequest>();
   #pendingReadIndex: Message[] = [];
@@ -158,9 +172,14 @@ export class Raft {
     this.preVote = config.preVote ?? true;
     this.#random = config.random;
     this.#unsafeFollowerReads = config.unsafeFollowerReads ?? false;
+    this.#leaseReads = (config.leaseReads ?? false) && this.checkQuorum;
     this.log = new RaftLog(config.storage);
     const { hardState, conf } = config.storage.initialState();
     this.#setConf(conf);
+    // Votes wait an election timeout after every start: a follower that
+    // acknowledged a leader's heartbeat just before it crashed must not
+    // help elect another while that leader's lease may still run.
+    if (this.#leaseReads) this.#voteGuardTicks = this.electionTimeout;
     if (conf.voters.length === 0) {
       this.#voteGuardTicks = 2 * this.electionTimeout;
     }
@@ -309,9 +328,26 @@ export class Raft {
         term: this.term,
         commit: Math.min(pr.match, this.log.committed),
       };
-      if (context !== undefined) m.context = context;
+      // A plain heartbeat carries its send tick: its acknowledgement
+      // extends the leader's lease from then on.
+      m.context = context ?? `@${this.#ticks}`;
       this.#send(m);
     }
+  }
+
+  /** Ticks a lease lasts: 0.7 of an election timeout (clock rates within 10%, a tick of slack). */
+  get leaseTicks(): number {
+    return Math.floor(this.electionTimeout * 0.8) - 1;
+  }
+
+  /** Whether a quorum acknowledged a heartbeat recent enough for a lease read. */
+  #inLease(): boolean {
+    if (!this.#leaseReads || this.leadTransferee !== null) return false;
+    const sent = [...this.voters].map((id) =>
+      id === this.id ? this.#ticks : this.#acked.get(id) ?? -Infinity
+    ).sort((a, b) => b - a);
+    const quorumSent = sent[majority(this.voters.size) - 1] ?? -Infinity;
+    return this.#ticks - quorumSent < this.leaseTicks;
   }
 
   // ------------------------------------------------------------ transitions
@@ -338,6 +374,7 @@ export class Raft {
     this.#readQueue = [];
     this.#reads = new Map();
     this.#pendingReadIndex = [];
+    this.#acked = new Map();
   }
 
   becomeFollower(term: number, lead: NodeId | null): void {
@@ -381,6 +418,7 @@ export class Raft {
 
   /** Advances time by one tick. */
   tick(): void {
+    this.#ticks++;
     if (this.#voteGuardTicks > 0 && this.voters.size > 0) {
       this.#voteGuardTicks--;
     }
@@ -615,7 +653,14 @@ export class Raft {
         pr.recentActive = true;
         pr.msgAppFlowPaused = false;
         if (pr.match < this.log.lastIndex()) this.#sendAppend(m.from);
-        if (m.context !== undefined) this.#readAck(m.from, m.context);
+        if (m.context?.startsWith("@")) {
+          const sentAt = Number(m.context.slice(1));
+          if (
+            sentAt <= this.#ticks && sentAt > (this.#acked.get(m.from) ?? -1)
+          ) {
+            this.#acked.set(m.from, sentAt);
+          }
+        } else if (m.context !== undefined) this.#readAck(m.from, m.context);
         return;
       case "snap_status":
         if (pr.state !== "snapshot") return;
@@ -765,6 +810,10 @@ export class Raft {
     // the commit index (§6.4): hold the read until then.
     if (!this.#committedEntryInCurrentTerm()) {
       this.#pendingReadIndex.push(m);
+      return;
+    }
+    if (this.#inLease()) {
+      this.#answerRead(m, this.log.committed);
       return;
     }
     this.#startRead(m);

@@ -394,3 +394,45 @@ Deno.test("a restarted node keeps its term, vote and log from its storage", () =
   assertEquals(restarted.raft.vote, "1");
   assertEquals(restarted.raft.log.lastIndex(), m2.node.raft.log.lastIndex());
 });
+
+Deno.test("lease reads: a leader whose heartbeats a quorum acknowledged lately answers at once; cut off, it stops", () => {
+  const net = new TestNetwork(THREE, { checkQuorum: true, leaseReads: true });
+  // Fresh members vote only after an election timeout; then node 1 campaigns.
+  for (let i = 0; i < 10; i++) {
+    for (const [, m] of net.members) m.node.raft.electionElapsed = 0;
+    net.tickAll(1);
+  }
+  net.campaign("1");
+  assertEquals(net.leaders(), ["1"]);
+  net.propose("1", "x");
+  net.tickAll(1); // a heartbeat round, acknowledged
+  net.get("1").node.readIndex("lease");
+  net.process();
+  // Answered without a message round.
+  assertEquals(net.get("1").reads, [{ index: 2, context: "lease" }]);
+  net.isolate("1");
+  net.tickAll(net.raft("1").leaseTicks);
+  net.get("1").node.readIndex("late");
+  net.settle();
+  assertEquals(net.get("1").reads.length, 1);
+});
+
+Deno.test("lease reads: a restarted member votes only after an election timeout", () => {
+  const net = new TestNetwork(THREE, { checkQuorum: true, leaseReads: true });
+  // Fresh members vote only after an election timeout; then node 1 campaigns.
+  for (let i = 0; i < 10; i++) {
+    for (const [, m] of net.members) m.node.raft.electionElapsed = 0;
+    net.tickAll(1);
+  }
+  net.campaign("1");
+  assertEquals(net.leaders(), ["1"]);
+  const s3 = net.get("3").storage;
+  net.add("3", s3);
+  net.isolate("1");
+  // Node 2 asks at once: 3 just restarted and refuses.
+  net.get("2").node.campaign();
+  net.settle();
+  assertEquals(net.raft("2").state === "leader", false);
+  net.tickAll(30);
+  assertEquals(net.leaders().filter((l) => l !== "1").length, 1);
+});

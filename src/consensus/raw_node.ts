@@ -15,6 +15,7 @@ import {
   type HardState,
   type Message,
   type NodeId,
+  ProposalDroppedError,
   type Ready,
   REMOTE_MESSAGE_TYPES,
   type SoftState,
@@ -117,7 +118,13 @@ export class RawNode {
       REMOTE_MESSAGE_TYPES.includes(m.type) && m.term > 0,
       `a peer's message is a remote type with a term (${m.type}, ${m.term})`,
     );
-    this.raft.step(m);
+    try {
+      this.raft.step(m);
+    } catch (error) {
+      // A read or transfer forwarded to a node that cannot take it now (no
+      // leader any more): dropped, as a lost message is; the sender retries.
+      if (!(error instanceof ProposalDroppedError)) throw error;
+    }
   }
 
   status(): RaftStatus {

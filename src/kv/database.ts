@@ -77,6 +77,8 @@ export interface KvDatabaseOptions {
   timing?: RaftTiming;
   /** Called when the replica fails for good (its disk refused a write). */
   onFatal?: (error: Error) => void;
+  /** The leader reads under a lease (RaftConfig.leaseReads). Default true. */
+  leaseReads?: boolean;
   /** See RaftConfig.unsafeFollowerReads: for the simulator's mutant only. */
   unsafeFollowerReads?: boolean;
 }
@@ -142,6 +144,7 @@ export class KvDatabase {
       heartbeatTick: this.timing.heartbeatTicks,
       checkQuorum: true,
       preVote: true,
+      leaseReads: options.leaseReads ?? true,
       random: options.random,
       ...(options.unsafeFollowerReads ? { unsafeFollowerReads: true } : {}),
     });
