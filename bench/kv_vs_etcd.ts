@@ -78,6 +78,8 @@ interface System {
   name: string;
   /** The URL load goes to (the leader). */
   url: string;
+  /** Finds the leader again: leadership may move (KVDB hands it to a database's preferred voter). */
+  leader: () => Promise<string>;
   pids: Deno.ChildProcess[];
   dirs: string[];
   put: string;
@@ -131,19 +133,23 @@ async function startKvdb(count: number): Promise<System> {
       stderr: "null",
     }).spawn()
   );
-  let leader = "";
-  await poll("a KV leader", async () => {
-    for (const p of ports) {
-      const info = await post(`http://127.0.0.1:${p}/`, {
-        function: "cluster_info",
-      });
-      const db = ((info.result as Record<string, unknown>).kv as {
-        databases: { role: string }[];
-      }).databases[0];
-      if (db?.role === "leader") leader = `http://127.0.0.1:${p}/`;
-    }
-    return leader !== "";
-  });
+  const findLeader = async () => {
+    let found = "";
+    await poll("a KV leader", async () => {
+      for (const p of ports) {
+        const info = await post(`http://127.0.0.1:${p}/`, {
+          function: "cluster_info",
+        });
+        const db = ((info.result as Record<string, unknown>).kv as {
+          databases: { role: string }[];
+        }).databases[0];
+        if (db?.role === "leader") found = `http://127.0.0.1:${p}/`;
+      }
+      return found !== "";
+    });
+    return found;
+  };
+  const leader = await findLeader();
   for (let i = 0; i < KEYS; i += 1000) {
     const muts = [];
     for (let j = i; j < Math.min(KEYS, i + 1000); j++) {
@@ -154,6 +160,7 @@ async function startKvdb(count: number): Promise<System> {
   return {
     name: `KVDB, ${count} node${count > 1 ? "s" : ""}`,
     url: leader,
+    leader: findLeader,
     pids,
     dirs,
     put: "kv_atomic.lua",
@@ -194,16 +201,22 @@ async function startEtcd(count: number): Promise<System> {
       stderr: "null",
     }).spawn()
   );
-  let leader = "";
-  await poll("an etcd leader", async () => {
-    for (let i = 0; i < count; i++) {
-      const url = `http://127.0.0.1:${ports[2 * i]}`;
-      const s = await post(`${url}/v3/maintenance/status`, {});
-      const header = s.header as { member_id: string };
-      if (s.leader !== undefined && s.leader === header.member_id) leader = url;
-    }
-    return leader !== "";
-  });
+  const findLeader = async () => {
+    let found = "";
+    await poll("an etcd leader", async () => {
+      for (let i = 0; i < count; i++) {
+        const url = `http://127.0.0.1:${ports[2 * i]}`;
+        const s = await post(`${url}/v3/maintenance/status`, {});
+        const header = s.header as { member_id: string };
+        if (s.leader !== undefined && s.leader === header.member_id) {
+          found = url;
+        }
+      }
+      return found !== "";
+    });
+    return found;
+  };
+  const leader = await findLeader();
   const b64 = (s: string) => btoa(s);
   const queue = Array.from({ length: KEYS }, (_, i) => i);
   await Promise.all(Array.from({ length: 50 }, async () => {
@@ -217,6 +230,7 @@ async function startEtcd(count: number): Promise<System> {
   return {
     name: `etcd, ${count} member${count > 1 ? "s" : ""}`,
     url: leader,
+    leader: findLeader,
     pids,
     dirs,
     put: "etcd_put.lua",
@@ -285,8 +299,8 @@ for (const count of [1, 3]) {
       for (const s of order) {
         const r = results.get(s.name) ??
           { put: [], get: [], p99put: [], p99get: [], errors: 0 };
-        const put = await wrk(s.url, s.put);
-        const get = await wrk(s.url, s.get);
+        const put = await wrk(await s.leader(), s.put);
+        const get = await wrk(await s.leader(), s.get);
         r.put.push(put.rps);
         r.get.push(get.rps);
         r.p99put.push(put.p99);
