@@ -300,6 +300,14 @@ function buildProgram(): Command {
     )
     .addOption(
       new Option(
+        "--max-clock-offset <ms>",
+        "refuse to coordinate writes while this node's clock is further than this from most peers'",
+      ).argParser(integer(1, 600_000)).default(
+        CLUSTER_DEFAULTS.maxClockOffsetMs,
+      ),
+    )
+    .addOption(
+      new Option(
         "--data-dir <dir>",
         "where this node keeps its data (SQLite); default ./data/<host>_<port>",
       ).conflicts("memory"),
@@ -423,6 +431,7 @@ function buildProgram(): Command {
         hintCountMax: o.hintMaxCount,
         hintBytesMax: o.hintMaxBytes,
         tombstoneGraceMs: o.tombstoneGrace,
+        maxClockOffsetMs: o.maxClockOffset,
         ...(o.join !== undefined ? { join: o.join } : {}),
         ...(o.memory ? { engine: "memory" } : {
           engine: "sqlite",

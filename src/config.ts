@@ -60,6 +60,12 @@ export interface NodeConfig {
   /** How long a tombstone is kept before it may be purged. */
   tombstoneGraceMs?: number;
   /**
+   * The largest offset of this node's clock from its peers' at which it
+   * coordinates writes (docs/failures.md, "Clocks").
+   */
+  maxClockOffsetMs?: number;
+
+  /**
    * The token every client request (`POST /`, `GET /metrics`) must carry as
    * `Authorization: Bearer <token>`; several are all accepted (while one is
    * rotated). Absent: clients are not authenticated.
@@ -149,6 +155,7 @@ export const CLUSTER_DEFAULTS = {
   hintCountMax: 100_000,
   hintBytesMax: 64 * 1024 * 1024,
   tombstoneGraceMs: 24 * 3600 * 1000,
+  maxClockOffsetMs: 500,
 } as const;
 
 function inRange(name: string, value: number, min: number, max: number) {
@@ -362,6 +369,7 @@ export function validateConfig(config: NodeConfig): NodeConfig {
     ["hintCountMax", config.hintCountMax, 0, 100_000_000],
     ["hintBytesMax", config.hintBytesMax, 0, 2 ** 40],
     ["tombstoneGraceMs", config.tombstoneGraceMs, 0, 10 * 365 * 86_400_000],
+    ["maxClockOffsetMs", config.maxClockOffsetMs, 1, 600_000],
   ];
   for (const [name, value, min, max] of optional) {
     if (value !== undefined) inRange(name, value, min, max);

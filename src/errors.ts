@@ -56,6 +56,17 @@ export class UnavailableError extends KvdbError {
 }
 
 /**
+ * This node's clock is too far from its peers' for it to stamp writes: the
+ * versions it issued would order writes wrongly and its TTLs would be off
+ * (HTTP 503: another node can take the write).
+ */
+export class ClockSkewError extends KvdbError {
+  constructor(message: string) {
+    super(message, 503);
+  }
+}
+
+/**
  * The node's storage cannot do what was asked: the data directory cannot be
  * opened, or a write could not be made durable (disk full, read-only, I/O
  * error). Such a write was not acknowledged (HTTP 503: another replica or a

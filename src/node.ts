@@ -168,6 +168,7 @@ export async function startNode(
     hintCountMax: setting("hintCountMax"),
     hintBytesMax: setting("hintBytesMax"),
     tombstoneGraceMs: setting("tombstoneGraceMs"),
+    maxClockOffsetMs: setting("maxClockOffsetMs"),
     log,
   });
   const { coordinator, repair, membership, hints } = core;
@@ -219,6 +220,7 @@ export async function startNode(
       status: () => {
         const stats = repair.stats();
         return {
+          clock: clockStatus(core, clock.now()),
           storage: storageStatus(store),
           hints: hints.stats(),
           anti_entropy: {
@@ -379,5 +381,26 @@ function storageStatus(store: Store): Record<string, unknown> {
     writes,
     failed_commits: failedCommits,
     cache,
+  };
+}
+
+/** This node's clock offsets to its peers, for `cluster_info`. */
+function clockStatus(
+  core: ClusterNode,
+  nowMs: number,
+): Record<string, unknown> {
+  const offsets: Record<string, unknown> = {};
+  for (const [peer, e] of core.clockSkew.estimates(nowMs)) {
+    offsets[peer] = {
+      offset_ms: Math.round(e.offsetMs),
+      uncertainty_ms: Math.round(e.uncertaintyMs),
+    };
+  }
+  const refusal = core.coordinator.clockRefusal();
+  return {
+    max_offset_ms: core.clockSkew.maxOffsetMs,
+    offsets,
+    writes_refused: refusal !== undefined,
+    ...(refusal !== undefined ? { why: refusal } : {}),
   };
 }

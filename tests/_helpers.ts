@@ -90,6 +90,38 @@ export interface NodeProcessOptions {
   caCert?: string;
 }
 
+/**
+ * The environment that runs a node with its wall clock `offset` away from
+ * the machine's ("+20s", "-0.3s"), through libfaketime preloaded into the
+ * process itself (the `faketime` command would fork, and a test could then
+ * not kill the node by its pid); timers, on the monotonic clock, are not
+ * skewed. Undefined when libfaketime is not installed.
+ */
+export function skewedClock(
+  offset: string,
+): Record<string, string> | undefined {
+  for (
+    const dir of [
+      "/usr/lib/x86_64-linux-gnu",
+      "/usr/lib/aarch64-linux-gnu",
+      "/usr/lib",
+    ]
+  ) {
+    const library = `${dir}/faketime/libfaketime.so.1`;
+    try {
+      Deno.statSync(library);
+    } catch {
+      continue;
+    }
+    return {
+      LD_PRELOAD: library,
+      FAKETIME: offset,
+      FAKETIME_DONT_FAKE_MONOTONIC: "1",
+    };
+  }
+  return undefined;
+}
+
 /** A node process started by a test. */
 export class NodeProcess {
   readonly address: string;
@@ -144,6 +176,11 @@ export class NodeProcess {
       for await (const chunk of stream) this.#log += decoder.decode(chunk);
     };
     await Promise.all([pump(this.#child.stdout), pump(this.#child.stderr)]);
+  }
+
+  /** The node's process id (while it runs). */
+  get pid(): number {
+    return this.#child.pid;
   }
 
   /** What the node printed so far. */

@@ -3,7 +3,7 @@
  * which is killed with SIGKILL while clients write.
  */
 
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { KVClient } from "../client.ts";
 import { rpc, startCluster, stopAll, waitFor } from "./_helpers.ts";
 
@@ -94,10 +94,14 @@ Deno.test("replication: with two of three nodes down, a write answers 503 quickl
     const { status, body } = await rpc(nodes[0]!.address, "set", ["k", 1]);
     assertEquals(status, 503);
     assertEquals(body.status, "Error");
-    assertEquals(
-      body.description,
-      "write quorum not met: 1 of 2 acknowledgements",
+    const description = String(body.description);
+    assert(
+      description.startsWith("write quorum not met: 1 of 2 acknowledgements ("),
+      description,
     );
+    // It names each replica that failed, and why.
+    assertStringIncludes(description, `${nodes[1]!.address}: `);
+    assertStringIncludes(description, `${nodes[2]!.address}: `);
     assert(Date.now() - started < 5_000);
     const read = await rpc(nodes[0]!.address, "get", ["k"]);
     assertEquals(read.status, 503);

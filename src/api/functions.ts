@@ -108,6 +108,15 @@ function consistencyOf(fn: string, a: Bound) {
     : { consistency: asConsistency(fn, "consistency", c) };
 }
 
+/** A write's quorum options: `consistency` and `strict`. */
+function writeQuorumOf(fn: string, a: Bound) {
+  const strict = flag(fn, a, "strict");
+  return {
+    ...consistencyOf(fn, a),
+    ...(strict === undefined ? {} : { strict }),
+  };
+}
+
 function flag(fn: string, a: Bound, name: string): boolean | undefined {
   const x = a.get(name);
   return x === undefined ? undefined : asBoolean(fn, name, x);
@@ -160,14 +169,14 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   set: {
     params: ["key", "value"],
     required: 2,
-    kwargs: ["consistency", "ttl"],
+    kwargs: ["consistency", "strict", "ttl"],
     async run(ctx, a, bodyBytes) {
       const key = asKey("set", "key", a.get("key"));
       const value = a.get("value");
       checkValueSize("set", value, bodyBytes);
       const ttl = a.get("ttl");
       await ctx.coordinator.set(key, value, {
-        ...consistencyOf("set", a),
+        ...writeQuorumOf("set", a),
         ...(ttl === undefined || ttl === null
           ? {}
           : { ttlSeconds: asTtl("set", "ttl", ttl) }),
@@ -188,10 +197,10 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   pop: {
     params: ["key", "default_value"],
     required: 1,
-    kwargs: ["consistency"],
+    kwargs: ["consistency", "strict"],
     async run(ctx, a) {
       const key = asKey("pop", "key", a.get("key"));
-      const prior = await ctx.coordinator.pop(key, consistencyOf("pop", a));
+      const prior = await ctx.coordinator.pop(key, writeQuorumOf("pop", a));
       return orDefault(a, prior?.value, prior !== undefined);
     },
   },
@@ -327,7 +336,7 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   mset: {
     params: ["entries"],
     required: 1,
-    kwargs: ["consistency", "ttl"],
+    kwargs: ["consistency", "strict", "ttl"],
     async run(ctx, a, bodyBytes) {
       const entries = a.get("entries");
       if (
@@ -350,7 +359,7 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
       }
       const ttl = a.get("ttl");
       const options = {
-        ...consistencyOf("mset", a),
+        ...writeQuorumOf("mset", a),
         ...(ttl === undefined || ttl === null
           ? {}
           : { ttlSeconds: asTtl("mset", "ttl", ttl) }),

@@ -64,18 +64,21 @@ export class HybridClock {
   }
 
   /**
-   * Takes note of a version seen from a peer. A version too far in the
-   * future is ignored (a peer with a broken clock must not drag ours along);
-   * it still orders correctly against others, it just does not move us.
+   * Takes note of a version seen from a peer, so that every later
+   * {@link now} is newer than it. A version too far in the future is
+   * ignored (a peer with a broken clock must not drag ours along); it still
+   * orders correctly against others, it just does not move us. Returns
+   * false when it was ignored.
    */
-  observe(version: Version): void {
+  observe(version: Version): boolean {
     const [wall, counter] = version;
-    if (wall > this.#clock.now() + HLC_DRIFT_MS_MAX) return;
+    if (wall > this.#clock.now() + HLC_DRIFT_MS_MAX) return false;
     if (wall > this.#wallMs) {
       this.#wallMs = wall;
       this.#counter = counter;
     } else if (wall === this.#wallMs && counter > this.#counter) {
       this.#counter = counter;
     }
+    return true;
   }
 }

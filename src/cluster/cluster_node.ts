@@ -11,6 +11,7 @@ import { type Clock, HybridClock, repeat, type Timer } from "../clock/mod.ts";
 import { Ring } from "../ring/mod.ts";
 import type { Store } from "../storage/mod.ts";
 import type { PeerHandler, PeerTransport } from "../transport/mod.ts";
+import { ClockSkew } from "./clock_skew.ts";
 import { Coordinator } from "./coordinator.ts";
 import { HintStore } from "./hints.ts";
 import { Membership, type MembershipTiming } from "./membership.ts";
@@ -57,6 +58,11 @@ export interface ClusterNodeOptions {
    * within that time).
    */
   tombstoneGraceMs: number;
+  /**
+   * The largest offset of this node's clock from its peers' at which it
+   * still coordinates writes. Default 500 (`CLOCK_OFFSET_MS_MAX_DEFAULT`).
+   */
+  maxClockOffsetMs?: number;
   log?: (line: string) => void;
 }
 
@@ -68,6 +74,8 @@ export class ClusterNode {
   readonly hints: HintStore;
   readonly coordinator: Coordinator;
   readonly repair: Repair;
+  /** This node's clock offsets to its peers. */
+  readonly clockSkew: ClockSkew;
   /** Answers every peer request kind. */
   readonly handlePeer: PeerHandler;
   readonly #options: ClusterNodeOptions;
@@ -77,8 +85,10 @@ export class ClusterNode {
     options: ClusterNodeOptions,
     membership: Membership,
     topology: Topology,
+    clockSkew: ClockSkew,
   ) {
     const o = options;
+    this.clockSkew = clockSkew;
     this.#options = o;
     const hlc = new HybridClock(o.clock, o.self);
     const newest = o.store.newestVersion();
@@ -109,6 +119,13 @@ export class ClusterNode {
       ...(o.writeQuorum !== undefined ? { writeQuorum: o.writeQuorum } : {}),
       requestDeadlineMs: o.requestDeadlineMs,
       peerDeadlineMs: o.peerDeadlineMs,
+      clockRefusal: () =>
+        clockSkew.refusal(
+          o.clock.now(),
+          membership.members()
+            .filter((m) => m.address !== o.self && m.state === "alive")
+            .map((m) => m.address),
+        ),
     });
     this.repair = new Repair({
       self: o.self,
@@ -131,6 +148,11 @@ export class ClusterNode {
 
   /** Builds the node's core (the first ring needs async digests). */
   static async create(options: ClusterNodeOptions): Promise<ClusterNode> {
+    const clockSkew = new ClockSkew(
+      options.maxClockOffsetMs !== undefined
+        ? { maxOffsetMs: options.maxClockOffsetMs }
+        : {},
+    );
     const membership = new Membership({
       self: options.self,
       seeds: options.seeds,
@@ -144,13 +166,15 @@ export class ClusterNode {
       timing: options.timing,
       // Called only once gossip runs, after the topology exists.
       onChange: () => void topology.update(membership.members()),
+      onClockSample: (peer, sent, peerNow, received) =>
+        clockSkew.record(peer, sent, peerNow, received),
       ...(options.log !== undefined ? { log: options.log } : {}),
     });
     const topology: Topology = await Topology.create(
       (members) => Ring.build(members, { vnodes: options.vnodes }),
       membership.members(),
     );
-    return new ClusterNode(options, membership, topology);
+    return new ClusterNode(options, membership, topology, clockSkew);
   }
 
   /** Starts gossip, hinted handoff, anti-entropy, handoff and (if asked) the join. */

@@ -6,8 +6,14 @@
  * @module
  */
 
-import { type Clock, compareVersions, type HybridClock } from "../clock/mod.ts";
-import { UnavailableError } from "../errors.ts";
+import { assert } from "@std/assert";
+import {
+  type Clock,
+  compareVersions,
+  type HybridClock,
+  type Version,
+} from "../clock/mod.ts";
+import { ClockSkewError, KvdbError, UnavailableError } from "../errors.ts";
 import {
   FAN_OUT_MAX,
   LIST_KEYS_MAX,
@@ -27,12 +33,13 @@ import {
 import {
   type KeyEntry,
   PEER_BATCH_MAX,
+  PeerError,
   type PeerRequest,
   type PeerResponse,
   type PeerTransport,
 } from "../transport/mod.ts";
 import { fanOut } from "./fan_out.ts";
-import { gatherQuorum } from "./quorum.ts";
+import { gatherQuorum, type QuorumOutcome } from "./quorum.ts";
 
 /** How many replicas a read or write waits for. */
 export type Consistency = "one" | "quorum" | "all";
@@ -63,6 +70,11 @@ export interface CoordinatorOptions {
   peerDeadlineMs?: number;
   /** Most peer calls in flight for one fan-out. Default {@link FAN_OUT_MAX}. */
   fanOutMax?: number;
+  /**
+   * Why this node must not stamp writes now (its clock is too far from its
+   * peers'), or undefined when it may. Default: it always may.
+   */
+  clockRefusal?: () => string | undefined;
 }
 
 /** Options of a read. */
@@ -73,9 +85,31 @@ export interface ReadOptions {
 /** Options of a write. */
 export interface WriteOptions {
   consistency?: Consistency;
+  /**
+   * Count only the key's own N replicas towards W, never a stand-in that
+   * holds the write as a hint (Riak's `pw`). `consistency: "all"` is always
+   * strict. Default false: a sloppy quorum, writable while W nodes are up.
+   */
+  strict?: boolean;
   /** Seconds until the key expires; absent: never. */
   ttlSeconds?: number;
 }
+
+/** How a write reached one target. */
+export interface WriteAck {
+  /** True when a stand-in holds it as a hint for the target. */
+  hinted: boolean;
+  /** A newer version of the key the target already holds, if any. */
+  newer: Version | undefined;
+}
+
+/**
+ * How many times a write is stamped again because a replica holds a newer
+ * version. Each time the new version is newer than every version seen, so
+ * a second round only happens when another write raced this one; past the
+ * bound the writes are concurrent and either may win.
+ */
+const WRITE_ROUNDS_MAX = 4;
 
 /** A page of keys and where the next page starts (null: no more). */
 export interface KeyPage {
@@ -130,6 +164,7 @@ export class Coordinator {
   readonly #topology: Topology;
   readonly #members: MemberView;
   readonly #hints: HintStore;
+  readonly #clockRefusal: () => string | undefined;
   #settings: ReplicationSettings;
   #settingsVersion = -1;
 
@@ -149,6 +184,7 @@ export class Coordinator {
     this.#topology = options.topology;
     this.#members = options.members ?? NOBODY_DOWN;
     this.#hints = options.hints ?? new HintStore();
+    this.#clockRefusal = options.clockRefusal ?? (() => undefined);
     this.#settings = this.#computeSettings();
   }
 
@@ -189,8 +225,12 @@ export class Coordinator {
       return this.readLocal(key);
     }
     const need = this.#need(options.consistency, "read");
+    // Ask the replicas believed up; those believed down only when the up
+    // ones are too few (a down peer fails fast, see BreakerTransport).
+    const up = replicas.filter((r) => !this.#members.isDown(r));
+    const targets = up.length >= need ? up : replicas;
     const quorum = gatherQuorum(
-      replicas,
+      targets,
       need,
       (target) => this.#readOne(target, key),
       this.#clock,
@@ -199,15 +239,14 @@ export class Coordinator {
     const outcome = await quorum.outcome;
     if (outcome.state === "lost") {
       throw new UnavailableError(
-        `read quorum not met: ${outcome.replies.size} of ${need} replies` +
-          (outcome.timedOut ? " before the deadline" : ""),
+        quorumFailure("read", "replies", need, await quorum.all),
       );
     }
     const best = newest(outcome.replies.values());
     if (best !== undefined) this.#hlc.observe(best.version);
     // Read repair: once every replica has answered, bring the stale ones up
     // to date, without holding up the reply.
-    quorum.all.then((replies) => this.#repair(replies));
+    quorum.all.then((all) => this.#repair(all.replies));
     return best !== undefined && isLive(best, this.#clock.now())
       ? best
       : undefined;
@@ -243,6 +282,7 @@ export class Coordinator {
     entries: readonly (readonly [string, unknown])[],
     options: WriteOptions = {},
   ): Promise<number> {
+    this.#checkClock();
     if (this.#alone()) {
       const records = entries.map(([key, value]) =>
         this.#record(key, value, options)
@@ -279,7 +319,8 @@ export class Coordinator {
     value: unknown,
     options: WriteOptions = {},
   ): Promise<void> {
-    await this.write(this.#record(key, value, options), options.consistency);
+    this.#checkClock();
+    await this.write(this.#record(key, value, options), options);
   }
 
   #record(key: string, value: unknown, options: WriteOptions): StoredRecord {
@@ -294,14 +335,26 @@ export class Coordinator {
     };
   }
 
+  /** Why this node refuses to stamp writes now, if it does. */
+  clockRefusal(): string | undefined {
+    return this.#clockRefusal();
+  }
+
+  /** Refuses to stamp writes while this node's clock is out of step. */
+  #checkClock(): void {
+    const refusal = this.#clockRefusal();
+    if (refusal !== undefined) throw new ClockSkewError(refusal);
+  }
+
   /**
    * Deletes `key` with a tombstone and returns the value it had, or
    * undefined when it had none (then nothing is written).
    */
   async pop(
     key: string,
-    options: ReadOptions = {},
+    options: ReadOptions & Pick<WriteOptions, "strict"> = {},
   ): Promise<StoredRecord | undefined> {
+    this.#checkClock();
     const prior = await this.read(key, options);
     if (prior === undefined) return undefined;
     await this.write({
@@ -310,7 +363,7 @@ export class Coordinator {
       version: this.#hlc.now(),
       tombstone: true,
       expiresAtMs: null,
-    }, options.consistency);
+    }, options);
     return prior;
   }
 
@@ -318,15 +371,21 @@ export class Coordinator {
    * Sends `record` to its replicas and waits for a write quorum. A replica
    * that is down, or fails, is stood in for by the next healthy node along
    * the ring, which keeps the write as a hint (sloppy quorum); the stand-in
-   * counts towards W. While members join or leave, the future replicas get
-   * the write too, without counting.
+   * counts towards W unless the write is strict. While members join or
+   * leave, the future replicas get the write too, without counting.
+   *
+   * A replica that already holds a newer version of the key says so; the
+   * coordinator then takes that version into its clock and writes again,
+   * newer than it. So a write that is acknowledged before another begins
+   * is always older than it, through any nodes and whatever their clocks
+   * (within the skew this node accepts): the quorums of the two writes
+   * share a replica, which holds the first.
    */
-  async write(record: StoredRecord, consistency?: Consistency): Promise<void> {
+  async write(record: StoredRecord, options: WriteOptions = {}): Promise<void> {
     if (this.#alone()) {
       await this.#store.apply(record);
       return;
     }
-    const need = this.#need(consistency, "write");
     const n = this.settings.replicationFactor;
     const replicas = this.ring.preferenceList(record.key, n);
     // This node is the only replica (and no member is moving in or out):
@@ -338,16 +397,52 @@ export class Coordinator {
       await this.#store.apply(record);
       return;
     }
+    const need = this.#need(options.consistency, "write");
+    const strict = options.strict === true || options.consistency === "all";
+    let current = record;
+    for (let round = 1;; round++) {
+      const outcome = await this.#writeRound(current, replicas, need, strict);
+      const newer = newestVersion(
+        [...outcome.replies.values()].map((ack) => ack.newer),
+      );
+      if (newer === undefined || round === WRITE_ROUNDS_MAX) return;
+      if (!this.#hlc.observe(newer)) {
+        throw new ClockSkewError(
+          `write refused: a replica holds a version of '${
+            record.key.slice(0, 64)
+          }' stamped ${
+            newer[0] - this.#clock.now()
+          } ms ahead of this node's clock`,
+        );
+      }
+      current = { ...current, version: this.#hlc.now() };
+      assert(
+        compareVersions(current.version, newer) > 0,
+        "a version stamped after observing another is newer than it",
+      );
+    }
+  }
+
+  /** One round of a write: every replica, until a write quorum or its loss. */
+  async #writeRound(
+    record: StoredRecord,
+    replicas: readonly string[],
+    need: number,
+    strict: boolean,
+  ): Promise<QuorumOutcome<WriteAck>> {
+    const n = replicas.length;
     const used = new Set(replicas);
-    const deliver = async (target: string) => {
+    const deliver = async (target: string): Promise<WriteAck> => {
       if (!this.#members.isDown(target)) {
         try {
           return await this.#writeOne(target, record);
-        } catch {
+        } catch (error) {
+          if (!isPeerFailure(error)) throw error;
           // fall through to a stand-in
         }
       }
       await this.#writeHinted(target, record, used);
+      return { hinted: true, newer: undefined };
     };
     if (this.#topology.inTransition) {
       for (
@@ -355,23 +450,27 @@ export class Coordinator {
       ) {
         if (!used.has(target)) {
           used.add(target);
-          deliver(target).catch(() => {});
+          deliver(target).catch(() => {
+            // Not counted: anti-entropy and the transfer cover a miss.
+          });
         }
       }
     }
-    const outcome = await gatherQuorum(
+    const quorum = gatherQuorum(
       replicas,
       need,
       deliver,
       this.#clock,
       this.#requestDeadlineMs,
-    ).outcome;
+      { counts: (ack) => !strict || !ack.hinted },
+    );
+    const outcome = await quorum.outcome;
     if (outcome.state === "lost") {
       throw new UnavailableError(
-        `write quorum not met: ${outcome.replies.size} of ${need} acknowledgements` +
-          (outcome.timedOut ? " before the deadline" : ""),
+        quorumFailure("write", "acknowledgements", need, await quorum.all),
       );
     }
+    return outcome;
   }
 
   /** Stores `record` as a hint for `target` on the first healthy stand-in. */
@@ -389,7 +488,7 @@ export class Coordinator {
       try {
         if (candidate === this.#self) {
           if (!await this.#hints.add(target, record)) {
-            throw new Error("hints full");
+            throw new UnavailableError("this node's hint store is full");
           }
         } else {
           await this.#transport.call(
@@ -399,7 +498,8 @@ export class Coordinator {
           );
         }
         return;
-      } catch {
+      } catch (error) {
+        if (!isPeerFailure(error)) throw error;
         // try the next stand-in
       }
     }
@@ -417,7 +517,9 @@ export class Coordinator {
       const batch = this.#hints.peek(target, PEER_BATCH_MAX);
       try {
         if (this.#members.isGone(target)) {
-          await Promise.all(batch.map((record) => this.write(record, "one")));
+          await Promise.all(
+            batch.map((record) => this.write(record, { consistency: "one" })),
+          );
         } else if (this.#members.isDown(target)) {
           continue;
         } else {
@@ -518,7 +620,16 @@ export class Coordinator {
         const results = await Promise.all(
           request.records.map((record) => this.#store.apply(record)),
         );
-        return { kind: "write", applied: results.filter(Boolean).length };
+        let newer: [number, Version][] | undefined;
+        results.forEach((stored, i) => {
+          if (stored) return;
+          const held = this.#newerThan(request.records[i]!);
+          if (held !== undefined) (newer ??= []).push([i, held]);
+        });
+        const applied = results.filter(Boolean).length;
+        return newer === undefined
+          ? { kind: "write", applied }
+          : { kind: "write", applied, newer };
       }
       case "read":
         return {
@@ -577,16 +688,30 @@ export class Coordinator {
     return answer.records[0] ?? undefined;
   }
 
-  async #writeOne(target: string, record: StoredRecord): Promise<void> {
+  async #writeOne(target: string, record: StoredRecord): Promise<WriteAck> {
     if (target === this.#self) {
-      await this.#store.apply(record);
-      return;
+      const stored = await this.#store.apply(record);
+      return {
+        hinted: false,
+        newer: stored ? undefined : this.#newerThan(record),
+      };
     }
-    await this.#transport.call(
+    const answer = await this.#transport.call(
       target,
       { kind: "write", records: [record] },
       this.#peerDeadlineMs,
     );
+    if (answer.kind !== "write") throw new Error("unexpected answer kind");
+    return { hinted: false, newer: answer.newer?.[0]?.[1] };
+  }
+
+  /** The version this node holds of `record`'s key if newer than `record`'s. */
+  #newerThan(record: StoredRecord): Version | undefined {
+    const held = this.#store.get(record.key);
+    return held !== undefined &&
+        compareVersions(held.version, record.version) > 0
+      ? held.version
+      : undefined;
   }
 
   #repair(replies: Map<string, StoredRecord | undefined>): void {
@@ -595,8 +720,10 @@ export class Coordinator {
     for (const [target, record] of replies) {
       if (supersedes(best, record)) {
         // Best effort: a replica that misses this repair is caught by the
-        // next read.
-        this.#writeOne(target, best).catch(() => {});
+        // next read or by anti-entropy.
+        this.#writeOne(target, best).catch((error) => {
+          if (!isPeerFailure(error)) throw error;
+        });
       }
     }
   }
@@ -662,4 +789,52 @@ export function mergeKeyPages(
     }
   }
   return { keys, cursor: bound ?? null };
+}
+
+/** True for the errors a peer call or a store can fail with while running. */
+function isPeerFailure(error: unknown): boolean {
+  return error instanceof PeerError || error instanceof KvdbError;
+}
+
+/** The newest of some versions (undefined entries are skipped). */
+function newestVersion(
+  versions: Iterable<Version | undefined>,
+): Version | undefined {
+  let best: Version | undefined;
+  for (const version of versions) {
+    if (
+      version !== undefined &&
+      (best === undefined || compareVersions(version, best) > 0)
+    ) best = version;
+  }
+  return best;
+}
+
+/**
+ * Why a quorum was lost, counted once every call settled (or the deadline
+ * passed): how many counted, and what the others answered.
+ */
+function quorumFailure<T>(
+  op: "read" | "write",
+  what: string,
+  need: number,
+  all: QuorumOutcome<T>,
+): string {
+  const reasons = [...all.failures].map(([target, failure]) =>
+    `${target}: ${describeFailure(failure)}`
+  );
+  return `${op} quorum not met: ${all.replies.size} of ${need} ${what}` +
+    (all.timedOut ? " before the deadline" : "") +
+    (reasons.length > 0 ? ` (${reasons.join("; ")})` : "");
+}
+
+function describeFailure(failure: unknown): string {
+  if (failure instanceof PeerError) {
+    // The message names the peer already; the reason follows its colon.
+    return failure.message.slice(failure.peer.length + 2).slice(0, 120);
+  }
+  if (failure instanceof Error) return failure.message.slice(0, 120);
+  const ack = failure as Partial<WriteAck> | undefined;
+  if (ack?.hinted) return "only a stand-in holds it (not counted: strict)";
+  return "no answer";
 }

@@ -239,3 +239,24 @@ Deno.test("mergeKeyPages() stops at the shortest full page so no key is skipped"
   );
   assertEquals(page, { keys: ["a", "b", "c"], cursor: "c" });
 });
+
+Deno.test("a write stamped older than a replica's version is stamped again and wins", async () => {
+  const { node, clock } = await cluster();
+  await node("n2:1").coordinator.set("k", "warm-up");
+  // v1 was stamped by a node whose clock runs 300 ms ahead, and every
+  // replica holds it; n2's next write starts from an older wall time.
+  const v1 = {
+    key: "k",
+    value: "v1",
+    version: [clock.now() + 300, 0, "n1:1"] as const,
+    tombstone: false,
+    expiresAtMs: null,
+  };
+  for (const address of ADDRESSES) await node(address).store.apply(v1);
+  clock.advance(5);
+  await node("n2:1").coordinator.set("k", "v2");
+  for (const address of ADDRESSES) {
+    assertEquals(node(address).store.get("k")?.value, "v2", address);
+  }
+  assertEquals((await node("n3:1").coordinator.read("k"))?.value, "v2");
+});

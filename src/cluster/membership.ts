@@ -16,11 +16,12 @@
 
 import type { Clock, Timer } from "../clock/mod.ts";
 import { MEMBERS_MAX } from "../limits.ts";
-import type {
-  MemberEntry,
-  MemberPhase,
-  MemberState,
-  PeerTransport,
+import {
+  type MemberEntry,
+  type MemberPhase,
+  type MemberState,
+  PeerError,
+  type PeerTransport,
 } from "../transport/mod.ts";
 import { type Random, shuffle } from "./random.ts";
 
@@ -80,6 +81,16 @@ export interface MembershipOptions {
   timing?: Partial<MembershipTiming>;
   /** Called after any change to the member table. */
   onChange?: () => void;
+  /**
+   * Called with each answered probe's times: sent and received on this
+   * node's clock, and the peer's clock as its answer gave it.
+   */
+  onClockSample?: (
+    peer: string,
+    sentAtMs: number,
+    peerNowMs: number,
+    receivedAtMs: number,
+  ) => void;
   /** Log lines for state changes. */
   log?: (line: string) => void;
 }
@@ -101,6 +112,7 @@ export class Membership {
   readonly #clock: Clock;
   readonly #random: Random;
   readonly #onChange: () => void;
+  readonly #onClockSample: NonNullable<MembershipOptions["onClockSample"]>;
   readonly #log: (line: string) => void;
   #probeOrder: string[] = [];
   #timer: Timer | undefined;
@@ -114,6 +126,7 @@ export class Membership {
     this.#clock = options.clock;
     this.#random = options.random;
     this.#onChange = options.onChange ?? (() => {});
+    this.#onClockSample = options.onClockSample ?? (() => {});
     this.#log = options.log ?? (() => {});
     this.#members.set(this.self, {
       address: this.self,
@@ -257,12 +270,17 @@ export class Membership {
     return true;
   }
 
-  /** Answers a probe: merge the sender's table, reply with ours. */
+  /**
+   * Answers a probe: merge the sender's table, reply with ours and this
+   * node's wall time (for the sender's clock-offset estimate).
+   */
   handlePing(
     from: string,
     entries: readonly MemberEntry[],
-  ): MemberEntry[] | null {
-    return this.merge(from, entries) ? this.entries() : null;
+  ): { members: MemberEntry[]; nowMs: number } | null {
+    return this.merge(from, entries)
+      ? { members: this.entries(), nowMs: this.#clock.now() }
+      : null;
   }
 
   /** Probes `target` on behalf of another member. */
@@ -307,18 +325,24 @@ export class Membership {
   }
 
   async #ping(target: string): Promise<boolean> {
+    const sentAtMs = this.#clock.now();
+    let answer;
     try {
-      const answer = await this.#transport.call(
+      answer = await this.#transport.call(
         target,
         { kind: "ping", from: this.self, members: this.entries() },
         this.timing.probeTimeoutMs,
       );
-      if (answer.kind !== "ping") return false;
-      this.merge(target, answer.members);
-      return true;
-    } catch {
-      return false;
+    } catch (error) {
+      if (error instanceof PeerError) return false;
+      throw error;
     }
+    if (answer.kind !== "ping") return false;
+    if (answer.nowMs !== undefined) {
+      this.#onClockSample(target, sentAtMs, answer.nowMs, this.#clock.now());
+    }
+    this.merge(target, answer.members);
+    return true;
   }
 
   async #probeIndirectly(target: string): Promise<boolean> {
@@ -340,8 +364,9 @@ export class Membership {
           this.timing.probeTimeoutMs * 2,
         );
         return answer.kind === "ping_req" && answer.ok;
-      } catch {
-        return false;
+      } catch (error) {
+        if (error instanceof PeerError) return false;
+        throw error;
       }
     }));
     return answers.some(Boolean);

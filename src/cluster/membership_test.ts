@@ -1,11 +1,11 @@
 import { assert, assertEquals } from "@std/assert";
 import { ManualClock } from "../clock/mod.ts";
-import type { PeerTransport } from "../transport/mod.ts";
+import { PeerError, type PeerTransport } from "../transport/mod.ts";
 import { Membership } from "./membership.ts";
 import { seededRandom } from "./random.ts";
 
 const silent: PeerTransport = {
-  call: () => Promise.reject(new Error("unreachable")),
+  call: () => Promise.reject(new PeerError("x:1", "unreachable")),
 };
 
 function membership(self = "a:1", seeds = ["a:1", "b:1", "c:1"]) {
@@ -100,7 +100,7 @@ Deno.test("remove() takes a dead member out for good, and only a dead one", asyn
     transport: {
       call: (target) => {
         called.push(target);
-        return Promise.reject(new Error("unreachable"));
+        return Promise.reject(new PeerError("x:1", "unreachable"));
       },
     },
     clock,

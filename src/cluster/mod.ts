@@ -16,8 +16,15 @@ export {
   mergeKeyPages,
   type ReadOptions,
   type ReplicationSettings,
+  type WriteAck,
   type WriteOptions,
 } from "./coordinator.ts";
+export {
+  CLOCK_OFFSET_MS_MAX_DEFAULT,
+  ClockSkew,
+  type ClockSkewOptions,
+  type OffsetEstimate,
+} from "./clock_skew.ts";
 export {
   ClusterNode,
   type ClusterNodeOptions,
@@ -57,6 +64,8 @@ export {
 export {
   gatherQuorum,
   type Quorum,
+  type QuorumCounts,
   type QuorumOutcome,
   type QuorumState,
+  quorumState,
 } from "./quorum.ts";

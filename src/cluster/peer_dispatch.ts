@@ -36,9 +36,9 @@ export function peerDispatcher(services: PeerServices): PeerHandler {
   return async (request) => {
     switch (request.kind) {
       case "ping": {
-        const members = membership.handlePing(request.from, request.members);
-        if (members === null) throw new NotAMemberError(request.from);
-        return { kind: "ping", members };
+        const answer = membership.handlePing(request.from, request.members);
+        if (answer === null) throw new NotAMemberError(request.from);
+        return { kind: "ping", ...answer };
       }
       case "ping_req":
         return {

@@ -3,18 +3,52 @@
  * soon as the outcome is certain either way, and let the remaining calls
  * finish in the background.
  *
+ * The decision itself is {@link quorumState}, a pure function of counts
+ * (etcd raft's `quorum.VoteResult`); {@link gatherQuorum} is the plumbing
+ * of promises and a deadline around it.
+ *
  * @module
  */
 
+import { assert } from "@std/assert";
 import type { Clock } from "../clock/mod.ts";
 
 /** Where a quorum stands; "pending" until the outcome is certain. */
 export type QuorumState = "pending" | "won" | "lost";
 
+/** The counts a quorum is decided on. */
+export interface QuorumCounts {
+  /** Calls made. */
+  targets: number;
+  /** Replies needed. */
+  need: number;
+  /** Calls that counted: a reply that meets the quorum's terms. */
+  counted: number;
+  /** Calls that settled without counting: failures and replies that do not count. */
+  failed: number;
+}
+
+/**
+ * The outcome the counts decide: won once `need` counted, lost as soon as
+ * the calls not yet settled cannot make up the difference, else pending.
+ */
+export function quorumState(c: QuorumCounts): QuorumState {
+  assert(
+    c.need >= 1 && c.counted >= 0 && c.failed >= 0 &&
+      c.counted + c.failed <= c.targets,
+    `bad quorum counts ${JSON.stringify(c)}`,
+  );
+  if (c.counted >= c.need) return "won";
+  if (c.targets - c.failed < c.need) return "lost";
+  return "pending";
+}
+
 /** A settled quorum: the replies and failures seen when it settled. */
 export interface QuorumOutcome<T> {
   state: "won" | "lost";
+  /** Replies that counted. */
   replies: Map<string, T>;
+  /** Calls that failed, or replied with something that does not count. */
   failures: Map<string, unknown>;
   /** True when it was lost because the deadline passed. */
   timedOut: boolean;
@@ -22,15 +56,24 @@ export interface QuorumOutcome<T> {
 
 /** A quorum in progress. */
 export interface Quorum<T> {
-  /** Settles as soon as `need` replies arrived, or that became impossible. */
+  /** Settles as soon as `need` replies counted, or that became impossible. */
   outcome: Promise<QuorumOutcome<T>>;
-  /** Settles when every call has settled, with every reply; never rejects. */
-  all: Promise<Map<string, T>>;
+  /**
+   * Settles when every call has settled (or the deadline passed), with
+   * every reply that counted and every failure; never rejects.
+   */
+  all: Promise<QuorumOutcome<T>>;
+}
+
+/** Options of {@link gatherQuorum}. */
+export interface GatherOptions<T> {
+  /** Whether a reply counts towards the quorum; default: every reply does. */
+  counts?: (reply: T) => boolean;
 }
 
 /**
- * Calls `call(target)` for every target and waits for `need` replies, until
- * `deadlineMs` on `clock` at the latest.
+ * Calls `call(target)` for every target and waits for `need` replies that
+ * count, until `deadlineMs` on `clock` at the latest.
  */
 export function gatherQuorum<T>(
   targets: readonly string[],
@@ -38,36 +81,64 @@ export function gatherQuorum<T>(
   call: (target: string) => Promise<T>,
   clock: Clock,
   deadlineMs: number,
+  options: GatherOptions<T> = {},
 ): Quorum<T> {
+  const counts = options.counts ?? (() => true);
   const replies = new Map<string, T>();
   const failures = new Map<string, unknown>();
   let state: QuorumState = "pending";
+  let timedOut = false;
   let settle!: (outcome: QuorumOutcome<T>) => void;
+  let finish!: (outcome: QuorumOutcome<T>) => void;
   const outcome = new Promise<QuorumOutcome<T>>((resolve) => settle = resolve);
-  const timer = clock.after(deadlineMs, () => decide(true));
+  const all = new Promise<QuorumOutcome<T>>((resolve) => finish = resolve);
+  let pending = targets.length;
+  const snapshot = (s: "won" | "lost"): QuorumOutcome<T> => ({
+    state: s,
+    replies: new Map(replies),
+    failures: new Map(failures),
+    timedOut,
+  });
+  const timer = clock.after(deadlineMs, () => {
+    timedOut = true;
+    if (state === "pending") {
+      state = "lost";
+      settle(snapshot("lost"));
+    }
+    finish(snapshot(state));
+  });
 
-  function decide(timedOut = false): void {
-    if (state !== "pending") return;
-    if (replies.size >= need) state = "won";
-    else if (timedOut || targets.length - failures.size < need) state = "lost";
-    else return;
-    timer.cancel();
-    settle({
-      state,
-      replies: new Map(replies),
-      failures: new Map(failures),
-      timedOut,
-    });
+  function decide(): void {
+    if (state === "pending") {
+      state = quorumState({
+        targets: targets.length,
+        need,
+        counted: replies.size,
+        failed: failures.size,
+      });
+      if (state !== "pending") settle(snapshot(state));
+    }
+    if (pending === 0) {
+      timer.cancel();
+      finish(snapshot(state === "pending" ? "lost" : state));
+    }
   }
 
-  const all = Promise.all(targets.map(async (target) => {
-    try {
-      replies.set(target, await call(target));
-    } catch (error) {
-      failures.set(target, error);
-    }
-    decide();
-  })).then(() => replies);
+  for (const target of targets) {
+    call(target).then(
+      (reply) => {
+        if (timedOut) return;
+        if (counts(reply)) replies.set(target, reply);
+        else failures.set(target, reply);
+      },
+      (error) => {
+        if (!timedOut) failures.set(target, error);
+      },
+    ).finally(() => {
+      pending--;
+      if (!timedOut) decide();
+    });
+  }
   decide();
   return { outcome, all };
 }

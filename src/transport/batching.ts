@@ -9,6 +9,7 @@
  */
 
 import { setImmediate } from "node:timers";
+import type { Version } from "../clock/mod.ts";
 import type { StoredRecord } from "../storage/mod.ts";
 import {
   PEER_BATCH_MAX,
@@ -113,22 +114,34 @@ export class BatchingTransport implements PeerTransport {
     this.#inner.call(batch.peer, request, batch.deadlineMs).then(
       (response) => {
         for (const waiter of batch.waiters) {
-          waiter.resolve(
-            response.kind === "read"
-              ? {
-                kind: "read",
-                records: response.records.slice(
-                  waiter.offset,
-                  waiter.offset + waiter.count,
-                ),
-              }
-              : response,
-          );
+          waiter.resolve(share(response, waiter));
         }
       },
       (error) => {
         for (const waiter of batch.waiters) waiter.reject(error);
       },
     );
+  }
+}
+
+/** A caller's part of the answer to a batch it shared. */
+function share(response: PeerResponse, waiter: Waiter): PeerResponse {
+  const { offset, count } = waiter;
+  switch (response.kind) {
+    case "read":
+      return {
+        kind: "read",
+        records: response.records.slice(offset, offset + count),
+      };
+    case "write": {
+      const newer = response.newer
+        ?.filter(([i]) => i >= offset && i < offset + count)
+        .map(([i, version]): [number, Version] => [i - offset, version]);
+      return newer === undefined || newer.length === 0
+        ? { kind: "write", applied: count }
+        : { kind: "write", applied: count - newer.length, newer };
+    }
+    default:
+      return response;
   }
 }

@@ -97,10 +97,17 @@ export type PeerRequest =
 
 /** Answers to {@link PeerRequest}s, by the same kind. */
 export type PeerResponse =
-  | { kind: "write"; applied: number }
+  /**
+   * `newer` names the records that were not stored because this node holds
+   * a newer version of their key, by index in the request, with that
+   * version: the coordinator then writes again with a later one, so that a
+   * write acknowledged before another began never wins over it.
+   */
+  | { kind: "write"; applied: number; newer?: [index: number, Version][] }
   | { kind: "read"; records: (StoredRecord | null)[] }
   | { kind: "scan"; entries: KeyEntry[]; complete: boolean }
-  | { kind: "ping"; members: MemberEntry[] }
+  /** `nowMs`: the answering node's wall clock, for clock-offset estimates. */
+  | { kind: "ping"; members: MemberEntry[]; nowMs?: number }
   | { kind: "ping_req"; ok: boolean }
   | { kind: "transfer"; records: StoredRecord[]; cursor: string | null }
   | { kind: "ae_digest"; differing: number[] }
@@ -347,9 +354,25 @@ export function parsePeerResponse(
 ): PeerResponse {
   if (!isObject(x) || x.kind !== request.kind) fail("answer of the wrong kind");
   switch (request.kind) {
-    case "write":
+    case "write": {
       if (!Number.isSafeInteger(x.applied)) fail("bad write answer");
-      return { kind: "write", applied: x.applied as number };
+      const answer: PeerResponse = {
+        kind: "write",
+        applied: x.applied as number,
+      };
+      if (x.newer !== undefined) {
+        const count = request.records.length;
+        answer.newer = parseList(x.newer, count, (y) => {
+          if (
+            !Array.isArray(y) || y.length !== 2 ||
+            !Number.isSafeInteger(y[0]) ||
+            y[0] < 0 || y[0] >= count
+          ) fail("bad newer entry");
+          return [y[0] as number, parseVersion(y[1])];
+        });
+      }
+      return answer;
+    }
     case "read": {
       const records = parseList(
         x.records,
@@ -366,11 +389,14 @@ export function parsePeerResponse(
         entries: parseList(x.entries, request.limit, parseEntry),
         complete: x.complete,
       };
-    case "ping":
-      return {
+    case "ping": {
+      const answer: PeerResponse = {
         kind: "ping",
         members: parseList(x.members, MEMBERS_MAX, parseMemberEntry),
       };
+      if (x.nowMs !== undefined) answer.nowMs = parseWallMs(x.nowMs);
+      return answer;
+    }
     case "ping_req":
       if (typeof x.ok !== "boolean") fail("bad ping_req answer");
       return { kind: "ping_req", ok: x.ok };
