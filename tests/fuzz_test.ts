@@ -114,6 +114,29 @@ const SPEC: Record<
   remove_member: { params: ["address"], required: 1, kw: [] },
   mget: { params: ["keys"], required: 1, kw: ["consistency"] },
   mset: { params: ["entries"], required: 1, kw: ["consistency", "ttl"] },
+  kv_get: { params: ["key"], required: 1, kw: ["db", "consistency"] },
+  kv_get_many: { params: ["keys"], required: 1, kw: ["db", "consistency"] },
+  kv_list: {
+    params: ["selector"],
+    required: 0,
+    kw: [
+      "prefix",
+      "start",
+      "end",
+      "limit",
+      "reverse",
+      "cursor",
+      "db",
+      "consistency",
+    ],
+  },
+  kv_atomic: { params: ["checks", "mutations"], required: 0, kw: ["db", "id"] },
+  kv_set: {
+    params: ["key", "value"],
+    required: 2,
+    kw: ["expireIn", "db", "id"],
+  },
+  kv_delete: { params: ["key"], required: 1, kw: ["db", "id"] },
 };
 
 /** Valid-looking arguments for `fn`, to put one bad thing next to. */

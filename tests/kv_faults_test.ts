@@ -313,7 +313,9 @@ async function sh(...args: string[]): Promise<boolean> {
 }
 
 async function canUseNamespaces(): Promise<boolean> {
-  if (Deno.uid() !== 0) return false;
+  const id = await new Deno.Command("id", { args: ["-u"], stdout: "piped" })
+    .output();
+  if (new TextDecoder().decode(id.stdout).trim() !== "0") return false;
   return await sh("ip", "-V") && await sh("iptables", "-V");
 }
 

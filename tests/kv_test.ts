@@ -245,3 +245,37 @@ Deno.test("kv: the shell and the one-shot commands read and write the KV databas
     await node.kill();
   }
 });
+
+Deno.test("kv: a voter that leaves is replaced by another member, which catches up", async () => {
+  const nodes = await startCluster(4);
+  try {
+    await ok(nodes[0]!, "kv_set", [["kept"], "across the change"]);
+    const voters = (await kvStatus(nodes[0]!).then((s) =>
+      s.find((d) =>
+        d.name === "default"
+      )
+    ))?.voters ?? [];
+    assertEquals(voters.length, 3);
+    const outsider = nodes.find((n) => !voters.includes(n.address))!;
+    // A follower voter leaves (the leader may be any of them).
+    const leader = await leaderOf(
+      nodes.filter((n) => voters.includes(n.address)),
+    );
+    const leaving = nodes.find((n) =>
+      voters.includes(n.address) && n !== leader
+    )!;
+    await ok(leaving, "leave");
+    await waitFor("the group to replace the voter that left", async () => {
+      const s = (await kvStatus(leader)).find((d) => d.name === "default");
+      return s !== undefined && s.voters.includes(outsider.address) &&
+        !s.voters.includes(leaving.address) && s.voters.length === 3;
+    }, 30_000);
+    await waitFor("the new voter to catch up", async () =>
+      (await ok(outsider, "kv_get", [["kept"]], { consistency: "eventual" }))
+        .value === "across the change", 30_000);
+    const w = await ok(outsider, "kv_set", [["after"], 1]);
+    assertEquals(w.ok, true);
+  } finally {
+    await stopAll(nodes);
+  }
+});
