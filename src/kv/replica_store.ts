@@ -70,6 +70,8 @@ const LOG_TAIL_KEPT = 1_000;
 const LOG_COMPACT_AFTER = 10_000;
 /** Proposal ids are remembered for this many log entries (retries dedupe within it). */
 const PROPOSAL_IDS_KEPT = 200_000;
+/** Log entries kept in memory behind the last index. */
+const TAIL_CACHE_ENTRIES = 4_096;
 /** Most expired entries one purge command deletes. */
 export const PURGE_BATCH_MAX = 1_000;
 
@@ -198,6 +200,9 @@ function statements(db: DatabaseSync) {
       "INSERT OR REPLACE INTO proposals (id, idx, result) VALUES (?, ?, ?)",
     ),
     propPrune: prepare("DELETE FROM proposals WHERE idx < ?"),
+    savepoint: prepare("SAVEPOINT entry"),
+    rollbackTo: prepare("ROLLBACK TO entry"),
+    release: prepare("RELEASE entry"),
     saveState: prepare(
       "UPDATE state SET term = ?, vote = ?, commit_idx = ?, applied = ?, snap_index = ?, snap_term = ?, conf = ? WHERE id = 0",
     ),
@@ -212,6 +217,11 @@ export class ReplicaStore implements Storage {
   #snapshot: Snapshot | undefined;
   readonly #q: ReturnType<typeof statements>;
 
+  /**
+   * The log's last entries, as persisted: appends to followers and term
+   * lookups are served from here without reading SQLite back.
+   */
+  #tail: Entry[] = [];
   readonly #compactAfter: number;
   readonly #tailKept: number;
 
@@ -322,9 +332,17 @@ export class ReplicaStore implements Storage {
     return this.#state.applied;
   }
 
+  #tailStart(): number {
+    return this.#tail.length === 0 ? Infinity : this.#tail[0]!.index;
+  }
+
   entries(lo: number, hi: number, maxBytes: number): Entry[] {
     if (lo <= this.#state.snap_index) throw new CompactedError();
     if (hi > this.#lastIndex + 1) throw new UnavailableEntryError();
+    const start = this.#tailStart();
+    if (lo >= start) {
+      return limitSize(this.#tail.slice(lo - start, hi - start), maxBytes);
+    }
     const rows = this.#q.logRange.all(lo, hi, Math.min(hi - lo, 10_000)) as {
       idx: number;
       term: number;
@@ -346,6 +364,8 @@ export class ReplicaStore implements Storage {
     if (i === this.#state.snap_index) return this.#state.snap_term;
     if (i < this.#state.snap_index) throw new CompactedError();
     if (i > this.#lastIndex) throw new UnavailableEntryError();
+    const start = this.#tailStart();
+    if (i >= start) return this.#tail[i - start]!.term;
     const row = this.#q.logTerm.get(i) as { term: number } | undefined;
     if (row === undefined) throw new UnavailableEntryError();
     return row.term;
@@ -412,6 +432,7 @@ export class ReplicaStore implements Storage {
           );
         }
         this.#lastIndex = rd.entries[rd.entries.length - 1]!.index;
+        this.#cacheTail(rd.entries);
       }
       if (rd.hardState !== undefined) {
         this.#state.term = rd.hardState.term;
@@ -434,6 +455,7 @@ export class ReplicaStore implements Storage {
       if (db.isTransaction) db.exec("ROLLBACK");
       this.#state = before;
       this.#lastIndex = lastBefore;
+      this.#tail = [];
       throw new StorageError(
         `KV database write failed: ${(error as Error).message}`,
         (error as Error).message,
@@ -441,6 +463,22 @@ export class ReplicaStore implements Storage {
     }
     void conf;
     return applied;
+  }
+
+  #cacheTail(entries: Entry[]): void {
+    const first = entries[0]!.index;
+    const start = this.#tailStart();
+    // Contiguous with the cache, or replacing its end: keep what precedes.
+    if (
+      start === Infinity || first < start || first > start + this.#tail.length
+    ) {
+      this.#tail = [...entries];
+    } else {
+      this.#tail = [...this.#tail.slice(0, first - start), ...entries];
+    }
+    if (this.#tail.length > TAIL_CACHE_ENTRIES) {
+      this.#tail = this.#tail.slice(this.#tail.length - TAIL_CACHE_ENTRIES);
+    }
   }
 
   #saveState(): void {
@@ -476,6 +514,7 @@ export class ReplicaStore implements Storage {
     this.#state.commit_idx = Math.max(this.#state.commit_idx, snap.meta.index);
     this.#state.conf = JSON.stringify(snap.meta.conf);
     this.#lastIndex = snap.meta.index;
+    this.#tail = [];
     this.#snapshot = snap;
   }
 
@@ -486,6 +525,9 @@ export class ReplicaStore implements Storage {
     s.snap_term = this.term(to);
     s.snap_index = to;
     this.#q.logCompact.run(to);
+    if (this.#tailStart() <= to) {
+      this.#tail = this.#tail.slice(to + 1 - this.#tailStart());
+    }
     this.#q.propPrune.run(s.applied - PROPOSAL_IDS_KEPT);
   }
 
@@ -508,22 +550,30 @@ export class ReplicaStore implements Storage {
     }
     const changed: Uint8Array[] = [];
     let result: CommitResult;
-    this.#db.exec("SAVEPOINT entry");
+    // Only a sum, min or max after other mutations can fail with writes
+    // made: such a commit runs in a savepoint, to be undone whole.
+    const undoable = command.op === "atomic" && command.mutations.length > 1 &&
+      command.mutations.some((m) =>
+        m.type === "sum" || m.type === "min" || m.type === "max"
+      );
+    if (undoable) this.#q.savepoint.run();
     try {
       result = command.op === "purge"
         ? this.#purge(index, command.t, changed)
         : this.#atomic(index, command, changed);
     } catch (error) {
-      this.#db.exec("ROLLBACK TO entry");
-      this.#db.exec("RELEASE entry");
+      if (undoable) {
+        this.#q.rollbackTo.run();
+        this.#q.release.run();
+      }
       throw error;
     }
     if (!result.ok) {
       // All or nothing: a mutation that failed undoes the others.
-      this.#db.exec("ROLLBACK TO entry");
+      if (undoable) this.#q.rollbackTo.run();
       changed.length = 0;
     }
-    this.#db.exec("RELEASE entry");
+    if (undoable) this.#q.release.run();
     this.#q.propPut.run(command.id, index, JSON.stringify(result));
     return { index, id: command.id, result, changed };
   }

@@ -117,6 +117,19 @@ Deno.test("kv: sum wraps at 2^64, min and max keep the smaller and larger, on u6
       BadRequestError,
       "Failed to perform 'sum' mutation on a non-U64 value in the database",
     );
+    // All or nothing: the mutations before the failing one are undone.
+    await assertRejects(
+      () =>
+        kv.atomic([], [
+          { type: "set", key: ["before"], value: 1 },
+          { type: "sum", key: ["n"], value: u64(5) },
+          { type: "max", key: ["s"], value: u64(1) },
+        ]),
+      BadRequestError,
+      "Failed to perform 'max' mutation",
+    );
+    assertEquals((await kv.get(["before"])).versionstamp, null);
+    assertEquals((await kv.get(["n"])).value, u64(7));
   }));
 
 Deno.test("kv: list by prefix, start and end, reverse, limit and cursor, each page in key order", () =>
