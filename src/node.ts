@@ -32,7 +32,11 @@ import {
   GuardedTransport,
   PeerSigner,
 } from "./security/mod.ts";
-import { BatchingTransport, HttpTransport } from "./transport/mod.ts";
+import {
+  BatchingTransport,
+  BreakerTransport,
+  HttpTransport,
+} from "./transport/mod.ts";
 import { KvDatabases, KvService } from "./kv/mod.ts";
 import { KV_VOTERS_DEFAULT } from "./limits.ts";
 import { setImmediate } from "node:timers";
@@ -125,16 +129,18 @@ export async function startNode(
   });
   // Peers are called over https when this node serves it: a cluster is
   // all TLS or all plain. A private CA is trusted besides the system's.
-  const transport = new BatchingTransport(
-    new GuardedTransport(
-      new HttpTransport({
-        scheme: tls === undefined ? "http" : "https",
-        ...(config.caCert !== undefined ? { caCerts: [config.caCert] } : {}),
-        ...(signer !== undefined ? { signer } : {}),
-      }),
-      addressPolicy,
-    ),
+  const http = new HttpTransport({
+    scheme: tls === undefined ? "http" : "https",
+    ...(config.caCert !== undefined ? { caCerts: [config.caCert] } : {}),
+    ...(signer !== undefined ? { signer } : {}),
+  });
+  // Calls to a peer that stopped answering fail fast (BreakerTransport)
+  // below the batching, so that a batch counts once.
+  const breaker = new BreakerTransport(
+    new GuardedTransport(http, addressPolicy),
+    clock,
   );
+  const transport = new BatchingTransport(breaker);
   const core = await ClusterNode.create({
     self,
     seeds: [
@@ -221,6 +227,11 @@ export async function startNode(
         const stats = repair.stats();
         return {
           clock: clockStatus(core, clock.now()),
+          peers: {
+            failing_fast: Object.keys(breaker.stats().open),
+            failed_fast: breaker.stats().failedFast,
+            connections: http.poolStats() ?? null,
+          },
           storage: storageStatus(store),
           hints: hints.stats(),
           anti_entropy: {

@@ -281,6 +281,20 @@ export async function rpc(
   return { status, body: JSON.parse(text) };
 }
 
+/**
+ * How many file descriptors process `pid` has open (Linux). Read with `ls`:
+ * Deno lets only a fully privileged process read /proc/<pid>/fd itself.
+ */
+export async function openDescriptors(pid: number): Promise<number> {
+  const { success, stdout } = await new Deno.Command("ls", {
+    args: [`/proc/${pid}/fd`],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  if (!success) throw new Error(`cannot list /proc/${pid}/fd`);
+  return new TextDecoder().decode(stdout).split("\n").filter(Boolean).length;
+}
+
 /** Whether an `openssl` binary can be run. */
 export async function hasOpenssl(): Promise<boolean> {
   try {

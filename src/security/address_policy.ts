@@ -195,6 +195,6 @@ export class GuardedTransport implements PeerTransport {
     );
     return members.length === response.members.length
       ? response
-      : { kind: "ping", members };
+      : { ...response, members };
   }
 }

@@ -68,10 +68,49 @@ interface Exchange {
 
 /** Idle keep-alive connections kept per peer. */
 const IDLE_PER_PEER_MAX = 16;
+/**
+ * Connections to one peer, in use or connecting, at most. Calls beyond
+ * wait for one to be free (within their deadline): a peer that stops
+ * answering then costs this node a bounded number of sockets, not one per
+ * call.
+ */
+export const CONNECTIONS_PER_PEER_MAX = 32;
+/** Connects to one peer in flight at most: to a silent peer each waits long. */
+export const CONNECTS_PER_PEER_MAX = 4;
+/** Calls waiting for a connection to one peer at most; more fail at once. */
+const WAITING_PER_PEER_MAX = 10_000;
 
-/** Keep-alive HTTP/1.1 connections to peers, one request at a time each. */
+/** A call waiting for a connection to be free. */
+interface Waiter {
+  wake(): void;
+}
+
+/** One peer's connections. */
+interface Slots {
+  idle: Http1Client[];
+  /** Connections handed out (in use, or connecting). */
+  busy: number;
+  connecting: number;
+  waiting: Waiter[];
+}
+
+/** What the pool holds, for `cluster_info`, metrics and tests. */
+export interface PoolStats {
+  /** Connections in use or connecting, by peer. */
+  busy: Record<string, number>;
+  idle: number;
+  connecting: number;
+  waiting: number;
+}
+
+/**
+ * Keep-alive HTTP/1.1 connections to peers, one request at a time each,
+ * bounded per peer ({@link CONNECTIONS_PER_PEER_MAX},
+ * {@link CONNECTS_PER_PEER_MAX}). A call that misses its deadline closes
+ * its connection, or abandons its connect, so nothing is left behind.
+ */
 class PeerPool {
-  readonly #idle = new Map<string, Http1Client[]>();
+  readonly #slots = new Map<string, Slots>();
   readonly #scheme: string;
   readonly #caCerts: string[] | undefined;
 
@@ -80,76 +119,133 @@ class PeerPool {
     this.#caCerts = caCerts;
   }
 
+  stats(): PoolStats {
+    const stats: PoolStats = { busy: {}, idle: 0, connecting: 0, waiting: 0 };
+    for (const [peer, slots] of this.#slots) {
+      if (slots.busy > 0) stats.busy[peer] = slots.busy;
+      stats.idle += slots.idle.length;
+      stats.connecting += slots.connecting;
+      stats.waiting += slots.waiting.length;
+    }
+    return stats;
+  }
+
   async post(
     peer: string,
     body: string,
     headers: Record<string, string> | undefined,
     deadlineMs: number,
   ): Promise<Exchange> {
-    const idle = this.#idle.get(peer);
-    const reused = idle?.pop();
-    try {
-      return await this.#once(peer, reused, body, headers, deadlineMs);
-    } catch (error) {
-      // A kept connection the peer has closed (it restarted, or timed the
-      // connection out) fails before any answer: once more on a new one.
-      // Peer messages are idempotent (newest version wins), so a retry
-      // never applies anything twice.
-      if (
-        reused === undefined || !(error instanceof Http1Error) ||
-        error.kind !== "connection"
-      ) throw error;
-      return await this.#once(peer, undefined, body, headers, deadlineMs);
-    }
-  }
-
-  async #once(
-    peer: string,
-    kept: Http1Client | undefined,
-    body: string,
-    headers: Record<string, string> | undefined,
-    deadlineMs: number,
-  ): Promise<Exchange> {
-    const client = kept ??
-      new Http1Client(
-        `${this.#scheme}://${peer}${PEER_PATH}`,
-        this.#caCerts !== undefined ? { caCerts: this.#caCerts } : {},
-      );
+    const slots = this.#slotsOf(peer);
     let timedOut = false;
+    let client: Http1Client | undefined;
+    let waiter: Waiter | undefined;
+    let expire!: () => void;
+    const expired = new Promise<void>((resolve) => expire = resolve);
     const timer = setTimeout(() => {
       timedOut = true;
-      client.close();
+      client?.close();
+      waiter?.wake();
+      expire();
     }, deadlineMs);
+    const timeout = () =>
+      new DOMException(`no answer within ${deadlineMs} ms`, "TimeoutError");
     try {
-      const answer = await client.post(body, headers);
-      this.#release(peer, client);
-      return {
-        status: answer.status,
-        text: answer.text,
-        headers: () => new Headers([...answer.headers]),
-      };
-    } catch (error) {
-      client.close();
-      if (timedOut) {
-        throw new DOMException(
-          `no answer within ${deadlineMs} ms`,
-          "TimeoutError",
-        );
+      for (let attempt = 0;; attempt++) {
+        // Wait for a connection to be free, or for room to open one.
+        for (;;) {
+          if (timedOut) throw timeout();
+          client = slots.idle.pop();
+          if (client !== undefined) break;
+          if (
+            slots.busy < CONNECTIONS_PER_PEER_MAX &&
+            slots.connecting < CONNECTS_PER_PEER_MAX
+          ) {
+            client = this.#newClient(peer);
+            break;
+          }
+          if (slots.waiting.length >= WAITING_PER_PEER_MAX) {
+            throw new Http1Error(
+              "connection",
+              `${WAITING_PER_PEER_MAX} calls already wait for a connection`,
+            );
+          }
+          await new Promise<void>((resolve) => {
+            waiter = { wake: resolve };
+            slots.waiting.push(waiter);
+          });
+          slots.waiting = slots.waiting.filter((w) => w !== waiter);
+          waiter = undefined;
+        }
+        slots.busy++;
+        const reused = client.connected;
+        try {
+          if (!reused) {
+            // The connect counts against the peer's bound until it really
+            // ends, even when this call gives up on it first.
+            slots.connecting++;
+            const connecting = client.connect().finally(() => {
+              slots.connecting--;
+              // Room for another connect: a waiter may open one.
+              slots.waiting.shift()?.wake();
+            });
+            await Promise.race([connecting, expired]);
+            if (timedOut) {
+              connecting.catch(() => {});
+              throw timeout();
+            }
+          }
+          const answer = await client.post(body, headers);
+          this.#release(peer, client, true);
+          return {
+            status: answer.status,
+            text: answer.text,
+            headers: () => new Headers([...answer.headers]),
+          };
+        } catch (error) {
+          this.#release(peer, client, false);
+          if (timedOut) throw timeout();
+          // A kept connection the peer has closed (it restarted, or timed
+          // the connection out) fails before any answer: once more on a new
+          // one. Peer messages are idempotent (newest version wins), so a
+          // retry never applies anything twice.
+          if (
+            !reused || attempt > 0 || !(error instanceof Http1Error) ||
+            error.kind !== "connection"
+          ) throw error;
+        }
       }
-      throw error;
     } finally {
       clearTimeout(timer);
     }
   }
 
-  #release(peer: string, client: Http1Client): void {
-    let idle = this.#idle.get(peer);
-    if (idle === undefined) {
-      idle = [];
-      this.#idle.set(peer, idle);
+  #slotsOf(peer: string): Slots {
+    let slots = this.#slots.get(peer);
+    if (slots === undefined) {
+      slots = { idle: [], busy: 0, connecting: 0, waiting: [] };
+      this.#slots.set(peer, slots);
     }
-    if (idle.length < IDLE_PER_PEER_MAX) idle.push(client);
-    else client.close();
+    return slots;
+  }
+
+  #newClient(peer: string): Http1Client {
+    return new Http1Client(
+      `${this.#scheme}://${peer}${PEER_PATH}`,
+      this.#caCerts !== undefined ? { caCerts: this.#caCerts } : {},
+    );
+  }
+
+  /** Gives a connection back (kept if still good) and wakes one waiter. */
+  #release(peer: string, client: Http1Client, reusable: boolean): void {
+    const slots = this.#slotsOf(peer);
+    slots.busy--;
+    if (reusable && slots.idle.length < IDLE_PER_PEER_MAX) {
+      slots.idle.push(client);
+    } else {
+      client.close();
+    }
+    slots.waiting.shift()?.wake();
   }
 }
 
@@ -205,6 +301,11 @@ export class HttpTransport implements PeerTransport {
     };
   }
 
+  /** The connection pool's state; undefined when calls go through `fetch`. */
+  poolStats(): PoolStats | undefined {
+    return this.#pool?.stats();
+  }
+
   async call(
     peer: string,
     request: PeerRequest,
@@ -230,6 +331,7 @@ export class HttpTransport implements PeerTransport {
         throw new PeerError(
           peer,
           `answered ${response.status} with a body that is not JSON`,
+          { failure: "invalid" },
         );
       }
       if (response.status < 200 || response.status > 299) {
@@ -241,6 +343,7 @@ export class HttpTransport implements PeerTransport {
               ? description.slice(0, 200)
               : "(no description)"
           }`,
+          { failure: "refused" },
         );
       }
       if (
@@ -254,15 +357,20 @@ export class HttpTransport implements PeerTransport {
         throw new PeerError(
           peer,
           "answered without a valid signature (another cluster secret?)",
+          { failure: "invalid" },
         );
       }
     } catch (error) {
       if (error instanceof PeerError) throw error;
-      const reason = error instanceof DOMException &&
-          error.name === "TimeoutError"
+      const timedOut = error instanceof DOMException &&
+        error.name === "TimeoutError";
+      const reason = timedOut
         ? `no answer within ${deadlineMs} ms`
         : `unreachable (${error instanceof Error ? error.message : error})`;
-      throw new PeerError(peer, reason, { cause: error });
+      throw new PeerError(peer, reason, {
+        cause: error,
+        failure: timedOut ? "timeout" : "unreachable",
+      });
     }
     try {
       return parsePeerResponse(
@@ -270,7 +378,10 @@ export class HttpTransport implements PeerTransport {
         (body as { result?: unknown } | null)?.result,
       );
     } catch (error) {
-      throw new PeerError(peer, (error as Error).message, { cause: error });
+      throw new PeerError(peer, (error as Error).message, {
+        cause: error,
+        failure: "invalid",
+      });
     }
   }
 }

@@ -153,6 +153,34 @@ export class Http1Client {
     }
   }
 
+  /** True while a connection is open (a `post` then needs no connect). */
+  get connected(): boolean {
+    return this.#conn !== null;
+  }
+
+  /**
+   * Opens the connection now, if it is not open. A connect cannot be
+   * abandoned half way (an aborted `Deno.connect` may still leave its
+   * socket behind), so it runs to its end; if the client was closed
+   * meanwhile, the new connection is closed at once.
+   *
+   * @throws {Http1Error}
+   */
+  async connect(): Promise<void> {
+    if (this.#closed) throw new Http1Error("connection", "client closed");
+    if (this.#conn !== null) return;
+    try {
+      await this.#connect();
+    } catch (error) {
+      if (error instanceof Http1Error) throw error;
+      throw new Http1Error(
+        "connection",
+        (error as Error)?.message ?? "failed",
+        { cause: error },
+      );
+    }
+  }
+
   /** Closes the connection; a `post` in flight fails. */
   close(): void {
     this.#closed = true;

@@ -6,9 +6,18 @@
  */
 export { BatchingTransport } from "./batching.ts";
 export {
+  type BreakerStats,
+  BreakerTransport,
+  SILENT_FAILURES_MAX,
+  TRIAL_INTERVAL_MS,
+} from "./breaker.ts";
+export {
+  CONNECTIONS_PER_PEER_MAX,
+  CONNECTS_PER_PEER_MAX,
   HttpTransport,
   type HttpTransportOptions,
   PEER_PATH,
+  type PoolStats,
   type RequestSigner,
 } from "./http.ts";
 export { MemoryNetwork } from "./memory.ts";
@@ -30,6 +39,7 @@ export {
 } from "./messages.ts";
 export {
   PeerError,
+  type PeerFailure,
   type PeerHandler,
   type PeerTransport,
 } from "./transport.ts";

@@ -7,11 +7,32 @@
 
 import type { PeerRequest, PeerResponse } from "./messages.ts";
 
+/**
+ * Why a peer call failed:
+ * - `unreachable`: no connection (refused, reset, no route), or the call
+ *   failed fast because the peer is known to be unreachable;
+ * - `timeout`: no answer within the deadline;
+ * - `refused`: the peer answered, with an error (it is up);
+ * - `invalid`: the answer could not be read or verified.
+ */
+export type PeerFailure = "unreachable" | "timeout" | "refused" | "invalid";
+
 /** A failed peer call: unreachable, timed out, or a refused request. */
 export class PeerError extends Error {
-  constructor(readonly peer: string, message: string, options?: ErrorOptions) {
+  readonly failure: PeerFailure;
+  constructor(
+    readonly peer: string,
+    message: string,
+    options?: ErrorOptions & { failure?: PeerFailure },
+  ) {
     super(`${peer}: ${message}`, options);
     this.name = "PeerError";
+    this.failure = options?.failure ?? "unreachable";
+  }
+
+  /** True when the peer did not answer at all (down, cut off or frozen). */
+  get silent(): boolean {
+    return this.failure === "unreachable" || this.failure === "timeout";
   }
 }
 

@@ -1,0 +1,73 @@
+import { assert, assertEquals, assertRejects } from "@std/assert";
+import { openDescriptors, waitFor } from "../../tests/_helpers.ts";
+import { CONNECTIONS_PER_PEER_MAX, HttpTransport } from "./http.ts";
+import { PeerError } from "./transport.ts";
+
+/** A server that accepts connections and never answers, counting them. */
+function silentServer() {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const stats = { open: 0, peak: 0, accepted: 0 };
+  const conns: Deno.Conn[] = [];
+  (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      stats.accepted++;
+      stats.peak = Math.max(stats.peak, ++stats.open);
+      (async () => {
+        const buffer = new Uint8Array(4096);
+        try {
+          while (await conn.read(buffer) !== null) { /* never answer */ }
+        } catch {
+          // reset by the client
+        }
+        stats.open--;
+        conn.close();
+      })();
+    }
+  })().catch(() => {});
+  const { port } = listener.addr as Deno.NetAddr;
+  return {
+    address: `127.0.0.1:${port}`,
+    stats,
+    close: () => listener.close(),
+  };
+}
+
+Deno.test("HttpTransport holds at most a bounded number of connections to a peer that never answers, and leaves none behind", async () => {
+  const server = silentServer();
+  const transport = new HttpTransport();
+  const before = await openDescriptors(Deno.pid);
+  try {
+    let settled = false;
+    const calls = Promise.all(Array.from(
+      { length: 300 },
+      () =>
+        assertRejects(
+          () =>
+            transport.call(server.address, { kind: "read", keys: ["k"] }, 300),
+          PeerError,
+          "no answer within 300 ms",
+        ),
+    )).finally(() => settled = true);
+    // This process holds both ends of each connection: two descriptors.
+    let peak = 0;
+    while (!settled) {
+      const stats = transport.poolStats()!;
+      assert((stats.busy[server.address] ?? 0) <= CONNECTIONS_PER_PEER_MAX);
+      peak = Math.max(peak, (await openDescriptors(Deno.pid)) - before);
+    }
+    await calls;
+    assert(server.stats.accepted > 0);
+    assert(
+      peak <= 2 * CONNECTIONS_PER_PEER_MAX + 8,
+      `peak ${peak} descriptors more than before`,
+    );
+    await waitFor(
+      "every connection to be closed",
+      () => server.stats.open === 0,
+    );
+    assertEquals(transport.poolStats()!.busy, {});
+  } finally {
+    server.close();
+  }
+});
