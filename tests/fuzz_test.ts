@@ -148,6 +148,10 @@ function goodArgs(fn: string): unknown[] {
       return [["seed:1"]];
     case "mset":
       return [{ "fuzz:never": 1 }];
+    case "kv_atomic":
+      return [[], []];
+    case "kv_list":
+      return [{ prefix: ["fuzz:never"] }];
     default:
       return SPEC[fn]!.params.slice(0, SPEC[fn]!.required).map(() =>
         "fuzz:never"
