@@ -279,3 +279,28 @@ Deno.test("kv: a voter that leaves is replaced by another member, which catches 
     await stopAll(nodes);
   }
 });
+
+Deno.test("kv: the leaders of several databases spread over the members", async () => {
+  const nodes = await startCluster(3);
+  try {
+    const names = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"];
+    for (const db of names) await ok(nodes[0]!, "kv_set", [["k"], db], { db });
+    // Each leader hands over to its database's preferred voter after a while.
+    await waitFor("leaders on at least two members", async () => {
+      const leaders = new Set<string>();
+      for (const n of nodes) {
+        for (const d of await kvStatus(n)) {
+          if (d.role === "leader" && names.includes(d.name)) {
+            leaders.add(n.address);
+          }
+        }
+      }
+      return leaders.size >= 2;
+    }, 40_000);
+    for (const db of names) {
+      assertEquals((await ok(nodes[1]!, "kv_get", [["k"]], { db })).value, db);
+    }
+  } finally {
+    await stopAll(nodes);
+  }
+});
