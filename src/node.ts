@@ -193,6 +193,7 @@ export async function startNode(
     transport,
     clock,
     schedule: (fn) => void setImmediate(fn),
+    monotonicNow: () => performance.now(),
     random: () => kvRandom.next(),
     members: () =>
       membership.members().map((m) => ({

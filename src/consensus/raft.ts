@@ -73,6 +73,14 @@ export interface RaftConfig {
    */
   leaseReads?: boolean;
   /**
+   * A monotonic clock, in ms, and the lease's length in it: with them a
+   * lease also ends by time, not only by ticks, so that a leader whose
+   * process was paused (SIGSTOP, a long GC, a VM migration) and so missed
+   * ticks does not take its lease for running when it resumes.
+   */
+  now?: () => number;
+  leaseMs?: number;
+  /**
    * Test-only: serve a follower's ReadIndex from its own commit index
    * without asking the leader. Unsafe; it exists so that the simulator's
    * linearizability checker can be shown to catch stale reads.
@@ -152,6 +160,10 @@ export class Raft {
   #ticks = 0;
   /** Per member: the send tick of the latest heartbeat it acknowledged. */
   #acked = new Map<NodeId, number>();
+  /** When (by `now`) the heartbeats of recent ticks were sent. */
+  #sentAtMs = new Map<number, number>();
+  readonly #now: (() => number) | undefined;
+  readonly #leaseMs: number;
   readonly #leaseReads: boolean;
   #readQueue: string[] = [];
   #reads = new Map<string, ReadRequest>();
@@ -173,6 +185,8 @@ export class Raft {
     this.#random = config.random;
     this.#unsafeFollowerReads = config.unsafeFollowerReads ?? false;
     this.#leaseReads = (config.leaseReads ?? false) && this.checkQuorum;
+    this.#now = config.now;
+    this.#leaseMs = config.leaseMs ?? 0;
     this.log = new RaftLog(config.storage);
     const { hardState, conf } = config.storage.initialState();
     this.#setConf(conf);
@@ -318,6 +332,18 @@ export class Raft {
   }
 
   #bcastHeartbeat(context?: string): void {
+    if (context === undefined && this.#now !== undefined) {
+      // Recorded before the messages leave: a lease counts from no later
+      // than the send.
+      // The first send of a tick: a later one would stretch the lease.
+      if (!this.#sentAtMs.has(this.#ticks)) {
+        this.#sentAtMs.set(this.#ticks, this.#now());
+      }
+      if (this.#sentAtMs.size > 4 * this.electionTimeout) {
+        const oldest = this.#sentAtMs.keys().next().value!;
+        this.#sentAtMs.delete(oldest);
+      }
+    }
     for (const [id, pr] of this.prs) {
       if (id === this.id) continue;
       // Never tell a follower a commit index past what it is known to have.
@@ -347,7 +373,11 @@ export class Raft {
       id === this.id ? this.#ticks : this.#acked.get(id) ?? -Infinity
     ).sort((a, b) => b - a);
     const quorumSent = sent[majority(this.voters.size) - 1] ?? -Infinity;
-    return this.#ticks - quorumSent < this.leaseTicks;
+    if (this.#ticks - quorumSent >= this.leaseTicks) return false;
+    if (this.#now === undefined) return true;
+    // By time too: ticks stop while the process is paused, time does not.
+    const sentMs = this.#sentAtMs.get(quorumSent);
+    return sentMs !== undefined && this.#now() - sentMs < this.#leaseMs;
   }
 
   // ------------------------------------------------------------ transitions
@@ -375,6 +405,7 @@ export class Raft {
     this.#reads = new Map();
     this.#pendingReadIndex = [];
     this.#acked = new Map();
+    this.#sentAtMs = new Map();
   }
 
   becomeFollower(term: number, lead: NodeId | null): void {

@@ -77,6 +77,11 @@ export interface KvDatabaseOptions {
   timing?: RaftTiming;
   /** Called when the replica fails for good (its disk refused a write). */
   onFatal?: (error: Error) => void;
+  /**
+   * A monotonic clock in ms for the read lease (a wall clock set back would
+   * stretch it); default `clock.now`. The node passes `performance.now`.
+   */
+  monotonicNow?: () => number;
   /** The leader reads under a lease (RaftConfig.leaseReads). Default true. */
   leaseReads?: boolean;
   /** See RaftConfig.unsafeFollowerReads: for the simulator's mutant only. */
@@ -145,6 +150,11 @@ export class KvDatabase {
       checkQuorum: true,
       preVote: true,
       leaseReads: options.leaseReads ?? true,
+      now: options.monotonicNow ?? (() => options.clock.now()),
+      // The same 0.7 of an election timeout as the ticks give, by time.
+      leaseMs: Math.floor(
+        this.timing.tickMs * (Math.floor(this.timing.electionTicks * 0.8) - 1),
+      ),
       random: options.random,
       ...(options.unsafeFollowerReads ? { unsafeFollowerReads: true } : {}),
     });

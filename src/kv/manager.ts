@@ -74,6 +74,8 @@ export interface KvDatabasesOptions {
   log?: (line: string) => void;
   /** Test-only: serve follower reads without ReadIndex (the simulator's mutant). */
   unsafeFollowerReads?: boolean;
+  /** A monotonic clock in ms for leaders' read leases; default `clock.now`. */
+  monotonicNow?: () => number;
   /**
    * Opens a replica's store; default: a SQLite file in `dir` (or in
    * memory). The simulator keeps stores across simulated crashes.
@@ -327,6 +329,9 @@ export class KvDatabases {
       onFatal: (error) =>
         this.#o.log?.(`kv: database '${name}' stopped: ${error.message}`),
       ...(this.#o.unsafeFollowerReads ? { unsafeFollowerReads: true } : {}),
+      ...(this.#o.monotonicNow !== undefined
+        ? { monotonicNow: this.#o.monotonicNow }
+        : {}),
     });
     this.#dbs.set(name, db);
     // A founder with a single voter (a one-node cluster) leads at once.

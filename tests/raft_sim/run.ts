@@ -24,6 +24,7 @@ const seeds = args.seed !== undefined
 const started = performance.now();
 let failed = 0;
 const totals = {
+  pauses: 0,
   ops: 0,
   crashes: 0,
   diskLosses: 0,
@@ -48,7 +49,7 @@ for (const seed of seeds) {
 }
 const s = ((performance.now() - started) / 1000).toFixed(1);
 console.log(
-  `${seeds.length} runs in ${s} s: ${failed} failed; ${totals.ops} operations, ${totals.crashes} crashes (${totals.diskLosses} with disk loss), ${totals.partitions} partitions, ${totals.snapshots} snapshots installed, ${totals.leaders} leader terms`,
+  `${seeds.length} runs in ${s} s: ${failed} failed; ${totals.ops} operations, ${totals.crashes} crashes (${totals.diskLosses} with disk loss), ${totals.partitions} partitions, ${totals.pauses} pauses, ${totals.snapshots} snapshots installed, ${totals.leaders} leader terms`,
 );
 if (args.mutant) Deno.exit(failed > 0 ? 0 : 1);
 Deno.exit(failed > 0 ? 1 : 0);

@@ -138,6 +138,9 @@ export class SimViolation extends Error {}
 interface SimNode {
   address: string;
   up: boolean;
+  /** Stopped (SIGSTOP): nothing runs, what falls due is held until it resumes. */
+  paused: boolean;
+  held: (() => void)[];
   incarnation: number;
   /** The replicas on this node's "disk", by database. */
   disk: Map<string, ReplicaStore>;
@@ -165,6 +168,7 @@ export interface RunResult {
   diskLosses: number;
   partitions: number;
   snapshots: number;
+  pauses: number;
   violation?: string;
 }
 
@@ -191,7 +195,13 @@ export class World {
   #violation: string | undefined;
   readonly #commits: { call: number; ret: number; vs: string }[] = [];
   readonly #closers: (() => void)[] = [];
-  readonly #counts = { crashes: 0, diskLosses: 0, partitions: 0, snapshots: 0 };
+  readonly #counts = {
+    crashes: 0,
+    diskLosses: 0,
+    partitions: 0,
+    snapshots: 0,
+    pauses: 0,
+  };
 
   constructor(options: WorldOptions) {
     this.#o = {
@@ -210,6 +220,8 @@ export class World {
       this.nodes.push({
         address: `10.0.0.${i + 1}:5878`,
         up: false,
+        paused: false,
+        held: [],
         incarnation: 0,
         disk: new Map(),
         kv: undefined,
@@ -235,9 +247,28 @@ export class World {
       now: () => Math.floor(t.now + node.offsetMs),
       after: (ms, fn) =>
         t.after(Math.ceil(ms * node.rate), () => {
-          if (node.up && node.incarnation === incarnation) fn();
+          if (node.up && node.incarnation === incarnation) this.#run1(node, fn);
         }),
     };
+  }
+
+  /** Runs `fn` on `node` now, or when it resumes if it is paused. */
+  #run1(node: SimNode, fn: () => void): void {
+    if (node.paused) node.held.push(fn);
+    else fn();
+  }
+
+  #pause(node: SimNode, ms: number): void {
+    this.#counts.pauses++;
+    node.paused = true;
+    const incarnation = node.incarnation;
+    this.t.after(ms, () => {
+      if (!node.paused || node.incarnation !== incarnation) return;
+      node.paused = false;
+      const held = node.held;
+      node.held = [];
+      for (const fn of held) fn();
+    });
   }
 
   #openStore(node: SimNode, name: string, o: OpenStoreOptions) {
@@ -352,7 +383,9 @@ export class World {
       clock: this.#clock(node, incarnation),
       schedule: (fn) =>
         void this.t.after(0, () => {
-          if (node.up && node.incarnation === incarnation) fn();
+          if (node.up && node.incarnation === incarnation) {
+            this.#run1(node, fn);
+          }
         }),
       random: rng(
         this.#o.seed * 31 + node.incarnation * 7 +
@@ -374,6 +407,8 @@ export class World {
   }
 
   #crash(node: SimNode, loseDisk: boolean): void {
+    node.paused = false;
+    node.held = [];
     if (node.up) this.#counts.crashes++;
     if (loseDisk) this.#counts.diskLosses++;
     node.up = false;
@@ -416,8 +451,12 @@ export class World {
               ),
           );
           const wire = JSON.stringify(request);
-          const deliver = (answer: boolean) => {
+          const deliver = (answer: boolean): void => {
             const to = this.#byAddress(peer);
+            if (to?.paused) {
+              to.held.push(() => deliver(answer));
+              return;
+            }
             if (
               to === undefined || !to.up || to.kv === undefined ||
               !this.#linked(from.address, peer) || this.#r() < this.#drop
@@ -484,7 +523,9 @@ export class World {
   async #client(id: number, until: number): Promise<void> {
     const r = rng(this.#o.seed * 1_000 + id);
     while (this.t.now < until) {
-      const up = this.nodes.filter((n) => n.up && n.service !== undefined);
+      const up = this.nodes.filter((n) =>
+        n.up && !n.paused && n.service !== undefined
+      );
       if (up.length === 0) {
         await this.#sleep(50);
         continue;
@@ -601,9 +642,19 @@ export class World {
     const dice = this.#r();
     const down = this.nodes.filter((n) => !n.up);
     const minority = Math.floor((this.nodes.length - 1) / 2);
-    if (dice < 0.25) this.#partition();
-    else if (dice < 0.45) this.#cut.clear();
-    else if (dice < 0.7 && down.length < minority) {
+    if (dice < 0.2) this.#partition();
+    else if (dice < 0.35) this.#cut.clear();
+    else if (dice < 0.45) {
+      // Pause a node, the leader half the time, for 0.5-2.5 s.
+      const up = this.nodes.filter((n) => n.up && !n.paused);
+      const leader = up.find((n) => n.kv?.replica("default")?.isLeader);
+      const victim = leader !== undefined && this.#r() < 0.5
+        ? leader
+        : up[Math.floor(this.#r() * up.length)];
+      if (victim !== undefined) {
+        this.#pause(victim, 500 + Math.floor(this.#r() * 2_000));
+      }
+    } else if (dice < 0.7 && down.length < minority) {
       const up = this.nodes.filter((n) => n.up);
       const victim = up[Math.floor(this.#r() * up.length)]!;
       const lostDisks = this.nodes.filter((n) => n.empty).length;
@@ -641,6 +692,7 @@ export class World {
     await this.#run(end - 1_000);
     this.#cut.clear();
     for (const n of this.nodes) if (!n.up) this.#start(n);
+    // Paused nodes resume on their own timers.
     await this.#run(end + 4_000);
     // Clients stop at `end`; anything still pending is of unknown outcome.
     void clients;
