@@ -141,6 +141,11 @@ export async function startNode(
     clock,
   );
   const transport = new BatchingTransport(breaker);
+  // The KV databases' Raft traffic has its own flow control and failure
+  // handling: it goes around the breaker, so that a peer still starting
+  // (votes sent before it listens) does not trip the breaker of the
+  // Dynamo keyspace's writes.
+  const kvTransport = new GuardedTransport(http, addressPolicy);
   const core = await ClusterNode.create({
     self,
     seeds: [
@@ -190,7 +195,7 @@ export async function startNode(
       ? { dir: `${config.dataDir}/kv` }
       : {}),
     ...(config.sync !== undefined ? { sync: config.sync } : {}),
-    transport,
+    transport: kvTransport,
     clock,
     schedule: (fn) => void setImmediate(fn),
     monotonicNow: () => performance.now(),
