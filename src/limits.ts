@@ -15,6 +15,13 @@ export const KEY_BYTES_MAX = 4096;
 export const VALUE_BYTES_MAX = 4 * 1024 * 1024;
 /** Deepest JSON nesting accepted in a request body. */
 export const JSON_DEPTH_MAX = 64;
+/**
+ * Most bytes of values (as JSON) one peer message carries when a node
+ * moves many records (hints, anti-entropy, join, leave, handoff): well
+ * under the peer body limit, so that no batch is refused for its size. A
+ * single larger record still travels, alone.
+ */
+export const PEER_BATCH_BYTES_MAX = 4 * 1024 * 1024;
 /** Most keys in one `mget` / `mset`. */
 export const BATCH_KEYS_MAX = 1000;
 /** Most keys in one `list_keys` page. */

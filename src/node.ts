@@ -240,12 +240,7 @@ export async function startNode(
           },
           storage: storageStatus(store),
           hints: hints.stats(),
-          anti_entropy: {
-            rounds: stats.aeRounds,
-            buckets_differing: stats.aeBucketsDiffering,
-            pulled: stats.aePulled,
-            pushed: stats.aePushed,
-          },
+          anti_entropy: antiEntropyStatus(core),
           handed_off: stats.handedOff,
           kv: {
             voters_per_database: config.kvVoters ?? KV_VOTERS_DEFAULT,
@@ -419,5 +414,25 @@ function clockStatus(
     offsets,
     writes_refused: refusal !== undefined,
     ...(refusal !== undefined ? { why: refusal } : {}),
+  };
+}
+
+/** Anti-entropy's counters and its digests, for `cluster_info`. */
+function antiEntropyStatus(core: ClusterNode): Record<string, unknown> {
+  const s = core.antiEntropy.stats();
+  const d = core.digests.status();
+  return {
+    rounds: s.rounds,
+    in_agreement: s.inAgreement,
+    skipped: s.skipped,
+    buckets_differing: s.bucketsDiffering,
+    leaves_differing: s.leavesDiffering,
+    pulled: s.pulled,
+    pushed: s.pushed,
+    digests: {
+      ready: d.ready,
+      leaves: d.leaves,
+      segments_counted: d.segmentsCounted,
+    },
   };
 }

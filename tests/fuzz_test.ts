@@ -195,8 +195,9 @@ const PEER_KINDS = [
   "ping",
   "ping_req",
   "transfer",
-  "ae_digest",
-  "ae_keys",
+  "ae_buckets",
+  "ae_leaves",
+  "ae_entries",
 ];
 
 /** Peer messages of every kind with wrong fields, kept only if invalid. */
@@ -744,7 +745,7 @@ function kinds(signer: PeerSigner, replay: Bad): Kind[] {
             { kind: "ping", from: "169.254.169.254:80", members: [] },
             { kind: "ping_req", target: "metadata.google.internal:80" },
             { kind: "transfer", for: "[fe80::1]:5878", limit: 10 },
-            { kind: "ae_keys", from: "2852039166:80", buckets: [0], limit: 10 },
+            { kind: "ae_leaves", from: "2852039166:80", ring: 1, buckets: [0] },
           ]
         ) {
           cases.push(await peer(JSON.stringify(message)));

@@ -253,11 +253,13 @@ Deno.test("security: a node with another cluster secret cannot talk to the clust
       const info = await new KVClient({ nodes: [a] }).clusterInfo();
       return info.members.find((m) => m.address === b)?.state !== "alive";
     });
-    const text = await (await fetch(`http://${a}/metrics`)).text();
-    assertMatch(
-      text,
-      /kvdb_peer_refusals_total\{reason="bad_signature"\} [1-9]/,
-    );
+    // And a has refused b's own messages (b probes it every period).
+    await waitFor("a to have refused a message of b's", async () => {
+      const text = await (await fetch(`http://${a}/metrics`)).text();
+      return /kvdb_peer_refusals_total\{reason="bad_signature"\} [1-9]/.test(
+        text,
+      );
+    });
   } finally {
     await stopAll(nodes);
   }

@@ -12,7 +12,9 @@ import { Ring } from "../ring/mod.ts";
 import type { Store } from "../storage/mod.ts";
 import type { PeerHandler, PeerTransport } from "../transport/mod.ts";
 import { ClockSkew } from "./clock_skew.ts";
+import { AntiEntropy } from "./anti_entropy.ts";
 import { Coordinator } from "./coordinator.ts";
+import { Digests } from "./digests.ts";
 import { HintStore } from "./hints.ts";
 import { Membership, type MembershipTiming } from "./membership.ts";
 import { peerDispatcher } from "./peer_dispatch.ts";
@@ -74,6 +76,9 @@ export class ClusterNode {
   readonly hints: HintStore;
   readonly coordinator: Coordinator;
   readonly repair: Repair;
+  /** The digests anti-entropy compares, kept up to date with the store. */
+  readonly digests: Digests;
+  readonly antiEntropy: AntiEntropy;
   /** This node's clock offsets to its peers. */
   readonly clockSkew: ClockSkew;
   /** Answers every peer request kind. */
@@ -106,7 +111,10 @@ export class ClusterNode {
       self: o.self,
       topology,
       members: {
-        isDown: (address) => membership.isDown(address),
+        isDown: (address) => {
+          const state = membership.get(address)?.state;
+          return state === "dead" || state === "left";
+        },
         isGone: (address) => membership.get(address)?.state === "left",
       },
       hints: this.hints,
@@ -139,10 +147,24 @@ export class ClusterNode {
       peerDeadlineMs: o.peerDeadlineMs,
       ...(o.log !== undefined ? { log: o.log } : {}),
     });
+    this.digests = new Digests(o.store, o.clock);
+    this.antiEntropy = new AntiEntropy({
+      self: o.self,
+      store: o.store,
+      transport: o.transport,
+      clock: o.clock,
+      random: o.random,
+      membership,
+      topology,
+      digests: this.digests,
+      replicationFactor: () => this.coordinator.settings.replicationFactor,
+      peerDeadlineMs: o.peerDeadlineMs,
+    });
     this.handlePeer = peerDispatcher({
       membership,
       coordinator: this.coordinator,
       repair: this.repair,
+      antiEntropy: this.antiEntropy,
     });
   }
 
@@ -183,6 +205,8 @@ export class ClusterNode {
     const report = (what: string) => (error: unknown) =>
       log?.(`${what}: ${error instanceof Error ? error.message : error}`);
     this.membership.start();
+    // Count the digests in the background; anti-entropy waits for them.
+    void this.digests.follow(this.topology.readRing);
     this.#loops.push(
       repeat(
         clock,
@@ -193,7 +217,7 @@ export class ClusterNode {
       repeat(
         clock,
         timing.antiEntropyIntervalMs,
-        () => this.repair.antiEntropyRound(),
+        () => this.antiEntropy.round(),
         report("anti-entropy"),
       ),
       repeat(

@@ -135,7 +135,11 @@ export interface ReplicationSettings {
 
 /** What the coordinator needs to know of the member table. */
 export interface MemberView {
-  /** True when the member is believed down (suspect or dead). */
+  /**
+   * True when the member is believed down for good enough reason to skip
+   * it (dead): a suspect one is still tried, since suspicion may be wrong
+   * and a call to a peer that really is down fails fast (BreakerTransport).
+   */
   isDown(address: string): boolean;
   /** True when the member left the cluster for good. */
   isGone(address: string): boolean;

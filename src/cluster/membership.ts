@@ -95,6 +95,16 @@ export interface MembershipOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * The worst local health score (Lifeguard's "local health multiplier",
+ * memberlist's awareness): each point of it stretches this node's probe
+ * timeouts and its patience with suspects by one more unit.
+ */
+export const AWARENESS_MAX = 8;
+
+/** Longest probe timeout from measured round trips: this many base timeouts. */
+const PROBE_TIMEOUT_STRETCH_MAX = 4;
+
 const STATE_RANK: Record<MemberState, number> = {
   alive: 0,
   suspect: 1,
@@ -115,6 +125,16 @@ export class Membership {
   readonly #onClockSample: NonNullable<MembershipOptions["onClockSample"]>;
   readonly #log: (line: string) => void;
   #probeOrder: string[] = [];
+  /**
+   * Local health: 0 when this node's probes go as expected; raised when
+   * its own timers run late, when it must refute suspicion of itself, or
+   * when a peer it could not reach answers others; lowered by each
+   * answered probe.
+   */
+  #awareness = 0;
+  /** Smoothed probe round trip and its variation (TCP's RTO estimate). */
+  #srttMs: number | undefined;
+  #rttVarMs = 0;
   #timer: Timer | undefined;
   #probing = false;
   #stopped = true;
@@ -289,21 +309,71 @@ export class Membership {
     return await this.#ping(target);
   }
 
+  /** This node's local health score, 0 (healthy) to {@link AWARENESS_MAX}. */
+  get awareness(): number {
+    return this.#awareness;
+  }
+
+  /**
+   * How long a direct probe may take now: the base timeout, or four
+   * round-trip deviations above the smoothed round trip when probes have
+   * grown slower (a loaded cluster), up to four base timeouts; times one
+   * plus the local health score, so that a node that is itself slow does
+   * not blame its peers.
+   */
+  probeTimeoutMs(): number {
+    const base = this.timing.probeTimeoutMs;
+    const rto = this.#srttMs === undefined
+      ? base
+      : this.#srttMs + 4 * this.#rttVarMs;
+    return Math.round(
+      Math.min(Math.max(base, rto), base * PROBE_TIMEOUT_STRETCH_MAX) *
+        (this.#awareness + 1),
+    );
+  }
+
+  #health(delta: number): void {
+    this.#awareness = Math.max(
+      0,
+      Math.min(AWARENESS_MAX, this.#awareness + delta),
+    );
+  }
+
   /** One protocol period: probe the next member; exposed for simulations. */
   async probeOnce(): Promise<void> {
     this.#expireSuspicions();
     const target = this.#nextTarget();
     if (target === undefined) return;
-    if (await this.#ping(target)) return;
+    const started = this.#clock.now();
+    const timeoutMs = this.probeTimeoutMs();
+    if (await this.#ping(target, timeoutMs)) {
+      this.#health(-1);
+      return;
+    }
     const member = this.#members.get(target);
     if (member === undefined || member.state !== "alive") return;
-    if (await this.#probeIndirectly(target)) return;
+    if (await this.#probeIndirectly(target, timeoutMs)) {
+      // Others reach it: the fault is likelier on this side.
+      this.#health(1);
+      return;
+    }
+    // Both probes together took far longer than their timeouts: this
+    // node's own event loop was held up, and its verdict means nothing.
+    if (this.#clock.now() - started > 3 * timeoutMs + timeoutMs) {
+      this.#health(1);
+      return;
+    }
     this.#suspect(target);
   }
 
   #schedule(): void {
     if (this.#stopped) return;
+    const due = this.#clock.now() + this.timing.probeIntervalMs;
     this.#timer = this.#clock.after(this.timing.probeIntervalMs, () => {
+      // A timer that fires late is this node's own lag.
+      if (this.#clock.now() - due > this.timing.probeTimeoutMs) {
+        this.#health(1);
+      }
       if (!this.#probing) {
         this.#probing = true;
         this.probeOnce().finally(() => this.#probing = false);
@@ -324,28 +394,45 @@ export class Membership {
     return this.#probeOrder.pop();
   }
 
-  async #ping(target: string): Promise<boolean> {
+  async #ping(
+    target: string,
+    timeoutMs = this.probeTimeoutMs(),
+  ): Promise<boolean> {
     const sentAtMs = this.#clock.now();
     let answer;
     try {
       answer = await this.#transport.call(
         target,
         { kind: "ping", from: this.self, members: this.entries() },
-        this.timing.probeTimeoutMs,
+        timeoutMs,
       );
     } catch (error) {
       if (error instanceof PeerError) return false;
       throw error;
     }
     if (answer.kind !== "ping") return false;
+    const receivedAtMs = this.#clock.now();
+    this.#sampleRtt(receivedAtMs - sentAtMs);
     if (answer.nowMs !== undefined) {
-      this.#onClockSample(target, sentAtMs, answer.nowMs, this.#clock.now());
+      this.#onClockSample(target, sentAtMs, answer.nowMs, receivedAtMs);
     }
     this.merge(target, answer.members);
     return true;
   }
 
-  async #probeIndirectly(target: string): Promise<boolean> {
+  /** Folds one probe round trip into the smoothed estimate (RFC 6298). */
+  #sampleRtt(rttMs: number): void {
+    if (this.#srttMs === undefined) {
+      this.#srttMs = rttMs;
+      this.#rttVarMs = rttMs / 2;
+      return;
+    }
+    this.#rttVarMs = 0.75 * this.#rttVarMs +
+      0.25 * Math.abs(this.#srttMs - rttMs);
+    this.#srttMs = 0.875 * this.#srttMs + 0.125 * rttMs;
+  }
+
+  async #probeIndirectly(target: string, timeoutMs: number): Promise<boolean> {
     const helpers = shuffle(
       [...this.#members.values()]
         .filter((m) =>
@@ -361,7 +448,7 @@ export class Membership {
         const answer = await this.#transport.call(
           helper,
           { kind: "ping_req", target },
-          this.timing.probeTimeoutMs * 2,
+          timeoutMs * 2,
         );
         return answer.kind === "ping_req" && answer.ok;
       } catch (error) {
@@ -386,7 +473,10 @@ export class Membership {
       const member = this.#members.get(address);
       if (member?.state !== "suspect") {
         this.#suspectSince.delete(address);
-      } else if (now - since >= this.timing.suspicionTimeoutMs) {
+      } else if (
+        now - since >=
+          this.timing.suspicionTimeoutMs * Math.min(3, this.#awareness + 1)
+      ) {
         member.state = "dead";
         this.#suspectSince.delete(address);
         this.#changed(`${address} is dead`);
@@ -429,6 +519,8 @@ export class Membership {
     if (me.state === "left") return false;
     if (state === "alive" || incarnation < me.incarnation) return false;
     me.incarnation = incarnation + 1;
+    // Others could not reach this node in time: it may be the slow one.
+    this.#health(1);
     this.#log(`membership: refuted '${state}' about ${this.self}`);
     return true;
   }

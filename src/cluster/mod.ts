@@ -20,6 +20,15 @@ export {
   type WriteOptions,
 } from "./coordinator.ts";
 export {
+  AE_KEYS_PER_ROUND_DEFAULT,
+  AE_SETTLE_MS,
+  AntiEntropy,
+  type AntiEntropyOptions,
+  type AntiEntropyStats,
+} from "./anti_entropy.ts";
+export { Digests, type DigestStatus, ringId } from "./digests.ts";
+export { DigestTree, leafStarts, recordHash } from "./digest_tree.ts";
+export {
   CLOCK_OFFSET_MS_MAX_DEFAULT,
   ClockSkew,
   type ClockSkewOptions,

@@ -12,6 +12,7 @@ import type {
 } from "../transport/mod.ts";
 import type { Coordinator } from "./coordinator.ts";
 import type { Membership } from "./membership.ts";
+import type { AntiEntropy } from "./anti_entropy.ts";
 import type { Repair } from "./repair.ts";
 
 /** What answers the KV databases' peer messages (src/kv's `KvDatabases`). */
@@ -26,13 +27,14 @@ export interface PeerServices {
   membership: Membership;
   coordinator: Coordinator;
   repair: Repair;
+  antiEntropy: AntiEntropy;
   /** The KV databases; set once they are started (absent: refused). */
   kv?: () => KvPeerService | undefined;
 }
 
 /** A handler for every peer request kind. */
 export function peerDispatcher(services: PeerServices): PeerHandler {
-  const { membership, coordinator, repair, kv } = services;
+  const { membership, coordinator, repair, antiEntropy, kv } = services;
   return async (request) => {
     switch (request.kind) {
       case "ping": {
@@ -50,9 +52,11 @@ export function peerDispatcher(services: PeerServices): PeerHandler {
       case "scan":
         return await coordinator.handlePeer(request);
       case "transfer":
-      case "ae_digest":
-      case "ae_keys":
         return await repair.handlePeer(request);
+      case "ae_buckets":
+      case "ae_leaves":
+      case "ae_entries":
+        return antiEntropy.handlePeer(request);
       case "raft":
       case "kv": {
         const service = kv?.();

@@ -1,27 +1,16 @@
 /**
- * Repair: anti-entropy between replicas, streaming on join and leave, and
- * handing off keys a node no longer owns. Sans-I/O like the rest of the
- * core.
- *
- * Anti-entropy compares bucketed digests. For a pair of nodes, the keys
- * both replicate are split into {@link AE_BUCKETS} buckets by key hash;
- * a bucket's digest is its record count and the sum (mod 2^32) of a hash
- * of each record's key and version. Equal digests: nothing else is sent.
- * Differing buckets: the peer lists its entries (key and version, no
- * values) in those buckets, and each side sends the other what is newer.
+ * Repair: streaming on join and leave, and handing off keys a node no
+ * longer owns (anti-entropy is anti_entropy.ts). Sans-I/O like the rest of
+ * the core.
  *
  * @module
  */
 
-import { type Clock, compareVersions } from "../clock/mod.ts";
-import { NotAMemberError, UnavailableError } from "../errors.ts";
-import { hashKey } from "../ring/mod.ts";
+import type { Clock } from "../clock/mod.ts";
+import { UnavailableError } from "../errors.ts";
 import type { Store, StoredRecord } from "../storage/mod.ts";
+import { batches, recordBytes } from "./batches.ts";
 import {
-  AE_BUCKETS,
-  AE_KEYS_MAX,
-  type DigestBucket,
-  type KeyEntry,
   PEER_BATCH_MAX,
   type PeerRequest,
   type PeerResponse,
@@ -33,16 +22,6 @@ import type { Topology } from "./topology.ts";
 
 /** Records scanned per page; the scan yields to other work between pages. */
 const SCAN_PAGE = 1000;
-
-/**
- * Anti-entropy leaves out records written in the last few seconds: under a
- * steady write load they are still on their way to their replicas, and
- * comparing them would find differences that resolve on their own (in
- * profiles, ~5% of a coordinator's time went to reconciling writes in
- * flight). A record this old that a replica still misses is repaired in a
- * later round.
- */
-const AE_SETTLE_MS = 5_000;
 
 /** Repair timing and rate limits. */
 export interface RepairOptions {
@@ -56,8 +35,6 @@ export interface RepairOptions {
   /** N as configured (capped at the ring size). */
   replicationFactor: () => number;
   peerDeadlineMs: number;
-  /** Most records one anti-entropy round moves each way. Default 5,000. */
-  aeKeysPerRoundMax?: number;
   log?: (line: string) => void;
 }
 
@@ -72,20 +49,8 @@ export interface TransferProgress {
 
 /** Counters for `cluster_info`. */
 export interface RepairStats {
-  aeRounds: number;
-  aeBucketsDiffering: number;
-  aePulled: number;
-  aePushed: number;
   handedOff: number;
   transfer: TransferProgress;
-}
-
-function recordHash(key: string, version: KeyEntry[1]): number {
-  return hashKey(`${key}\u0000${version[0]}.${version[1]}.${version[2]}`);
-}
-
-function bucketOf(key: string): number {
-  return hashKey(key) >>> 24;
 }
 
 function sizeOf(record: StoredRecord): number {
@@ -95,14 +60,9 @@ function sizeOf(record: StoredRecord): number {
 /** Anti-entropy, join and leave streaming, and handoff. */
 export class Repair {
   readonly #o: RepairOptions;
-  readonly #aeKeysMax: number;
   /** The ring version after which a handoff pass found nothing foreign. */
   #cleanAtVersion = -1;
   readonly #stats: RepairStats = {
-    aeRounds: 0,
-    aeBucketsDiffering: 0,
-    aePulled: 0,
-    aePushed: 0,
     handedOff: 0,
     transfer: {
       phase: "idle",
@@ -114,7 +74,6 @@ export class Repair {
 
   constructor(options: RepairOptions) {
     this.#o = options;
-    this.#aeKeysMax = options.aeKeysPerRoundMax ?? 5_000;
   }
 
   /** Counters, copied. */
@@ -155,93 +114,9 @@ export class Repair {
     }
   }
 
-  /** The cut a new anti-entropy round compares records before. */
-  #cutoff(): number {
-    return this.#o.clock.now() - AE_SETTLE_MS;
-  }
-
-  /** True when both `a` and `b` replicate `key` on the read ring. */
-  #shared(key: string, a: string, b: string): boolean {
-    const replicas = this.#o.topology.readRing.preferenceList(
-      key,
-      this.#o.replicationFactor(),
-    );
-    return replicas.includes(a) && replicas.includes(b);
-  }
-
-  async #digest(peer: string, before: number): Promise<DigestBucket[]> {
-    const counts = new Array<number>(AE_BUCKETS).fill(0);
-    const sums = new Array<number>(AE_BUCKETS).fill(0);
-    for await (const record of this.#everything()) {
-      if (
-        record.version[0] >= before ||
-        !this.#shared(record.key, this.#o.self, peer)
-      ) {
-        continue;
-      }
-      const bucket = bucketOf(record.key);
-      counts[bucket]!++;
-      sums[bucket] =
-        (sums[bucket]! + recordHash(record.key, record.version)) >>>
-        0;
-    }
-    return counts.map((count, i) => [count, sums[i]!]);
-  }
-
-  async #entries(
-    peer: string,
-    buckets: ReadonlySet<number>,
-    after: string | undefined,
-    limit: number,
-    before: number,
-  ): Promise<{ entries: KeyEntry[]; cursor: string | null }> {
-    const entries: KeyEntry[] = [];
-    for await (const record of this.#records(after)) {
-      if (!buckets.has(bucketOf(record.key))) continue;
-      if (
-        record.version[0] >= before ||
-        !this.#shared(record.key, this.#o.self, peer)
-      ) {
-        continue;
-      }
-      entries.push([
-        record.key,
-        record.version,
-        record.tombstone,
-        record.expiresAtMs,
-      ]);
-      if (entries.length >= limit) return { entries, cursor: record.key };
-    }
-    return { entries, cursor: null };
-  }
-
   /** Answers the repair messages of a peer. */
   async handlePeer(request: PeerRequest): Promise<PeerResponse> {
     switch (request.kind) {
-      case "ae_digest": {
-        this.#requireMember(request.from);
-        const mine = await this.#digest(
-          request.from,
-          request.before ?? this.#cutoff(),
-        );
-        const differing: number[] = [];
-        mine.forEach(([count, sum], i) => {
-          const theirs = request.buckets[i]!;
-          if (theirs[0] !== count || theirs[1] !== sum) differing.push(i);
-        });
-        return { kind: "ae_digest", differing };
-      }
-      case "ae_keys": {
-        this.#requireMember(request.from);
-        const { entries, cursor } = await this.#entries(
-          request.from,
-          new Set(request.buckets),
-          request.after,
-          request.limit,
-          request.before ?? this.#cutoff(),
-        );
-        return { kind: "ae_keys", entries, cursor };
-      }
       case "transfer":
         return await this.#transferPage(request);
       default:
@@ -249,128 +124,11 @@ export class Repair {
     }
   }
 
-  #requireMember(address: string): void {
-    const member = this.#o.membership.get(address);
-    if (member === undefined || member.state === "left") {
-      throw new NotAMemberError(address);
-    }
-  }
-
-  /**
-   * One anti-entropy round with a random peer that shares ranges with this
-   * node. Skipped while members join or leave (the streaming covers those
-   * ranges). Resolves with the records moved.
-   */
-  async antiEntropyRound(): Promise<number> {
-    if (this.#o.topology.inTransition) return 0;
-    const peers = shuffle(
-      this.#o.topology.readRing.members.filter((m) =>
-        m !== this.#o.self && !this.#o.membership.isDown(m)
-      ),
-      this.#o.random,
-    );
-    const peer = peers[0];
-    if (peer === undefined) return 0;
-    this.#stats.aeRounds++;
-    // One cut for both sides: records written after it are left out, the
-    // same ones on each, so writes in flight do not show as differences.
-    const before = this.#cutoff();
-    const buckets = await this.#digest(peer, before);
-    const answer = await this.#o.transport.call(
-      peer,
-      { kind: "ae_digest", from: this.#o.self, buckets, before },
-      this.#o.peerDeadlineMs,
-    );
-    if (answer.kind !== "ae_digest" || answer.differing.length === 0) return 0;
-    this.#stats.aeBucketsDiffering += answer.differing.length;
-    return await this.#reconcile(peer, new Set(answer.differing), before);
-  }
-
-  async #reconcile(
-    peer: string,
-    buckets: Set<number>,
-    before: number,
-  ): Promise<number> {
-    const theirs = new Map<string, KeyEntry>();
-    let after: string | undefined;
-    while (theirs.size < this.#aeKeysMax) {
-      const answer = await this.#o.transport.call(
-        peer,
-        {
-          kind: "ae_keys",
-          from: this.#o.self,
-          buckets: [...buckets],
-          limit: Math.min(AE_KEYS_MAX, this.#aeKeysMax - theirs.size),
-          before,
-          ...(after !== undefined ? { after } : {}),
-        },
-        this.#o.peerDeadlineMs,
-      );
-      if (answer.kind !== "ae_keys") return 0;
-      for (const entry of answer.entries) theirs.set(entry[0], entry);
-      if (answer.cursor === null) break;
-      after = answer.cursor;
-    }
-    const mineByKey = new Map<string, KeyEntry>();
-    for await (const record of this.#everything()) {
-      if (!buckets.has(bucketOf(record.key))) continue;
-      if (
-        record.version[0] >= before ||
-        !this.#shared(record.key, this.#o.self, peer)
-      ) {
-        continue;
-      }
-      mineByKey.set(record.key, [
-        record.key,
-        record.version,
-        record.tombstone,
-        record.expiresAtMs,
-      ]);
-    }
-    const pull: string[] = [];
-    const push: StoredRecord[] = [];
-    for (const [key, entry] of theirs) {
-      const own = mineByKey.get(key);
-      if (own === undefined || compareVersions(entry[1], own[1]) > 0) {
-        pull.push(key);
-      }
-    }
-    for (const [key, own] of mineByKey) {
-      if (push.length + pull.length >= this.#aeKeysMax) break;
-      const entry = theirs.get(key);
-      if (entry === undefined || compareVersions(own[1], entry[1]) > 0) {
-        const record = this.#o.store.get(key);
-        if (record !== undefined) push.push(record);
-      }
-    }
-    await this.#pull(peer, pull.slice(0, this.#aeKeysMax));
-    await this.#push(peer, push);
-    this.#stats.aePulled += Math.min(pull.length, this.#aeKeysMax);
-    this.#stats.aePushed += push.length;
-    return pull.length + push.length;
-  }
-
-  async #pull(peer: string, keys: string[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += PEER_BATCH_MAX) {
-      const answer = await this.#o.transport.call(
-        peer,
-        { kind: "read", keys: keys.slice(i, i + PEER_BATCH_MAX) },
-        this.#o.peerDeadlineMs,
-      );
-      if (answer.kind !== "read") return;
-      await Promise.all(
-        answer.records.flatMap((r) =>
-          r === null ? [] : [this.#o.store.apply(r)]
-        ),
-      );
-    }
-  }
-
   async #push(peer: string, records: StoredRecord[]): Promise<void> {
-    for (let i = 0; i < records.length; i += PEER_BATCH_MAX) {
+    for (const batch of batches(records, recordBytes)) {
       await this.#o.transport.call(
         peer,
-        { kind: "write", records: records.slice(i, i + PEER_BATCH_MAX) },
+        { kind: "write", records: batch },
         this.#o.peerDeadlineMs,
       );
     }

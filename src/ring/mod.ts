@@ -16,7 +16,7 @@
  * @module
  */
 
-export { HASH_SEED, hashKey } from "./hash.ts";
+export { HASH_SEED, hashKey, murmur3 } from "./hash.ts";
 export {
   MEMBERS_MAX,
   Ring,

@@ -169,6 +169,16 @@ export class Ring {
   }
 
   /**
+   * Every token's position, ascending (a copy). A key belongs to the first
+   * token at or after its hash, wrapping around: token `i` owns the hashes
+   * in (`tokens[i - 1]`, `tokens[i]`]. For anti-entropy, which keeps digests
+   * per range.
+   */
+  tokenPositions(): Uint32Array {
+    return this.#tokens.slice();
+  }
+
+  /**
    * Bytes held by the token table: tokens, their owners' indexes and the
    * bucket index that speeds up lookups. Lazily cached preference lists
    * are not counted.

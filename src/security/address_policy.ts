@@ -152,8 +152,9 @@ export function addressesIn(request: PeerRequest): string[] {
       return [request.target];
     case "transfer":
       return [request.for];
-    case "ae_digest":
-    case "ae_keys":
+    case "ae_buckets":
+    case "ae_leaves":
+    case "ae_entries":
     case "raft":
       return [request.from];
     case "kv":

@@ -8,6 +8,7 @@
 
 import { assert, assertEquals } from "@std/assert";
 import type { Version } from "../clock/mod.ts";
+import { hashKey } from "../ring/mod.ts";
 import type { StoredRecord } from "./record.ts";
 import type { Store } from "./store.ts";
 
@@ -61,6 +62,66 @@ export function storeConformance(name: string, factory: EngineFactory): void {
     assert(await store.apply(record("k", "v3", [20, 1, "a"])));
     assertEquals(store.get("k")?.value, "v3");
     assertEquals(store.count(), 1);
+  });
+
+  test("summaries() and hashScan() return a hash range in (hash, key) order, tombstones included", async (store) => {
+    const keys = Array.from({ length: 200 }, (_, i) => `key:${i}`);
+    for (const key of keys) {
+      await store.apply(record(key, { v: key }, [1, 0, "a"]));
+    }
+    await store.apply(record("key:7", null, [2, 0, "a"], { tombstone: true }));
+    const byHash = keys.map((key) => [hashKey(key), key] as const)
+      .sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1));
+    // A range that holds about half of the keys.
+    const from = 2 ** 30;
+    const to = 3 * 2 ** 30;
+    const inside = byHash.filter(([h]) => h >= from && h < to);
+    const summaries = store.summaries(from, to);
+    assertEquals(summaries.map((s) => s.key), inside.map(([, k]) => k));
+    assertEquals(summaries.map((s) => s.hash), inside.map(([h]) => h));
+    assertEquals(
+      store.hashScan(from, to).map((r) => r.key),
+      inside.map(([, k]) => k),
+    );
+    const one = summaries.find((s) => s.key !== "key:7")!;
+    assertEquals(one.version, [1, 0, "a"]);
+    assertEquals(one.tombstone, false);
+    assertEquals(one.bytes, JSON.stringify({ v: one.key }).length);
+    // Paged with a cursor, every record once.
+    const paged: string[] = [];
+    let after: [number, string] | undefined;
+    for (;;) {
+      const page = store.summaries(0, 2 ** 32, { limit: 17, after });
+      paged.push(...page.map((p) => p.key));
+      if (page.length < 17) break;
+      after = [page.at(-1)!.hash, page.at(-1)!.key];
+    }
+    assertEquals(paged, byHash.map(([, k]) => k));
+    const all = store.summaries(0, 2 ** 32);
+    assertEquals(all.find((s) => s.key === "key:7")?.tombstone, true);
+    assertEquals(store.summaries(5, 5), []);
+  });
+
+  test("watch() is told of every stored change, after it is durable", async (store) => {
+    const seen: [string, Version | undefined, Version | undefined][] = [];
+    store.watch((key, before, after) => seen.push([key, before, after]));
+    await store.apply(record("k", 1, [1, 0, "a"]));
+    await store.apply(record("k", 2, [2, 0, "a"]));
+    assertEquals(await store.apply(record("k", 0, [1, 5, "a"])), false);
+    await store.remove("k", [2, 0, "a"]);
+    await store.apply(record("e", 1, [3, 0, "a"], { expiresAtMs: 10 }));
+    await store.purgeExpired(10, 10);
+    await store.apply(record("t", null, [4, 0, "a"], { tombstone: true }));
+    await store.purgeTombstones(5, 10);
+    assertEquals(seen, [
+      ["k", undefined, [1, 0, "a"]],
+      ["k", [1, 0, "a"], [2, 0, "a"]],
+      ["k", [2, 0, "a"], undefined],
+      ["e", undefined, [3, 0, "a"]],
+      ["e", [3, 0, "a"], undefined],
+      ["t", undefined, [4, 0, "a"]],
+      ["t", [4, 0, "a"], undefined],
+    ]);
   });
 
   test("apply() of the same version twice stores it once", async (store) => {

@@ -6,8 +6,18 @@
  */
 
 import { compareVersions, type Version } from "../clock/mod.ts";
+import { hashKey } from "../ring/mod.ts";
 import { type StoredRecord, supersedes } from "./record.ts";
-import type { ScanOptions, Store } from "./store.ts";
+import type {
+  ChangeListener,
+  HashRangeOptions,
+  RecordSummary,
+  ScanOptions,
+  Store,
+} from "./store.ts";
+
+/** Keys are indexed by the top 16 bits of their hash, for hash ranges. */
+const SEGMENT_SHIFT = 16;
 
 /** A {@link Store} on a `Map`. Ordered scans sort the keys once per change. */
 export class MemoryStore implements Store {
@@ -21,6 +31,9 @@ export class MemoryStore implements Store {
    */
   readonly #expiring = new Set<string>();
   readonly #tombstones = new Set<string>();
+  /** Keys by the top bits of their hash: what hash ranges look at. */
+  readonly #bySegment = new Map<number, Set<string>>();
+  #listener: ChangeListener = () => {};
   #closed = false;
 
   get(key: string): StoredRecord | undefined {
@@ -32,11 +45,95 @@ export class MemoryStore implements Store {
     this.#assertOpen();
     const current = this.#records.get(record.key);
     if (!supersedes(record, current)) return Promise.resolve(false);
-    if (current === undefined) this.#sorted = null;
+    if (current === undefined) {
+      this.#sorted = null;
+      this.#index(record.key);
+    }
     this.#records.set(record.key, record);
     if (record.expiresAtMs !== null) this.#expiring.add(record.key);
     if (record.tombstone) this.#tombstones.add(record.key);
+    this.#listener(record.key, current?.version, record.version);
     return Promise.resolve(true);
+  }
+
+  watch(listener: ChangeListener): void {
+    this.#listener = listener;
+  }
+
+  #index(key: string): void {
+    const segment = hashKey(key) >>> SEGMENT_SHIFT;
+    let keys = this.#bySegment.get(segment);
+    if (keys === undefined) {
+      keys = new Set();
+      this.#bySegment.set(segment, keys);
+    }
+    keys.add(key);
+  }
+
+  #forget(record: StoredRecord): void {
+    this.#records.delete(record.key);
+    this.#sorted = null;
+    const segment = hashKey(record.key) >>> SEGMENT_SHIFT;
+    const keys = this.#bySegment.get(segment);
+    keys?.delete(record.key);
+    if (keys?.size === 0) this.#bySegment.delete(segment);
+    this.#listener(record.key, record.version, undefined);
+  }
+
+  /** Records with a key hash in [from, to), by hash then key. */
+  #inHashRange(
+    fromHash: number,
+    toHash: number,
+    options: HashRangeOptions,
+  ): [number, StoredRecord][] {
+    const found: [number, StoredRecord][] = [];
+    if (toHash <= fromHash) return found;
+    const last = Math.floor((toHash - 1) / 2 ** SEGMENT_SHIFT);
+    for (let s = fromHash >>> SEGMENT_SHIFT; s <= last; s++) {
+      for (const key of this.#bySegment.get(s) ?? []) {
+        const hash = hashKey(key);
+        if (hash < fromHash || hash >= toHash) continue;
+        const after = options.after;
+        if (
+          after !== undefined &&
+          (hash < after[0] || (hash === after[0] && key <= after[1]))
+        ) continue;
+        found.push([hash, this.#records.get(key)!]);
+      }
+    }
+    found.sort((a, b) =>
+      a[0] - b[0] || (a[1].key < b[1].key ? -1 : a[1].key > b[1].key ? 1 : 0)
+    );
+    return options.limit === undefined
+      ? found
+      : found.slice(0, Math.max(0, options.limit));
+  }
+
+  summaries(
+    fromHash: number,
+    toHash: number,
+    options: HashRangeOptions = {},
+  ): RecordSummary[] {
+    this.#assertOpen();
+    return this.#inHashRange(fromHash, toHash, options).map((
+      [hash, r],
+    ) => ({
+      key: r.key,
+      hash,
+      version: r.version,
+      tombstone: r.tombstone,
+      expiresAtMs: r.expiresAtMs,
+      bytes: r.tombstone ? 0 : JSON.stringify(r.value)?.length ?? 0,
+    }));
+  }
+
+  hashScan(
+    fromHash: number,
+    toHash: number,
+    options: HashRangeOptions = {},
+  ): StoredRecord[] {
+    this.#assertOpen();
+    return this.#inHashRange(fromHash, toHash, options).map(([, r]) => r);
   }
 
   remove(key: string, version: Version): Promise<boolean> {
@@ -47,8 +144,7 @@ export class MemoryStore implements Store {
     ) {
       return Promise.resolve(false);
     }
-    this.#records.delete(key);
-    this.#sorted = null;
+    this.#forget(current);
     return Promise.resolve(true);
   }
 
@@ -120,6 +216,7 @@ export class MemoryStore implements Store {
     this.#records.clear();
     this.#expiring.clear();
     this.#tombstones.clear();
+    this.#bySegment.clear();
     this.#sorted = [];
     return Promise.resolve();
   }
@@ -141,8 +238,7 @@ export class MemoryStore implements Store {
       if (verdict === false) continue;
       candidates.delete(key);
       if (verdict === undefined) continue;
-      this.#records.delete(key);
-      this.#sorted = null;
+      this.#forget(record!);
       purged++;
     }
     return purged;

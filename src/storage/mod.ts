@@ -18,4 +18,11 @@ export {
   type SqliteStoreOptions,
   type SyncMode,
 } from "./sqlite.ts";
-export type { HintLog, ScanOptions, Store } from "./store.ts";
+export type {
+  ChangeListener,
+  HashRangeOptions,
+  HintLog,
+  RecordSummary,
+  ScanOptions,
+  Store,
+} from "./store.ts";

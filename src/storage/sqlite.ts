@@ -47,9 +47,17 @@ import {
   SQLITE_WAL_BYTES_MAX,
   STORE_BATCH_RECORDS_MAX,
 } from "../limits.ts";
+import { hashKey } from "../ring/mod.ts";
 import { decodeKey, encodeKey, prefixEnd } from "./_key_bytes.ts";
 import type { StoredRecord } from "./record.ts";
-import type { HintLog, ScanOptions, Store } from "./store.ts";
+import type {
+  ChangeListener,
+  HashRangeOptions,
+  HintLog,
+  RecordSummary,
+  ScanOptions,
+  Store,
+} from "./store.ts";
 
 /** How hard a commit tries to reach the disk. */
 export type SyncMode = "normal" | "full";
@@ -87,7 +95,7 @@ export interface SqliteStats {
 /** "KVDB" in ASCII: marks the file as ours (`PRAGMA application_id`). */
 const APPLICATION_ID = 0x4b564442;
 /** The schema this code writes (`PRAGMA user_version`). */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 // Hinted handoff's writes, by the member they wait for (schema version 2).
 const HINTS_SCHEMA = `
@@ -104,6 +112,13 @@ const HINTS_SCHEMA = `
   ) WITHOUT ROWID;
 `;
 
+// The key's ring position (hashKey), indexed: anti-entropy reads the
+// records of a range of the ring, and join and leave stream ranges, as
+// index ranges instead of scans (schema version 3).
+const HASH_INDEX = `
+  CREATE INDEX records_hash ON records (hash);
+`;
+
 // WITHOUT ROWID: the key is the table's own B-tree key, so a point read is
 // one lookup and a scan reads rows in key order without a second index.
 // The partial indexes hold only rows that expire or are tombstones, so they
@@ -116,17 +131,29 @@ const SCHEMA = `
     counter INTEGER NOT NULL,
     node TEXT NOT NULL,
     tombstone INTEGER NOT NULL,
-    expires_at INTEGER
+    expires_at INTEGER,
+    hash INTEGER NOT NULL
   ) WITHOUT ROWID;
   CREATE INDEX records_expiry ON records (expires_at)
     WHERE expires_at IS NOT NULL;
   CREATE INDEX records_tombstones ON records (wall) WHERE tombstone = 1;
+  ${HASH_INDEX}
   ${HINTS_SCHEMA}
   PRAGMA application_id = ${APPLICATION_ID};
   PRAGMA user_version = ${SCHEMA_VERSION};
 `;
 
+/** Schema version 2 had no hash column: add it, fill it, index it. */
+const ADD_HASH = `
+  ALTER TABLE records ADD COLUMN hash INTEGER NOT NULL DEFAULT 0;
+  UPDATE records SET hash = kvdb_hash_key(key);
+  ${HASH_INDEX}
+`;
+
 const COLUMNS = "key, value, wall, counter, node, tombstone, expires_at";
+const SUMMARY_COLUMNS =
+  "key, hash, wall, counter, node, tombstone, expires_at, " +
+  "coalesce(octet_length(value), 0) AS bytes";
 
 interface Row {
   key: Uint8Array;
@@ -136,6 +163,17 @@ interface Row {
   node: string;
   tombstone: number;
   expires_at: number | null;
+}
+
+interface SummaryRow {
+  key: Uint8Array;
+  hash: number;
+  wall: number;
+  counter: number;
+  node: string;
+  tombstone: number;
+  expires_at: number | null;
+  bytes: number;
 }
 
 interface VersionRow {
@@ -153,6 +191,8 @@ type Write =
   | Pending & {
     kind: "apply";
     key: Uint8Array;
+    /** hashKey of the key. */
+    hash: number;
     record: StoredRecord;
     /** The value as JSON, null for a tombstone. */
     json: string | null;
@@ -195,6 +235,12 @@ export class SqliteStore implements Store {
   ]];
   readonly #purgeExpired: StatementSync;
   readonly #purgeTombstones: StatementSync;
+  /** Hash ranges, by [summaries or records][cursor given]. */
+  readonly #hashRanges: [[StatementSync, StatementSync], [
+    StatementSync,
+    StatementSync,
+  ]];
+  #listener: ChangeListener = () => {};
   #queue: Write[] = [];
   #flushScheduled: ReturnType<typeof setImmediate> | null = null;
   #count: number;
@@ -219,7 +265,8 @@ export class SqliteStore implements Store {
       `SELECT wall, counter, node FROM records WHERE key = ?`,
     );
     this.#upsert = db.prepare(
-      `INSERT OR REPLACE INTO records (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO records (${COLUMNS}, hash) ` +
+        `VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#delete = db.prepare(`DELETE FROM records WHERE key = ?`);
     const scan = (from: string, to: string) =>
@@ -230,14 +277,26 @@ export class SqliteStore implements Store {
       [scan("key >= ?", ""), scan("key >= ?", "AND key < ?")],
       [scan("key > ?", ""), scan("key > ?", "AND key < ?")],
     ];
+    // RETURNING names what went, for the cache and the listener.
+    const returning = "RETURNING key, wall, counter, node";
     this.#purgeExpired = db.prepare(
       `DELETE FROM records WHERE key IN (SELECT key ${where} ` +
-        `expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING key`,
+        `expires_at <= ? ORDER BY expires_at LIMIT ?) ${returning}`,
     );
     this.#purgeTombstones = db.prepare(
       `DELETE FROM records WHERE key IN (SELECT key ${where} ` +
-        `tombstone = 1 AND wall < ? ORDER BY wall LIMIT ?) RETURNING key`,
+        `tombstone = 1 AND wall < ? ORDER BY wall LIMIT ?) ${returning}`,
     );
+    const hashRange = (columns: string, cursor: boolean) =>
+      db.prepare(
+        `SELECT ${columns} ${where} hash >= ? AND hash < ? ` +
+          (cursor ? "AND (hash > ? OR (hash = ? AND key > ?)) " : "") +
+          "ORDER BY hash, key LIMIT ?",
+      );
+    this.#hashRanges = [
+      [hashRange(SUMMARY_COLUMNS, false), hashRange(SUMMARY_COLUMNS, true)],
+      [hashRange(COLUMNS, false), hashRange(COLUMNS, true)],
+    ];
     this.#count = Number(
       db.prepare("SELECT count(*) AS n FROM records").get()?.n,
     );
@@ -344,10 +403,65 @@ export class SqliteStore implements Store {
     return this.#enqueue((pending) => ({
       kind: "apply",
       key: encodeKey(record.key),
+      hash: hashKey(record.key),
       record,
       json,
       ...pending,
     }));
+  }
+
+  watch(listener: ChangeListener): void {
+    this.#listener = listener;
+  }
+
+  summaries(
+    fromHash: number,
+    toHash: number,
+    options: HashRangeOptions = {},
+  ): RecordSummary[] {
+    const rows = this.#hashRange(0, fromHash, toHash, options) as SummaryRow[];
+    return rows.map((row) => ({
+      key: decodeKey(row.key),
+      hash: row.hash,
+      version: [row.wall, row.counter, row.node],
+      tombstone: row.tombstone === 1,
+      expiresAtMs: row.expires_at,
+      bytes: row.bytes,
+    }));
+  }
+
+  hashScan(
+    fromHash: number,
+    toHash: number,
+    options: HashRangeOptions = {},
+  ): StoredRecord[] {
+    const rows = this.#hashRange(1, fromHash, toHash, options) as Row[];
+    return rows.map((row) => toRecord(row));
+  }
+
+  #hashRange(
+    what: 0 | 1,
+    fromHash: number,
+    toHash: number,
+    options: HashRangeOptions,
+  ): unknown[] {
+    this.#assertOpen();
+    const { after, limit } = options;
+    const max = limit === undefined ? -1 : Math.max(0, Math.floor(limit));
+    if (max === 0 || toHash <= fromHash) return [];
+    const statement = this.#hashRanges[what][after === undefined ? 0 : 1];
+    return this.#read(() =>
+      after === undefined
+        ? statement.all(fromHash, toHash, max)
+        : statement.all(
+          fromHash,
+          toHash,
+          after[0],
+          after[0],
+          encodeKey(after[1]),
+          max,
+        )
+    );
   }
 
   remove(key: string, version: Version): Promise<boolean> {
@@ -474,6 +588,8 @@ export class SqliteStore implements Store {
 
   #commit(batch: Write[]): void {
     const results: boolean[] = [];
+    /** The version each applied or removed write replaced, by batch index. */
+    const before: (Version | undefined)[] = [];
     let delta = 0;
     try {
       this.#db.exec("BEGIN");
@@ -508,10 +624,13 @@ export class SqliteStore implements Store {
         const row = this.#selectVersion.get(write.key) as
           | VersionRow
           | undefined;
+        before[results.length] = row === undefined ? undefined : versionOf(row);
         if (write.kind === "apply") {
           const stored = row === undefined ||
             compareVersions(write.record.version, versionOf(row)) > 0;
-          if (stored) this.#write(write.key, write.record, write.json);
+          if (stored) {
+            this.#write(write.key, write.hash, write.record, write.json);
+          }
           if (stored && row === undefined) delta++;
           results.push(stored);
         } else {
@@ -545,14 +664,21 @@ export class SqliteStore implements Store {
       if (!results[i]) return;
       if (write.kind === "apply") {
         this.#cache.set(write.record, write.json?.length ?? 0);
+        this.#listener(write.record.key, before[i], write.record.version);
       } else if (write.kind === "remove") {
         this.#cache.delete(write.text);
+        this.#listener(write.text, before[i], undefined);
       }
     });
     batch.forEach((write, i) => write.resolve(results[i]!));
   }
 
-  #write(key: Uint8Array, record: StoredRecord, json: string | null): void {
+  #write(
+    key: Uint8Array,
+    hash: number,
+    record: StoredRecord,
+    json: string | null,
+  ): void {
     const [wall, counter, node] = record.version;
     this.#upsert.run(
       key,
@@ -562,6 +688,7 @@ export class SqliteStore implements Store {
       node,
       record.tombstone ? 1 : 0,
       record.expiresAtMs,
+      hash,
     );
   }
 
@@ -584,12 +711,16 @@ export class SqliteStore implements Store {
     this.#assertOpen();
     if (limit <= 0) return Promise.resolve(0);
     try {
-      // RETURNING names the deleted keys, for the cache to forget.
-      const rows = statement.all(bound, Math.floor(limit)) as unknown as {
-        key: Uint8Array;
-      }[];
-      for (const row of rows) this.#cache.delete(decodeKey(row.key));
+      const rows = statement.all(
+        bound,
+        Math.floor(limit),
+      ) as unknown as (VersionRow & { key: Uint8Array })[];
       this.#count -= rows.length;
+      for (const row of rows) {
+        const key = decodeKey(row.key);
+        this.#cache.delete(key);
+        this.#listener(key, versionOf(row), undefined);
+      }
       return Promise.resolve(rows.length);
     } catch (error) {
       const reason = describeStorageFault(error);
@@ -646,9 +777,17 @@ function configure(db: DatabaseSync, options: SqliteStoreOptions): void {
       db.exec(SCHEMA);
     } else if (appId !== APPLICATION_ID) {
       throw notOurs("it is a SQLite database that KVDB did not create");
-    } else if (schema === 1) {
-      // Version 1 had no hints table; nothing else changed.
-      db.exec(`${HINTS_SCHEMA} PRAGMA user_version = ${SCHEMA_VERSION};`);
+    } else if (schema === 1 || schema === 2) {
+      // Version 1 had no hints table, version 2 no hash column.
+      db.function(
+        "kvdb_hash_key",
+        { deterministic: true },
+        (key) => hashKey(decodeKey(key as Uint8Array)),
+      );
+      db.exec(
+        `${schema === 1 ? HINTS_SCHEMA : ""} ${ADD_HASH} ` +
+          `PRAGMA user_version = ${SCHEMA_VERSION};`,
+      );
     } else if (schema !== SCHEMA_VERSION) {
       throw notOurs(
         `its schema version is ${schema}; this KVDB reads version ${SCHEMA_VERSION}`,

@@ -10,6 +10,7 @@ import { DatabaseSync } from "node:sqlite";
 import { StorageError } from "../errors.ts";
 import { record, storeConformance } from "./conformance.ts";
 import { encodeKey } from "./_key_bytes.ts";
+import { hashKey } from "../ring/mod.ts";
 import { SqliteStore } from "./sqlite.ts";
 
 const root = Deno.makeTempDirSync({ prefix: "kvdb-sqlite-test-" });
@@ -101,7 +102,7 @@ Deno.test("SqliteStore: a write is neither visible nor acknowledged before its c
 Deno.test("SqliteStore: a full disk rejects the whole batch and keeps none of it", async () => {
   const path = freshPath();
   // The smallest database that holds the schema: any growth fails.
-  const store = SqliteStore.open(path, { maxPageCount: 5 });
+  const store = SqliteStore.open(path, { maxPageCount: 6 });
   try {
     await store.apply(record("small", 1, [1, 0, "a"]));
     const before = store.count();
@@ -160,8 +161,8 @@ Deno.test("SqliteStore: reads of a hot key come from the record cache, which fol
   // the database, not a cache from its last life.
   const db = new DatabaseSync(path);
   db.prepare(
-    "INSERT INTO records VALUES (?, '\"outside\"', 9, 0, 'b', 0, NULL)",
-  ).run(encodeKey("k"));
+    "INSERT INTO records VALUES (?, '\"outside\"', 9, 0, 'b', 0, NULL, ?)",
+  ).run(encodeKey("k"), hashKey("k"));
   db.close();
   const again = SqliteStore.open(path);
   try {
@@ -209,7 +210,7 @@ Deno.test("SqliteStore: the hint log keeps hints across a reopen, and forgets de
 });
 
 Deno.test("SqliteStore: a full disk refuses a hint, which is then not kept", async () => {
-  const store = SqliteStore.open(freshPath(), { maxPageCount: 5 });
+  const store = SqliteStore.open(freshPath(), { maxPageCount: 6 });
   try {
     const error = await assertRejects(
       () =>
@@ -230,30 +231,45 @@ Deno.test("SqliteStore: a full disk refuses a hint, which is then not kept", asy
   }
 });
 
-Deno.test("SqliteStore: a version 1 database gains the hints table on open", async () => {
-  const path = freshPath();
-  const first = SqliteStore.open(path);
-  await first.apply(record("kept", 1, [1, 0, "a"]));
-  await first.close();
-  // What version 1 wrote: the same, without the hints table.
+/** Turns a current database into what schema `version` (1 or 2) wrote. */
+function downgrade(path: string, version: 1 | 2): void {
   const db = new DatabaseSync(path);
-  db.exec("DROP TABLE hints; PRAGMA user_version = 1;");
+  db.exec(
+    "DROP INDEX records_hash; ALTER TABLE records DROP COLUMN hash;" +
+      (version === 1 ? " DROP TABLE hints;" : "") +
+      ` PRAGMA user_version = ${version};`,
+  );
   db.close();
-  const store = SqliteStore.open(path);
-  try {
-    assertEquals(store.get("kept")?.value, 1);
-    await store.hintLog.put("b:1", record("h", 2, [2, 0, "a"]));
-    assertEquals(store.hintLog.load().length, 1);
-  } finally {
-    await store.close();
-  }
-  const check = new DatabaseSync(path);
-  try {
-    assertEquals(check.prepare("PRAGMA user_version").get()?.user_version, 2);
-  } finally {
-    check.close();
-  }
-});
+}
+
+for (const version of [1, 2] as const) {
+  Deno.test(`SqliteStore: a version ${version} database is upgraded on open`, async () => {
+    const path = freshPath();
+    const first = SqliteStore.open(path);
+    await first.apply(record("kept", 1, [1, 0, "a"]));
+    await first.close();
+    downgrade(path, version);
+    const store = SqliteStore.open(path);
+    try {
+      assertEquals(store.get("kept")?.value, 1);
+      // The hash column is filled for the records already there.
+      const hash = hashKey("kept");
+      assertEquals(store.summaries(hash, hash + 1).map((r) => r.key), [
+        "kept",
+      ]);
+      await store.hintLog.put("b:1", record("h", 2, [2, 0, "a"]));
+      assertEquals(store.hintLog.load().length, 1);
+    } finally {
+      await store.close();
+    }
+    const check = new DatabaseSync(path);
+    try {
+      assertEquals(check.prepare("PRAGMA user_version").get()?.user_version, 3);
+    } finally {
+      check.close();
+    }
+  });
+}
 
 Deno.test("SqliteStore: a second open of the same database is refused while the first holds it", async () => {
   const path = freshPath();

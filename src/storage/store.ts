@@ -25,6 +25,40 @@ export interface ScanOptions {
 }
 
 /**
+ * A record without its value, with its key's hash (`hashKey`, the ring
+ * position) and the size of its value: what anti-entropy compares, and
+ * what plans a transfer.
+ */
+export interface RecordSummary {
+  readonly key: string;
+  readonly hash: number;
+  readonly version: Version;
+  readonly tombstone: boolean;
+  readonly expiresAtMs: number | null;
+  /** Bytes of the value as JSON (0 for a tombstone). */
+  readonly bytes: number;
+}
+
+/** Options of {@link Store.summaries} and {@link Store.hashScan}. */
+export interface HashRangeOptions {
+  /** Only records after this (hash, key) position: a cursor. */
+  after?: readonly [hash: number, key: string];
+  /** At most this many. Default: no limit. */
+  limit?: number;
+}
+
+/**
+ * Told of every change to the stored records once it is durable: `key`
+ * went from version `before` to `after` (undefined: absent). Records
+ * written and overwritten in the same commit may be told as one change.
+ */
+export type ChangeListener = (
+  key: string,
+  before: Version | undefined,
+  after: Version | undefined,
+) => void;
+
+/**
  * Where a durable engine keeps hinted handoff's writes (held for a replica
  * that is down), so that a stand-in that crashes still has the writes it
  * acknowledged. Keyed by (target member, key); one record each.
@@ -64,6 +98,31 @@ export interface Store {
   remove(key: string, version: Version): Promise<boolean>;
   /** Records (tombstones included) in ascending key order (UTF-16 code units). */
   scan(options?: ScanOptions): StoredRecord[];
+  /**
+   * Summaries of the records whose key hash is in [`fromHash`, `toHash`),
+   * tombstones included, ordered by hash, then key: an index range in a
+   * durable engine, never a scan of every record.
+   */
+  summaries(
+    fromHash: number,
+    toHash: number,
+    options?: HashRangeOptions,
+  ): RecordSummary[];
+  /**
+   * The records whose key hash is in [`fromHash`, `toHash`), ordered by
+   * hash, then key: ranges of the ring, for join and leave streaming.
+   */
+  hashScan(
+    fromHash: number,
+    toHash: number,
+    options?: HashRangeOptions,
+  ): StoredRecord[];
+  /**
+   * Sets the one listener told of every change (anti-entropy's digests
+   * follow the records through it). It is called synchronously, after the
+   * change is durable and before the write that made it resolves.
+   */
+  watch(listener: ChangeListener): void;
   /**
    * Every record, tombstones included, in no particular order, for
    * maintenance passes (anti-entropy digests, handoff, leave) that visit

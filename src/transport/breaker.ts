@@ -1,7 +1,8 @@
 /**
  * Failing fast on peers that do not answer. After calls to a peer fail
- * without any answer (no connection, or no reply by the deadline) twice in
- * a row, further calls to it fail at once, without opening a connection,
+ * without any answer (no connection, or no reply by the deadline; for a
+ * probe, whose deadline is short, only no connection) twice in a row,
+ * further calls to it fail at once, without opening a connection,
  * until one reaches it again: probes (`ping`, `ping_req`) always go
  * through, and one other call a second is let through as a trial. A peer
  * that answers with an error is up, and resets the count.
@@ -87,7 +88,11 @@ export class BreakerTransport implements PeerTransport {
     } catch (error) {
       if (!(error instanceof PeerError)) throw error;
       if (!error.silent) this.#health.delete(peer);
-      else this.#silent(peer);
+      // A probe's deadline is short (a fraction of a second): its timeout
+      // under load says little, so only a refused connection counts.
+      else if (!isProbe(request) || error.failure === "unreachable") {
+        this.#silent(peer);
+      }
       throw error;
     }
   }

@@ -40,11 +40,27 @@ export type MemberEntry = readonly [
   phase: MemberPhase,
 ];
 
-/** Buckets of an anti-entropy digest: keys are bucketed by hash. */
+/** Buckets of an anti-entropy comparison: the top byte of the key hash. */
 export const AE_BUCKETS = 256;
 
-/** A digest bucket: how many records, and a sum of their hashes. */
+/** A bucket's (or a leaf's) digest: how many records, and a sum of their hashes. */
 export type DigestBucket = readonly [count: number, sum: number];
+
+/** A leaf's index in the digest tree, with its digest. */
+export type LeafDigestEntry = readonly [
+  leaf: number,
+  count: number,
+  sum: number,
+];
+
+/** A record's summary for anti-entropy: a {@link KeyEntry} and its value's size. */
+export type SummaryEntry = readonly [
+  key: string,
+  version: Version,
+  tombstone: boolean,
+  expiresAtMs: number | null,
+  bytes: number,
+];
 
 /** Requests a node sends to a peer. */
 export type PeerRequest =
@@ -69,23 +85,28 @@ export type PeerRequest =
   | { kind: "ping_req"; target: string }
   /** Records of which `for` is (or is about to be) a replica: join and leave streaming. */
   | { kind: "transfer"; for: string; after?: string; limit: number }
-  /** Anti-entropy: my digest of the keys we both replicate; which buckets differ? */
+  /**
+   * Anti-entropy: my bucket digests of the leaves we both replicate on the
+   * ring `ring` (an id of the ring and N); which differ?
+   */
   | {
-    kind: "ae_digest";
+    kind: "ae_buckets";
     from: string;
+    ring: number;
     buckets: DigestBucket[];
-    /** Only records with a version wall time before this (ms); both sides use the same cut. */
-    before?: number;
   }
-  /** Anti-entropy: your entries in these buckets of the keys we both replicate. */
+  /** Anti-entropy: your digests of the leaves we both replicate in these buckets. */
+  | { kind: "ae_leaves"; from: string; ring: number; buckets: number[] }
+  /**
+   * Anti-entropy: your records in these leaves (summaries, no values), of
+   * versions whose wall time is before `before` (both sides use one cut).
+   */
   | {
-    kind: "ae_keys";
+    kind: "ae_entries";
     from: string;
-    buckets: number[];
-    after?: string;
-    limit: number;
-    /** As in `ae_digest`. */
-    before?: number;
+    ring: number;
+    leaves: number[];
+    before: number;
   }
   /**
    * Raft messages between the replicas of KV database `db`, all from
@@ -110,8 +131,18 @@ export type PeerResponse =
   | { kind: "ping"; members: MemberEntry[]; nowMs?: number }
   | { kind: "ping_req"; ok: boolean }
   | { kind: "transfer"; records: StoredRecord[]; cursor: string | null }
-  | { kind: "ae_digest"; differing: number[] }
-  | { kind: "ae_keys"; entries: KeyEntry[]; cursor: string | null }
+  /**
+   * `skip`: the answering node cannot compare now (another ring, or its
+   * digests are still being counted); `differing` is then empty.
+   */
+  | {
+    kind: "ae_buckets";
+    differing: number[];
+    skip?: "ring" | "counting";
+  }
+  | { kind: "ae_leaves"; leaves: LeafDigestEntry[] }
+  /** `complete` false: more records than one answer holds; the rest next round. */
+  | { kind: "ae_entries"; entries: SummaryEntry[]; complete: boolean }
   /** With the answering replica's own messages for the sender, if any. */
   | { kind: "raft"; messages?: unknown[] }
   | { kind: "kv"; answer: unknown };
@@ -119,8 +150,10 @@ export type PeerResponse =
 /** The most records or keys one peer message carries. */
 export const PEER_BATCH_MAX = BATCH_KEYS_MAX;
 
-/** The most key entries one anti-entropy answer carries. */
-export const AE_KEYS_MAX = 10_000;
+/** The most record summaries one anti-entropy answer carries. */
+export const AE_ENTRIES_MAX = 20_000;
+/** The most leaves one anti-entropy request or answer names. */
+export const AE_LEAVES_MAX = 1 << 18;
 
 function fail(what: string): never {
   throw new BadRequestError(`Bad peer message: ${what}.`);
@@ -220,6 +253,15 @@ function parseDigestBucket(x: unknown): DigestBucket {
   return [x[0], x[1]];
 }
 
+function parseUint32(x: unknown, what: string): number {
+  if (
+    !Number.isSafeInteger(x) || (x as number) < 0 || (x as number) >= 2 ** 32
+  ) {
+    fail(`bad ${what}`);
+  }
+  return x as number;
+}
+
 function parseWallMs(x: unknown): number {
   if (!Number.isSafeInteger(x) || (x as number) < 0) fail("bad wall time");
   return x as number;
@@ -264,30 +306,37 @@ export function parsePeerRequest(x: unknown): PeerRequest {
       if (x.after !== undefined) request.after = parseKey(x.after);
       return request;
     }
-    case "ae_digest": {
+    case "ae_buckets": {
       const buckets = parseList(x.buckets, AE_BUCKETS, parseDigestBucket);
       if (buckets.length !== AE_BUCKETS) {
         fail(`a digest has exactly ${AE_BUCKETS} buckets`);
       }
-      const request: PeerRequest = {
-        kind: "ae_digest",
+      return {
+        kind: "ae_buckets",
         from: parseAddress(x.from),
+        ring: parseUint32(x.ring, "ring id"),
         buckets,
       };
-      if (x.before !== undefined) request.before = parseWallMs(x.before);
-      return request;
     }
-    case "ae_keys": {
-      const request: PeerRequest = {
-        kind: "ae_keys",
+    case "ae_leaves":
+      return {
+        kind: "ae_leaves",
         from: parseAddress(x.from),
+        ring: parseUint32(x.ring, "ring id"),
         buckets: parseList(x.buckets, AE_BUCKETS, parseBucketIndex),
-        limit: parseLimit(x.limit, AE_KEYS_MAX),
       };
-      if (x.after !== undefined) request.after = parseKey(x.after);
-      if (x.before !== undefined) request.before = parseWallMs(x.before);
-      return request;
-    }
+    case "ae_entries":
+      return {
+        kind: "ae_entries",
+        from: parseAddress(x.from),
+        ring: parseUint32(x.ring, "ring id"),
+        leaves: parseList(
+          x.leaves,
+          AE_LEAVES_MAX,
+          (y) => parseUint32(y, "leaf"),
+        ),
+        before: parseWallMs(x.before),
+      };
     case "read":
       return {
         kind: "read",
@@ -342,6 +391,12 @@ function parseEntry(x: unknown): KeyEntry {
   }
   if (typeof x[2] !== "boolean") fail("bad tombstone flag");
   return [parseKey(x[0]), parseVersion(x[1]), x[2], expiresAtMs];
+}
+
+function parseSummaryEntry(x: unknown): SummaryEntry {
+  if (!Array.isArray(x) || x.length !== 5) fail("bad summary entry");
+  const [key, version, tombstone, expiresAtMs] = parseEntry(x.slice(0, 4));
+  return [key, version, tombstone, expiresAtMs, parseUint32(x[4], "size")];
 }
 
 /**
@@ -406,16 +461,35 @@ export function parsePeerResponse(
         records: parseList(x.records, request.limit, parseRecord),
         cursor: parseCursor(x.cursor),
       };
-    case "ae_digest":
-      return {
-        kind: "ae_digest",
+    case "ae_buckets": {
+      const answer: PeerResponse = {
+        kind: "ae_buckets",
         differing: parseList(x.differing, AE_BUCKETS, parseBucketIndex),
       };
-    case "ae_keys":
+      if (x.skip !== undefined) {
+        if (x.skip !== "ring" && x.skip !== "counting") fail("bad skip");
+        answer.skip = x.skip;
+      }
+      return answer;
+    }
+    case "ae_leaves":
       return {
-        kind: "ae_keys",
-        entries: parseList(x.entries, request.limit, parseEntry),
-        cursor: parseCursor(x.cursor),
+        kind: "ae_leaves",
+        leaves: parseList(x.leaves, AE_LEAVES_MAX, (y) => {
+          if (!Array.isArray(y) || y.length !== 3) fail("bad leaf digest");
+          return [
+            parseUint32(y[0], "leaf"),
+            parseUint32(y[1], "leaf count"),
+            parseUint32(y[2], "leaf sum"),
+          ] as const;
+        }),
+      };
+    case "ae_entries":
+      if (typeof x.complete !== "boolean") fail("bad entries answer");
+      return {
+        kind: "ae_entries",
+        entries: parseList(x.entries, AE_ENTRIES_MAX, parseSummaryEntry),
+        complete: x.complete,
       };
     case "raft":
       if (x.messages === undefined) return { kind: "raft" };

@@ -38,8 +38,9 @@ Deno.test("parsePeerRequest() answers any JSON with a message or a 400, never a 
     "ping",
     "ping_req",
     "transfer",
-    "ae_digest",
-    "ae_keys",
+    "ae_buckets",
+    "ae_leaves",
+    "ae_entries",
     "scan",
   );
   fc.assert(

@@ -23,9 +23,11 @@ export {
 export { MemoryNetwork } from "./memory.ts";
 export {
   AE_BUCKETS,
-  AE_KEYS_MAX,
+  AE_ENTRIES_MAX,
+  AE_LEAVES_MAX,
   type DigestBucket,
   type KeyEntry,
+  type LeafDigestEntry,
   type MemberEntry,
   type MemberPhase,
   type MemberState,
@@ -36,6 +38,7 @@ export {
   PEER_BATCH_MAX,
   type PeerRequest,
   type PeerResponse,
+  type SummaryEntry,
 } from "./messages.ts";
 export {
   PeerError,

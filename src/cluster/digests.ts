@@ -1,0 +1,273 @@
+/**
+ * Keeps a node's {@link DigestTree} in step with its store and its ring.
+ *
+ * Every change the store makes durable moves one leaf's digest
+ * (`Store.watch`). The tree's leaves depend on the ring, so when the ring
+ * changes the tree is rebuilt: segments whose leaves did not change keep
+ * their digests, the others are counted again from the store's hash index
+ * (a range read each). At start every segment is counted once. Counting runs
+ * in the background, a chunk of segments per turn of the event loop, so
+ * that it never holds up requests; until it is done, anti-entropy waits.
+ *
+ * While a segment is being counted, changes to it are left to the count,
+ * which reads the records as they are then; once counted, changes update
+ * it. A segment is counted in one synchronous read, so no change falls in
+ * between.
+ *
+ * @module
+ */
+
+import { assert } from "@std/assert";
+import type { Clock } from "../clock/mod.ts";
+import { hashKey, murmur3, type Ring } from "../ring/mod.ts";
+import type { Store } from "../storage/mod.ts";
+import { DigestTree, leafStarts, SEGMENT_BITS } from "./digest_tree.ts";
+
+const SEGMENTS = 2 ** SEGMENT_BITS;
+const SEGMENT_SHIFT = 32 - SEGMENT_BITS;
+/**
+ * Records read per turn of the event loop while counting: one index range
+ * read (a query costs tens of microseconds whatever it returns, so
+ * segments are counted many at a time, never one query each).
+ */
+const RECORDS_PER_TURN = 2_000;
+/** Index reads per turn while counting (each costs tens of microseconds). */
+const READS_PER_TURN = 64;
+/**
+ * An id for a ring and a replication factor: two nodes compare digests only
+ * when they place keys alike.
+ */
+export function ringId(ring: Ring, n: number): number {
+  return murmur3(`${ring.members.join(",")}#${ring.vnodes}#${n}`, 0);
+}
+
+/** Where the digests stand, for `cluster_info`. */
+export interface DigestStatus {
+  ready: boolean;
+  leaves: number;
+  /** Segments counted from the store since start (ring changes included). */
+  segmentsCounted: number;
+}
+
+/** The digest tree of one node, following its store and ring. */
+export class Digests {
+  readonly #store: Store;
+  readonly #clock: Clock;
+  #tree: DigestTree | undefined;
+  #ring: Ring | undefined;
+  /** Per segment: 1 once its leaves hold every record. */
+  #counted = new Uint8Array(SEGMENTS);
+  #pending = 0;
+  #rebuild: Promise<void> | null = null;
+  #wanted: Ring | undefined;
+  #segmentsCounted = 0;
+  /** Shared-leaf masks by peer, for the current ring and N. */
+  #masks = new Map<string, Uint8Array>();
+  #maskKey = "";
+
+  constructor(store: Store, clock: Clock) {
+    this.#store = store;
+    this.#clock = clock;
+    store.watch((key, before, after) => {
+      const tree = this.#tree;
+      if (tree === undefined) return;
+      const hash = hashKey(key);
+      if (this.#counted[hash >>> (32 - SEGMENT_BITS)] === 1) {
+        tree.changeAt(hash, before, after);
+      }
+    });
+  }
+
+  /** True when every segment is counted for the current ring. */
+  get ready(): boolean {
+    return this.#tree !== undefined && this.#pending === 0 &&
+      this.#wanted === this.#ring;
+  }
+
+  /** The tree (complete only when {@link ready}). */
+  get tree(): DigestTree | undefined {
+    return this.#tree;
+  }
+
+  /** The ring the tree's leaves follow. */
+  get ring(): Ring | undefined {
+    return this.#ring;
+  }
+
+  status(): DigestStatus {
+    return {
+      ready: this.ready,
+      leaves: this.#tree?.size ?? 0,
+      segmentsCounted: this.#segmentsCounted,
+    };
+  }
+
+  /**
+   * Follows `ring`: rebuilds the tree's leaves for it in the background.
+   * Resolves once the tree is complete for the latest ring asked for.
+   */
+  follow(ring: Ring): Promise<void> {
+    this.#wanted = ring;
+    if (ring === this.#ring && this.#pending === 0) return Promise.resolve();
+    this.#rebuild ??= this.#drain().finally(() => this.#rebuild = null);
+    return this.#rebuild;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#wanted !== undefined && this.#wanted !== this.#ring) {
+      this.#rebuildFor(this.#wanted);
+      await this.#countPending();
+    }
+    await this.#countPending();
+  }
+
+  /** Starts a tree for `ring`, keeping the counted segments it shares. */
+  #rebuildFor(ring: Ring): void {
+    const starts = leafStarts(ring.tokenPositions());
+    const tree = new DigestTree(starts);
+    const counted = new Uint8Array(SEGMENTS);
+    const old = this.#tree;
+    if (old !== undefined) {
+      const changed = new Set(DigestTree.changedSegments(old.starts, starts));
+      for (let s = 0; s < SEGMENTS; s++) {
+        if (this.#counted[s] !== 1 || changed.has(s)) continue;
+        const [from, to] = DigestTree.segmentRange(s);
+        // Same cuts in this segment: the same leaves, in the same order.
+        const first = tree.firstLeafAtOrAfter(from);
+        const end = tree.firstLeafAtOrAfter(to);
+        const oldFirst = old.firstLeafAtOrAfter(from);
+        assert(
+          old.firstLeafAtOrAfter(to) - oldFirst === end - first,
+          "an unchanged segment keeps its leaves",
+        );
+        for (let i = 0; i < end - first; i++) {
+          tree.copyLeaf(old, oldFirst + i, first + i);
+        }
+        counted[s] = 1;
+      }
+    }
+    this.#tree = tree;
+    this.#ring = ring;
+    this.#counted = counted;
+    this.#pending = SEGMENTS - counted.reduce((sum, c) => sum + c, 0);
+    this.#masks.clear();
+    this.#maskKey = "";
+  }
+
+  /**
+   * Counts every segment not counted yet: each run of consecutive such
+   * segments is read in pages of the hash index, a page per turn.
+   */
+  async #countPending(): Promise<void> {
+    let scan = 0;
+    while (this.#pending > 0 && this.#wanted === this.#ring) {
+      let reads = 0;
+      let records = 0;
+      while (
+        this.#pending > 0 && reads < READS_PER_TURN &&
+        records < RECORDS_PER_TURN
+      ) {
+        const run = this.#nextRun(scan);
+        if (run === undefined) {
+          scan = 0;
+          continue;
+        }
+        const counted = this.#countPage(run[0], run[1]);
+        scan = counted.end;
+        records += counted.records;
+        reads++;
+      }
+      await new Promise((resolve) => this.#clock.after(0, () => resolve(null)));
+    }
+  }
+
+  /**
+   * The first run [from, to) of consecutive segments not counted yet, at
+   * or after segment `scan`.
+   */
+  #nextRun(scan: number): [number, number] | undefined {
+    const from = this.#counted.indexOf(0, scan);
+    if (from === -1) return undefined;
+    let to = from;
+    while (to < SEGMENTS && this.#counted[to] === 0) to++;
+    return [from, to];
+  }
+
+  /**
+   * Counts segments from `from` on (within the run up to `to`) from one
+   * page of records; returns the first segment not counted. Only whole
+   * segments are counted: the records of the page's last segment may go on
+   * in the next page, so that one waits for it.
+   */
+  #countPage(from: number, to: number): { end: number; records: number } {
+    const store = this.#store;
+    const tree = this.#tree!;
+    const fromHash = from * 2 ** SEGMENT_SHIFT;
+    const toHash = to * 2 ** SEGMENT_SHIFT;
+    let page = store.summaries(fromHash, toHash, { limit: RECORDS_PER_TURN });
+    let end = to;
+    if (page.length === RECORDS_PER_TURN) {
+      end = page.at(-1)!.hash >>> SEGMENT_SHIFT;
+      if (end === from) {
+        // One segment fills the page: count it whole.
+        end = from + 1;
+        page = store.summaries(fromHash, end * 2 ** SEGMENT_SHIFT);
+      } else {
+        const cut = end * 2 ** SEGMENT_SHIFT;
+        page = page.filter((s) => s.hash < cut);
+      }
+    }
+    tree.clear(
+      tree.firstLeafAtOrAfter(fromHash),
+      tree.firstLeafAtOrAfter(end * 2 ** SEGMENT_SHIFT),
+    );
+    for (const summary of page) {
+      tree.changeAt(summary.hash, undefined, summary.version);
+    }
+    this.#counted.fill(1, from, end);
+    this.#pending -= end - from;
+    this.#segmentsCounted += end - from;
+    return { end, records: page.length };
+  }
+
+  /**
+   * Which leaves `a` and `b` both replicate on the tree's ring with `n`
+   * copies: 1 for each such leaf. Cached per peer until the ring changes.
+   */
+  shared(a: string, b: string, n: number): Uint8Array {
+    const tree = this.#tree;
+    const ring = this.#ring;
+    if (tree === undefined || ring === undefined) {
+      throw new Error("assertion failed: shared() before the first follow()");
+    }
+    const [t, r] = [tree, ring];
+    const key = `${n}`;
+    if (key !== this.#maskKey) {
+      this.#masks.clear();
+      this.#maskKey = key;
+    }
+    const pair = a < b ? `${a} ${b}` : `${b} ${a}`;
+    let mask = this.#masks.get(pair);
+    if (mask === undefined) {
+      mask = new Uint8Array(t.size);
+      // Every leaf lies in one ring range: decide per range, then spread
+      // over its leaves (tokens and leaf starts are both ascending).
+      const tokens = r.tokenPositions();
+      let token = 0;
+      let sharedHere = false;
+      let rangeEnd = -1;
+      for (let leaf = 0; leaf < t.size; leaf++) {
+        const start = t.starts[leaf]!;
+        if (start > rangeEnd) {
+          while (token < tokens.length && tokens[token]! < start) token++;
+          rangeEnd = token < tokens.length ? tokens[token]! : 2 ** 32;
+          const replicas = r.preferenceListForHash(start, n);
+          sharedHere = replicas.includes(a) && replicas.includes(b);
+        }
+        if (sharedHere) mask[leaf] = 1;
+      }
+      this.#masks.set(pair, mask);
+    }
+    return mask;
+  }
+}

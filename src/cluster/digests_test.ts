@@ -1,0 +1,80 @@
+import { assertEquals } from "@std/assert";
+import { ManualClock } from "../clock/mod.ts";
+import { Ring } from "../ring/mod.ts";
+import { MemoryStore } from "../storage/mod.ts";
+import { record } from "../storage/conformance.ts";
+import { Digests } from "./digests.ts";
+
+/** Runs the digests' background counting to its end on a manual clock. */
+async function settle(clock: ManualClock, done: Promise<void>) {
+  let finished = false;
+  done.then(() => finished = true);
+  for (let i = 0; i < 10_000 && !finished; i++) {
+    clock.advance(1);
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  assertEquals(finished, true, "the count finished");
+}
+
+function bucketsOf(digests: Digests) {
+  const tree = digests.tree!;
+  return tree.buckets(new Uint8Array(tree.size).fill(1));
+}
+
+Deno.test("Digests counts a store at start, then follows its changes, and a ring change keeps them right", async () => {
+  const clock = new ManualClock();
+  const ring = await Ring.build(["a:1", "b:1", "c:1"], { vnodes: 64 });
+  const store = new MemoryStore();
+  for (let i = 0; i < 2_000; i++) {
+    await store.apply(record(`k${i}`, i, [1, 0, "a"]));
+  }
+  const digests = new Digests(store, clock);
+  const counting = digests.follow(ring);
+  // Changes while the count runs are not lost.
+  await store.apply(record("k1", "new", [2, 0, "a"]));
+  await store.apply(record("late", 1, [2, 0, "a"]));
+  await settle(clock, counting);
+  assertEquals(digests.ready, true);
+  await store.remove("k2", [1, 0, "a"]);
+  await store.apply(record("k3", null, [3, 0, "a"], { tombstone: true }));
+
+  // A fresh count of the same store agrees with the followed digests.
+  const fresh = new Digests(store, clock);
+  await settle(clock, fresh.follow(ring));
+  assertEquals(bucketsOf(digests), bucketsOf(fresh));
+
+  // The ring grows: leaves change, and the digests still agree with a
+  // fresh count for the new ring.
+  const bigger = await Ring.build(["a:1", "b:1", "c:1", "d:1"], {
+    vnodes: 64,
+  });
+  await settle(clock, digests.follow(bigger));
+  const counted = digests.status().segmentsCounted;
+  const again = new Digests(store, clock);
+  await settle(clock, again.follow(bigger));
+  assertEquals(bucketsOf(digests), bucketsOf(again));
+  for (let leaf = 0; leaf < digests.tree!.size; leaf += 13) {
+    assertEquals(digests.tree!.leaf(leaf), again.tree!.leaf(leaf));
+  }
+  // Only the segments the new member's tokens fall in were counted again.
+  assertEquals(counted - 65_536 <= 64, true, `${counted} segments counted`);
+});
+
+Deno.test("Digests.shared() marks exactly the leaves whose replicas include both members", async () => {
+  const clock = new ManualClock();
+  const members = ["a:1", "b:1", "c:1", "d:1", "e:1"];
+  const ring = await Ring.build(members, { vnodes: 64 });
+  const digests = new Digests(new MemoryStore(), clock);
+  await settle(clock, digests.follow(ring));
+  const tree = digests.tree!;
+  const mask = digests.shared("a:1", "c:1", 3);
+  let marked = 0;
+  for (let leaf = 0; leaf < tree.size; leaf++) {
+    const replicas = ring.preferenceListForHash(tree.starts[leaf]!, 3);
+    const both = replicas.includes("a:1") && replicas.includes("c:1");
+    assertEquals(mask[leaf] === 1, both, `leaf ${leaf}`);
+    if (both) marked++;
+  }
+  // With 5 members and N = 3, a pair shares about 3/10 of the ring.
+  assertEquals(marked > tree.size / 10 && marked < tree.size / 2, true);
+});
