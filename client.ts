@@ -21,6 +21,8 @@
  * @module
  */
 
+import { READ_ONLY_FUNCTIONS } from "./src/api/function_table.ts";
+
 import { Kv } from "./src/client/kv.ts";
 export {
   type AtomicCheck,
@@ -76,6 +78,21 @@ export interface ClusterInfo {
   members: ClusterMember[];
 }
 
+/**
+ * A record as `read_records` answers it and `write_records` takes it: a
+ * key's value with its version and expiry. Treat `version` as opaque.
+ */
+export interface KVRecord {
+  key: string;
+  value: unknown;
+  /** The write's version (hybrid logical clock), compared by the server. */
+  version: unknown;
+  /** True for a delete; `read_records` answers live records only. */
+  tombstone: boolean;
+  /** Wall-clock ms after which the key reads as absent; null: never. */
+  expiresAtMs: number | null;
+}
+
 /** Options of the {@linkcode KVClient} constructor. */
 export interface KVClientOptions {
   /**
@@ -127,23 +144,13 @@ const TIMEOUT_MS_DEFAULT = 10_000;
  */
 const RESPONSE_BYTES_MAX_DEFAULT = 256 * 1024 * 1024;
 
-/**
- * Functions that change nothing on the server. Only these are retried on
- * another node after a timeout: a write that timed out may have been
- * applied, and repeating it elsewhere could apply it twice (a `pop` would
- * remove a value written meanwhile).
+/*
+ * Functions that change nothing on the server (READ_ONLY_FUNCTIONS, from
+ * the function table). Only these are retried on another node after a
+ * timeout: a write that timed out may have been applied, and repeating it
+ * elsewhere could apply it twice (a `pop` would remove a value written
+ * meanwhile).
  */
-const READ_ONLY_FUNCTIONS: ReadonlySet<string> = new Set([
-  "ping",
-  "get",
-  "has",
-  "list_keys",
-  "list_members",
-  "locate",
-  "replicas",
-  "cluster_info",
-  "mget",
-]);
 
 const CONSISTENCY_LEVELS: ReadonlySet<string> = new Set([
   "one",
@@ -922,11 +929,90 @@ export class KVClient {
    * const client = new KVClient();
    * async function demo(): Promise<void> {
    *   await client.mset({ a: 1, b: "two", c: [3] });
+   *   await client.mset({ session: "s1" }, { ttl: 3600 });
    * }
    * ```
    */
-  async mset(entries: Record<string, unknown>): Promise<void> {
-    await this.call("mset", [entries]);
+  async mset(
+    entries: Record<string, unknown>,
+    options: { consistency?: Consistency; ttl?: number } = {},
+  ): Promise<void> {
+    const kwargs = compact({
+      consistency: consistency(options.consistency),
+      ttl: options.ttl,
+    });
+    await this.call("mset", [entries], kwargs);
+  }
+
+  /**
+   * Reads keys with what a backup needs: each live record's value,
+   * version and expiry (`expiresAtMs`, wall-clock ms, or null), `null`
+   * where a key is absent or expired. `kvdb backup` pages through the key
+   * space with {@link KVClient.listKeysPage} and this.
+   *
+   * @example
+   * ```ts
+   * import { KVClient } from "./client.ts";
+   *
+   * const client = new KVClient();
+   * async function demo(): Promise<void> {
+   *   const [a] = await client.readRecords(["a"]);
+   *   console.log(a?.version, a?.expiresAtMs);
+   * }
+   * ```
+   */
+  async readRecords(keys: string[]): Promise<(KVRecord | null)[]> {
+    const answer = await this.#request("read_records", [keys]);
+    const records = answer.result;
+    if (!Array.isArray(records) || records.length !== keys.length) {
+      throw resultError(
+        "read_records",
+        `a list of ${keys.length} records`,
+        answer,
+      );
+    }
+    return records as (KVRecord | null)[];
+  }
+
+  /**
+   * Writes records as {@link KVClient.readRecords} returned them, keeping
+   * their versions and expiry: a record older than what a key holds
+   * changes nothing, so restoring a backup twice, or after newer writes,
+   * undoes nothing. `kvdb restore` is built on it.
+   *
+   * @example
+   * ```ts
+   * import { KVClient } from "./client.ts";
+   *
+   * const from = new KVClient({ nodes: ["127.0.0.1:5878"] });
+   * const to = new KVClient({ nodes: ["127.0.0.1:6878"] });
+   * async function copy(): Promise<void> {
+   *   const records = await from.readRecords(["a", "b"]);
+   *   await to.writeRecords(records.filter((r) => r !== null));
+   * }
+   * ```
+   */
+  async writeRecords(records: KVRecord[]): Promise<void> {
+    await this.call("write_records", [records]);
+  }
+
+  /**
+   * Tells the node to hand its data to its successors and leave the
+   * cluster; it answers at once, and `clusterInfo().transfer` shows the
+   * progress until the node has gone (then calls to it fail).
+   *
+   * @example
+   * ```ts
+   * import { KVClient } from "./client.ts";
+   *
+   * const client = new KVClient({ nodes: ["127.0.0.1:5880"] });
+   * async function demo(): Promise<void> {
+   *   await client.leave();
+   * }
+   * ```
+   */
+  async leave(): Promise<void> {
+    await this.call("leave");
   }
 
   /**

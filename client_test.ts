@@ -16,6 +16,7 @@ import {
   KVRequestError,
   KVUnavailableError,
 } from "./client.ts";
+import { type ArgType, FUNCTION_TABLE } from "./src/api/mod.ts";
 import { hasOpenssl, selfSigned } from "./tests/_helpers.ts";
 
 /** One request as the fake server saw it. */
@@ -676,4 +677,63 @@ Deno.test({
     }
     assert(true);
   },
+});
+
+Deno.test("KVClient has a method for every function of the table, sending that function", async () => {
+  const sample: Record<ArgType, unknown> = {
+    key: "k",
+    value: "v",
+    keys: ["a", "b"],
+    entries: { a: 1 },
+    address: "127.0.0.1:5879",
+    consistency: "one",
+    boolean: true,
+    seconds: 1,
+    integer: 1,
+    cursor: null,
+    records: [],
+  };
+  // Answers shaped as each function answers, for the methods that check.
+  const answers: Record<string, unknown> = {
+    ping: "pong",
+    list_keys: [],
+    list_members: [],
+    locate: "127.0.0.1:5878",
+    replicas: [],
+    cluster_info: {
+      self: "a:1",
+      version: "0",
+      replication_factor: 1,
+      read_quorum: 1,
+      write_quorum: 1,
+      vnodes: 1,
+      members: [],
+    },
+    mget: [null, null],
+    read_records: [null, null],
+    write_records: { written: 0 },
+    has: false,
+  };
+  const { fetch, seen } = fakeFetch((s) =>
+    Response.json({ status: "OK.", result: answers[s.fn as string] ?? null })
+  );
+  const client = new KVClient({ fetch });
+  const methods = client as unknown as Record<
+    string,
+    (...args: unknown[]) => Promise<unknown>
+  >;
+  for (const def of FUNCTION_TABLE) {
+    // The KV databases' functions are reached through client.kv, which
+    // mirrors Deno.Kv (tests/kv_client_test.ts), not one method each.
+    if (def.name.startsWith("kv_")) continue;
+    const method = def.name.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+    assertEquals(
+      typeof methods[method],
+      "function",
+      `KVClient.${method}() for '${def.name}' is missing`,
+    );
+    const args = def.params.slice(0, def.required).map((p) => sample[p.type]);
+    await methods[method]!.call(client, ...args);
+    assertEquals(seen.at(-1)?.fn, def.name, `KVClient.${method}()`);
+  }
 });

@@ -7,10 +7,11 @@
 
 import { MEMBERS_MAX } from "./limits.ts";
 import { AddressPolicy, CLUSTER_ID, secretProblem } from "./security/mod.ts";
+import { DEFAULT_PORT, SETTINGS } from "./settings.ts";
 import type { StorageEngine, SyncMode } from "./storage/mod.ts";
+import type { LogFormat, LogLevel } from "./log.ts";
 
-/** The seed's default port. */
-export const DEFAULT_PORT = 5878;
+export { CLUSTER_DEFAULTS, DEFAULT_PORT } from "./settings.ts";
 
 /** Everything a node needs to start. */
 export interface NodeConfig {
@@ -64,7 +65,6 @@ export interface NodeConfig {
    * coordinates writes (docs/failures.md, "Clocks").
    */
   maxClockOffsetMs?: number;
-
   /**
    * The token every client request (`POST /`, `GET /metrics`) must carry as
    * `Authorization: Bearer <token>`; several are all accepted (while one is
@@ -96,6 +96,10 @@ export interface NodeConfig {
   bodyDeadlineMs?: number;
   /** Voters per KV database (1, 3 or 5; capped by the members). Default 3. */
   kvVoters?: number;
+  /** Log lines as text (default) or JSON. */
+  logFormat?: LogFormat;
+  /** Least severe level logged; default "info". */
+  logLevel?: LogLevel;
 }
 
 /** The cluster id signed peer messages carry unless `--cluster-id` says otherwise. */
@@ -146,18 +150,6 @@ export function membersOf(config: NodeConfig): string[] {
   return [...new Set([...config.cluster, selfAddress(config)])];
 }
 
-/** Failure detector and repair defaults; see docs/failures.md for why. */
-export const CLUSTER_DEFAULTS = {
-  probeIntervalMs: 500,
-  suspicionTimeoutMs: 2_000,
-  antiEntropyIntervalMs: 2_000,
-  hintIntervalMs: 500,
-  hintCountMax: 100_000,
-  hintBytesMax: 64 * 1024 * 1024,
-  tombstoneGraceMs: 24 * 3600 * 1000,
-  maxClockOffsetMs: 500,
-} as const;
-
 function inRange(name: string, value: number, min: number, max: number) {
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new ConfigError(
@@ -189,9 +181,6 @@ function validateStorage(config: NodeConfig): void {
         modes.join(", ")
       }: current value is ${config.sync}`,
     );
-  }
-  if (config.cacheMb !== undefined) {
-    inRange("cacheMb", config.cacheMb, 0, 1024 * 1024);
   }
   if (config.engine === "sqlite" && !config.dataDir?.trim()) {
     throw new ConfigError(
@@ -344,15 +333,23 @@ function validateSecurity(config: NodeConfig): void {
 /** Checks a configuration as a whole; throws ConfigError naming the bad value. */
 export function validateConfig(config: NodeConfig): NodeConfig {
   validateStorage(config);
+  // Port 0 (any free port) is for tests that start nodes in-process.
   inRange("port", config.port, 0, 65535);
-  inRange("replicationFactor", config.replicationFactor, 1, MEMBERS_MAX);
-  inRange("vnodes", config.vnodes, 1, 4096);
+  const values = config as unknown as Record<string, unknown>;
+  for (const setting of SETTINGS) {
+    if (setting.kind !== "integer" || setting.key === undefined) continue;
+    if (setting.key === "port") continue;
+    const value = values[setting.key];
+    if (value === undefined) continue;
+    inRange(setting.key, value as number, setting.min!, setting.max!);
+  }
   const members = membersOf(config);
   if (members.length > MEMBERS_MAX) {
     throw new ConfigError(
       `Cannot configure node as the cluster has ${members.length} members: at most ${MEMBERS_MAX}`,
     );
   }
+  // The quorums' upper bound is N as it will be: capped at the cluster size.
   const n = Math.min(config.replicationFactor, members.length);
   if (config.readQuorum !== undefined) {
     inRange("readQuorum", config.readQuorum, 1, n);
@@ -360,30 +357,7 @@ export function validateConfig(config: NodeConfig): NodeConfig {
   if (config.writeQuorum !== undefined) {
     inRange("writeQuorum", config.writeQuorum, 1, n);
   }
-  inRange("requestDeadlineMs", config.requestDeadlineMs, 1, 600_000);
-  const optional: [string, number | undefined, number, number][] = [
-    ["probeIntervalMs", config.probeIntervalMs, 10, 60_000],
-    ["suspicionTimeoutMs", config.suspicionTimeoutMs, 10, 600_000],
-    ["antiEntropyIntervalMs", config.antiEntropyIntervalMs, 10, 86_400_000],
-    ["hintIntervalMs", config.hintIntervalMs, 10, 600_000],
-    ["hintCountMax", config.hintCountMax, 0, 100_000_000],
-    ["hintBytesMax", config.hintBytesMax, 0, 2 ** 40],
-    ["tombstoneGraceMs", config.tombstoneGraceMs, 0, 10 * 365 * 86_400_000],
-    ["maxClockOffsetMs", config.maxClockOffsetMs, 1, 600_000],
-  ];
-  for (const [name, value, min, max] of optional) {
-    if (value !== undefined) inRange(name, value, min, max);
-  }
   if (config.join !== undefined) parseMember(config.join);
-  inRange("peerDeadlineMs", config.peerDeadlineMs, 1, 600_000);
-  const limits: [string, number | undefined, number, number][] = [
-    ["concurrentRequestsMax", config.concurrentRequestsMax, 1, 1_000_000],
-    ["bodyBytesMax", config.bodyBytesMax, 1024, 1024 * 1024 * 1024],
-    ["bodyDeadlineMs", config.bodyDeadlineMs, 1, 600_000],
-  ];
-  for (const [name, value, min, max] of limits) {
-    if (value !== undefined) inRange(name, value, min, max);
-  }
   validateSecurity(config);
   return config;
 }

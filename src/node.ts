@@ -16,8 +16,13 @@ import {
   parseMember,
   selfAddress,
 } from "./config.ts";
+import process from "node:process";
+import { KVClient } from "../client.ts";
+import { type ApiContext, callFunction } from "./api/mod.ts";
+import { clusterStatus } from "./ops/status.ts";
 import { createHandler } from "./server/handler.ts";
 import { Metrics } from "./server/metrics.ts";
+import { EventLoopLag, nodeMetrics } from "./server/node_metrics.ts";
 import { serve } from "./server/serve.ts";
 import {
   openStore,
@@ -36,11 +41,39 @@ import {
   BatchingTransport,
   BreakerTransport,
   HttpTransport,
+  type PeerTransport,
 } from "./transport/mod.ts";
 import { KvDatabases, KvService } from "./kv/mod.ts";
 import { KV_VOTERS_DEFAULT } from "./limits.ts";
 import { setImmediate } from "node:timers";
 import { VERSION } from "./version.ts";
+import { createLogger, type EventLog, rateLimited } from "./log.ts";
+
+/** How long a member has to answer the dashboard's `cluster_info`. */
+const UI_MEMBER_TIMEOUT_MS = 1_500;
+/** Points of the hash space sampled to tell each member's share of it. */
+const RING_SAMPLES = 4096;
+
+/**
+ * Each member's share of the key space: as primary, and as one of the N
+ * replicas, from evenly spaced points of the 32-bit hash space.
+ */
+function ringShares(
+  ring: { preferenceListForHash(hash: number, n: number): string[] },
+  n: number,
+): { primary: Record<string, number>; replica: Record<string, number> } {
+  const primary: Record<string, number> = {};
+  const replica: Record<string, number> = {};
+  const step = 2 ** 32 / RING_SAMPLES;
+  for (let i = 0; i < RING_SAMPLES; i++) {
+    const list = ring.preferenceListForHash(Math.floor(i * step), n);
+    if (list[0] !== undefined) {
+      primary[list[0]] = (primary[list[0]] ?? 0) + 1 / RING_SAMPLES;
+    }
+    for (const m of list) replica[m] = (replica[m] ?? 0) + 1 / RING_SAMPLES;
+  }
+  return { primary, replica };
+}
 
 /** How long a node that left keeps answering `cluster_info`. */
 const LEAVE_LINGER_MS = 1_000;
@@ -69,6 +102,8 @@ export interface KvdbNode {
   readonly address: string;
   /** Settles when the server has stopped. */
   readonly finished: Promise<void>;
+  /** The node's event log (for the CLI's own events, such as SIGHUP). */
+  readonly log: EventLog;
   /** Stops accepting requests, finishes those in flight, closes the store. */
   shutdown(): Promise<void>;
   /**
@@ -89,8 +124,11 @@ export interface Secrets {
 
 /** Options for {@link startNode}. */
 export interface StartOptions {
-  /** Where log lines go; default stderr. */
-  log?: (line: string) => void;
+  /**
+   * Where events go; default: lines on stderr in the configured format
+   * ({@link NodeConfig.logFormat}, {@link NodeConfig.logLevel}).
+   */
+  log?: EventLog;
 }
 
 /** Starts a node and resolves once it is listening. */
@@ -98,10 +136,14 @@ export async function startNode(
   config: NodeConfig,
   options: StartOptions = {},
 ): Promise<KvdbNode> {
-  const log = options.log ?? ((line) => console.error(line));
+  const self = selfAddress(config);
+  const log = options.log ?? createLogger({
+    node: self,
+    format: config.logFormat ?? "text",
+    level: config.logLevel ?? "info",
+  });
   // One shared interval for every timer: each quorum arms a deadline.
   const clock = new TimerWheel();
-  const self = selfAddress(config);
   const setting = <K extends keyof typeof CLUSTER_DEFAULTS>(key: K): number =>
     (config[key] as number | undefined) ?? CLUSTER_DEFAULTS[key];
   const engine = config.engine ?? "memory";
@@ -113,6 +155,16 @@ export async function startNode(
       ? { cacheBytes: config.cacheMb * 1024 * 1024 }
       : {}),
   });
+  const startedAtMs = clock.now();
+  const metrics = new Metrics(startedAtMs);
+  const lag = new EventLoopLag();
+  if (store instanceof SqliteStore) {
+    store.onCommit = (seconds) => metrics.commit(seconds);
+    const fault = rateLimited(log, "storage.commit_failed", 10_000);
+    store.onCommitFailed = (reason, writes) =>
+      fault({ reason, writes }, "error");
+  }
+  const quorumLost = rateLimited(log, "quorum.lost", 10_000);
   const joining = config.join !== undefined;
   const antiEntropyIntervalMs = setting("antiEntropyIntervalMs");
   const tls = config.tlsCert !== undefined && config.tlsKey !== undefined
@@ -154,7 +206,13 @@ export async function startNode(
     ],
     join: joining,
     store,
-    transport,
+    transport: observed(transport, metrics),
+    observer: {
+      quorum: (op, outcome) => {
+        metrics.quorum(op, outcome);
+        if (outcome !== "won") quorumLost({ op, outcome });
+      },
+    },
     clock,
     random: seededRandom(crypto.getRandomValues(new Uint32Array(1))[0]!),
     vnodes: config.vnodes,
@@ -208,78 +266,175 @@ export async function startNode(
       })),
     requestDeadlineMs: config.requestDeadlineMs,
     peerDeadlineMs: config.peerDeadlineMs,
-    log,
+    log: (line) => log("kv", { message: line }),
   });
   const kvService = new KvService(kv, { now: () => clock.now() });
 
   const auth = config.authToken === undefined
     ? undefined
     : new BearerAuth(config.authToken);
-  const handler = createHandler({
-    api: {
-      coordinator,
-      self,
-      version: VERSION,
-      vnodes: config.vnodes,
-      configuredReplicationFactor: config.replicationFactor,
-      members: () =>
-        membership.members().map((m) => ({
-          address: m.address,
-          state: m.state,
-          incarnation: m.incarnation,
-          phase: m.phase,
-        })),
-      status: () => {
-        const stats = repair.stats();
-        return {
-          clock: clockStatus(core, clock.now()),
-          peers: {
-            failing_fast: Object.keys(breaker.stats().open),
-            failed_fast: breaker.stats().failedFast,
-            connections: http.poolStats() ?? null,
-          },
-          storage: storageStatus(store),
-          hints: hints.stats(),
-          anti_entropy: antiEntropyStatus(core),
-          handed_off: stats.handedOff,
-          kv: {
-            voters_per_database: config.kvVoters ?? KV_VOTERS_DEFAULT,
-            databases: kv.status(),
-          },
-          transfer: {
-            phase: stats.transfer.phase,
-            keys_moved: stats.transfer.keysMoved,
-            bytes_moved: stats.transfer.bytesMoved,
-            keys_remaining: stats.transfer.keysRemaining,
-          },
-        };
-      },
-      removeMember: (address) => membership.remove(address),
-      kv: kvService,
-      leave: () => {
-        // Answer at once; the CLI follows progress through cluster_info.
-        repair.leave((p) => {
-          if (p.keysMoved % 10_000 === 0 || p.phase === "done") {
-            log(
-              `leave: ${p.keysMoved} records moved, ${p.keysRemaining} to go`,
-            );
-          }
-        }).then(async () => {
-          log(`leave: ${self} left the cluster`);
-          core.stop();
-          // Linger a moment so that whoever follows the leave sees it done.
-          await new Promise((resolve) => setTimeout(resolve, LEAVE_LINGER_MS));
-          await server.shutdown();
-        }).catch((error) => log(`leave failed: ${error}`));
-        return { leaving: true };
-      },
+  const api: ApiContext = {
+    coordinator,
+    self,
+    version: VERSION,
+    vnodes: config.vnodes,
+    configuredReplicationFactor: config.replicationFactor,
+    members: () =>
+      membership.members().map((m) => ({
+        address: m.address,
+        state: m.state,
+        incarnation: m.incarnation,
+        phase: m.phase,
+      })),
+    status: () => {
+      const stats = repair.stats();
+      const now = clock.now();
+      const load = metrics.recent(now);
+      return {
+        clock: clockStatus(core, now),
+        peers: {
+          failing_fast: Object.keys(breaker.stats().open),
+          failed_fast: breaker.stats().failedFast,
+          connections: http.poolStats() ?? null,
+        },
+        uptime_s: Math.round((now - startedAtMs) / 1000),
+        load: {
+          window_s: load.seconds,
+          ops_per_second: Math.round(load.opsPerSecond * 10) / 10,
+          p99_ms: load.p99Ms === null
+            ? null
+            : Math.round(load.p99Ms * 100) / 100,
+        },
+        storage: storageStatus(store, config.dataDir),
+        hints: hints.stats(),
+        anti_entropy: antiEntropyStatus(core),
+        handed_off: stats.handedOff,
+        kv: {
+          voters_per_database: config.kvVoters ?? KV_VOTERS_DEFAULT,
+          databases: kv.status(),
+        },
+        transfer: {
+          phase: stats.transfer.phase,
+          keys_moved: stats.transfer.keysMoved,
+          bytes_moved: stats.transfer.bytesMoved,
+          keys_remaining: stats.transfer.keysRemaining,
+        },
+      };
     },
-    // The KV databases answer their own peer messages; the core the rest.
-    peer: (request) =>
-      request.kind === "raft" || request.kind === "kv"
-        ? kv.handlePeer(request)
-        : core.handlePeer(request),
-    metrics: new Metrics(clock.now()),
+    removeMember: (address) => membership.remove(address),
+    kv: kvService,
+    leave: () => {
+      // Answer at once; the CLI follows progress through cluster_info.
+      repair.leave((p) => {
+        if (p.keysMoved % 10_000 === 0 || p.phase === "done") {
+          log("leave.progress", {
+            records: p.keysMoved,
+            bytes: p.bytesMoved,
+            remaining: p.keysRemaining,
+          });
+        }
+      }).then(async () => {
+        log("leave.done", {});
+        core.stop();
+        // Linger a moment so that whoever follows the leave sees it done.
+        await new Promise((resolve) => setTimeout(resolve, LEAVE_LINGER_MS));
+        await server.shutdown();
+      }).catch((error) => log("leave.failed", { error }, "error"));
+      return { leaving: true };
+    },
+  };
+  // The dashboard asks every member for its cluster_info, as a client
+  // with this node's own token (the first one, while tokens rotate).
+  let clientToken = typeof config.authToken === "string"
+    ? config.authToken
+    : config.authToken?.[0];
+  const memberClients = new Map<string, KVClient>();
+  const memberInfo = (address: string) => {
+    let client = memberClients.get(address);
+    if (client === undefined) {
+      client = new KVClient({
+        nodes: [`${tls === undefined ? "http" : "https"}://${address}`],
+        timeoutMs: UI_MEMBER_TIMEOUT_MS,
+        ...(clientToken !== undefined ? { token: clientToken } : {}),
+        ...(config.caCert !== undefined ? { caCert: config.caCert } : {}),
+      });
+      memberClients.set(address, client);
+    }
+    return client.call("cluster_info");
+  };
+  const handler = createHandler({
+    ui: {
+      cluster: async () => ({
+        status: await clusterStatus(
+          (address) =>
+            address === undefined
+              ? callFunction(api, "cluster_info", [], {})
+              : memberInfo(address),
+          { keepInfo: true },
+        ),
+        ring: ringShares(
+          coordinator.ring,
+          coordinator.settings.replicationFactor,
+        ),
+      }),
+    },
+    api,
+    // A probe from a peer proves it up: calls to it need not fail fast.
+    peer: (request) => {
+      if (request.kind === "ping") breaker.reset(request.from);
+      // The KV databases answer their own peer messages; the core the rest.
+      if (request.kind === "raft" || request.kind === "kv") {
+        return kv.handlePeer(request);
+      }
+      return core.handlePeer(request);
+    },
+    metrics,
+    log,
+    // A bug, not the caller's fault: the stack goes to the log only.
+    logError: (error) =>
+      log("request.internal_error", {
+        error: error instanceof Error ? error.stack ?? error.message : error,
+      }, "error"),
+    collect: () =>
+      nodeMetrics({
+        members: () => membership.members(),
+        localRecords: () => coordinator.localRecordCount(),
+        hints: () => hints.stats(),
+        repair: () => {
+          const ae = core.antiEntropy.stats();
+          return {
+            ...repair.stats(),
+            aeRounds: ae.rounds,
+            aeBucketsDiffering: ae.bucketsDiffering,
+            aePulled: ae.pulled,
+            aePushed: ae.pushed,
+          };
+        },
+        storage: () => {
+          if (!(store instanceof SqliteStore)) return { engine: "memory" };
+          const s = store.stats;
+          return {
+            engine: "sqlite",
+            commits: s.commits,
+            writes: s.writes,
+            failedCommits: s.failedCommits,
+            cacheHits: s.cache.hits,
+            cacheMisses: s.cache.misses,
+            sizeBytes: diskBytes(config.dataDir),
+          };
+        },
+        eventLoopLagSeconds: () => lag.lagSeconds(),
+        process: () => {
+          const cpu = process.cpuUsage();
+          const memory = Deno.memoryUsage();
+          return {
+            residentBytes: memory.rss,
+            heapUsedBytes: memory.heapUsed,
+            cpuSeconds: (cpu.user + cpu.system) / 1e6,
+            startTimeSeconds: startedAtMs / 1000,
+          };
+        },
+      }),
     now: () => clock.now(),
     ...(auth !== undefined ? { auth } : {}),
     // A client token never opens /peer: without a secret to check
@@ -318,35 +473,39 @@ export async function startNode(
   });
 
   const s = coordinator.settings;
-  log(
-    `kvdb ${VERSION}: node ${address} serving; ${
-      membersOf(config).length
-    } member(s) configured${
-      joining ? `, joining through ${config.join}` : ""
-    }, ` +
-      `N=${s.replicationFactor} R=${s.readQuorum} W=${s.writeQuorum}, ` +
-      `${config.vnodes} vnodes, ${
-        engine === "sqlite"
-          ? `sqlite store in ${config.dataDir} (sync ${
-            config.sync ?? "normal"
-          })`
-          : "memory store"
-      }; ${securitySummary(config)}`,
-  );
+  log("node.serving", {
+    version: VERSION,
+    address,
+    members: membersOf(config).length,
+    ...(joining ? { join: config.join } : {}),
+    n: s.replicationFactor,
+    r: s.readQuorum,
+    w: s.writeQuorum,
+    vnodes: config.vnodes,
+    engine,
+    ...(engine === "sqlite"
+      ? { data_dir: config.dataDir, sync: config.sync ?? "normal" }
+      : {}),
+    security: securitySummary(config),
+  });
   if (config.authToken === undefined && !isLoopback(config.host)) {
-    log(
-      `warning: listening on ${config.host} without --auth-token: anyone who can reach this port can read and write every key (docs/security.md)`,
-    );
+    log("listen.unauthenticated", {
+      host: config.host,
+      message:
+        "no --auth-token: anyone who can reach this port can read and write every key (docs/security.md)",
+    }, "warn");
   }
   const finished = server.finished.then(async () => {
     core.stop();
     kv.stop();
+    lag.stop();
     await purger.stop();
     await store.close();
   });
   return {
     address,
     finished,
+    log,
     async shutdown() {
       core.stop();
       kv.stop();
@@ -374,7 +533,12 @@ export async function startNode(
       if (secrets.clusterSecret !== undefined) {
         await signer!.setSecrets(secrets.clusterSecret);
       }
-      if (secrets.authToken !== undefined) auth!.setTokens(secrets.authToken);
+      if (secrets.authToken !== undefined) {
+        auth!.setTokens(secrets.authToken);
+        clientToken = secrets.authToken[0];
+        for (const client of memberClients.values()) client.close();
+        memberClients.clear();
+      }
       return [
         auth !== undefined ? `${auth.size} client token(s)` : "",
         signer !== undefined ? `${signer.size} cluster secret(s)` : "",
@@ -384,11 +548,15 @@ export async function startNode(
 }
 
 /** The engine and, for SQLite, its commits and record cache, for `cluster_info`. */
-function storageStatus(store: Store): Record<string, unknown> {
+function storageStatus(
+  store: Store,
+  dataDir: string | undefined,
+): Record<string, unknown> {
   if (!(store instanceof SqliteStore)) return { engine: "memory" };
   const { commits, writes, failedCommits, cache } = store.stats;
   return {
     engine: "sqlite",
+    size_bytes: diskBytes(dataDir),
     commits,
     writes,
     failed_commits: failedCommits,
@@ -433,6 +601,48 @@ function antiEntropyStatus(core: ClusterNode): Record<string, unknown> {
       ready: d.ready,
       leaves: d.leaves,
       segments_counted: d.segmentsCounted,
+    },
+  };
+}
+
+/** Bytes of the files in the data directory (database, WAL, lock). */
+function diskBytes(dataDir: string | undefined): number {
+  if (dataDir === undefined) return 0;
+  let total = 0;
+  try {
+    for (const entry of Deno.readDirSync(dataDir)) {
+      if (entry.isFile) total += Deno.statSync(`${dataDir}/${entry.name}`).size;
+    }
+  } catch {
+    // A directory being swapped (a snapshot restore) reads as what it holds.
+  }
+  return total;
+}
+
+/**
+ * The transport as the core sees it, timing each call by message kind:
+ * latency measured at the edge, no metric code in the core.
+ */
+function observed(inner: PeerTransport, metrics: Metrics): PeerTransport {
+  return {
+    async call(peer, request, deadlineMs) {
+      const started = performance.now();
+      try {
+        const answer = await inner.call(peer, request, deadlineMs);
+        metrics.peerCall(
+          request.kind,
+          (performance.now() - started) / 1000,
+          true,
+        );
+        return answer;
+      } catch (error) {
+        metrics.peerCall(
+          request.kind,
+          (performance.now() - started) / 1000,
+          false,
+        );
+        throw error;
+      }
     },
   };
 }

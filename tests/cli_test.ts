@@ -41,7 +41,11 @@ const badInvocations: [string, string[], RegExp][] = [
   ], /'writeQuorum' must be an integer in \[1, 2\]: current value is 3/],
   ["an unknown command", ["frobnicate"], /unknown command 'frobnicate'/],
   ["a missing argument", ["get"], /missing required argument 'key'/],
-  ["set --json with bad JSON", ["set", "k", "{", "--json"], /not valid JSON/],
+  [
+    "set --json with bad JSON",
+    ["set", "k", "{", "--json-value"],
+    /not valid JSON/,
+  ],
 ];
 
 for (const [what, args, message] of badInvocations) {
@@ -96,7 +100,8 @@ Deno.test("cli: one-shot commands talk to a running node", async () => {
       "OK\n",
     );
     assertEquals(
-      (await runCli(["set", "obj", '{"a":[1,2]}', "--json", ...at])).stdout,
+      (await runCli(["set", "obj", '{"a":[1,2]}', "--json-value", ...at]))
+        .stdout,
       "OK\n",
     );
     assertEquals(

@@ -11,7 +11,12 @@
 
 import { assert, assertEquals } from "@std/assert";
 import fc from "fast-check";
-import { FUNCTION_NAMES } from "../src/api/mod.ts";
+import {
+  type ArgType,
+  FUNCTION_NAMES,
+  FUNCTION_TABLE,
+  functionDef,
+} from "../src/api/mod.ts";
 import { PeerSigner } from "../src/security/mod.ts";
 import { parsePeerRequest } from "../src/transport/mod.ts";
 import {
@@ -86,77 +91,40 @@ const badConsistency = json.filter((v) =>
   typeof v !== "string" || !CONSISTENCY.has(v)
 );
 /** Functions whose first parameter is a key. */
-const KEY_FUNCTIONS = ["get", "set", "has", "pop", "locate", "replicas"];
-/** Parameters and keyword arguments of every function (PROTOCOL.md). */
+const KEY_FUNCTIONS = FUNCTION_TABLE.filter((f) => f.params[0]?.type === "key")
+  .map((f) => f.name);
+/** Parameters and keyword arguments of every function, from the table. */
 const SPEC: Record<
   string,
   { params: string[]; required: number; kw: string[] }
-> = {
-  ping: { params: [], required: 0, kw: [] },
-  get: {
-    params: ["key", "default_value"],
-    required: 1,
-    kw: ["consistency", "local"],
-  },
-  set: { params: ["key", "value"], required: 2, kw: ["consistency", "ttl"] },
-  has: { params: ["key"], required: 1, kw: ["consistency", "local"] },
-  pop: { params: ["key", "default_value"], required: 1, kw: ["consistency"] },
-  list_keys: {
-    params: [],
-    required: 0,
-    kw: ["fan_out_mode", "prefix", "limit", "cursor"],
-  },
-  list_members: { params: [], required: 0, kw: [] },
-  locate: { params: ["key"], required: 1, kw: [] },
-  replicas: { params: ["key"], required: 1, kw: [] },
-  cluster_info: { params: [], required: 0, kw: [] },
-  leave: { params: [], required: 0, kw: [] },
-  remove_member: { params: ["address"], required: 1, kw: [] },
-  mget: { params: ["keys"], required: 1, kw: ["consistency"] },
-  mset: { params: ["entries"], required: 1, kw: ["consistency", "ttl"] },
-  kv_get: { params: ["key"], required: 1, kw: ["db", "consistency"] },
-  kv_get_many: { params: ["keys"], required: 1, kw: ["db", "consistency"] },
-  kv_list: {
-    params: ["selector"],
-    required: 0,
-    kw: [
-      "prefix",
-      "start",
-      "end",
-      "limit",
-      "reverse",
-      "cursor",
-      "db",
-      "consistency",
-    ],
-  },
-  kv_atomic: { params: ["checks", "mutations"], required: 0, kw: ["db", "id"] },
-  kv_set: {
-    params: ["key", "value"],
-    required: 2,
-    kw: ["expireIn", "db", "id"],
-  },
-  kv_delete: { params: ["key"], required: 1, kw: ["db", "id"] },
+> = Object.fromEntries(FUNCTION_TABLE.map((f) => [f.name, {
+  params: f.params.map((p) => p.name),
+  required: f.required,
+  kw: f.kwargs.map((k) => k.name),
+}]));
+
+/** A valid-looking argument of each type, to put one bad thing next to. */
+const GOOD: Record<ArgType, unknown> = {
+  key: "fuzz:never",
+  value: 1,
+  keys: ["seed:1"],
+  entries: { "fuzz:never": 1 },
+  address: "fuzz:never",
+  consistency: "quorum",
+  boolean: false,
+  seconds: 60,
+  integer: 1,
+  cursor: null,
+  records: [],
 };
 
 /** Valid-looking arguments for `fn`, to put one bad thing next to. */
 function goodArgs(fn: string): unknown[] {
-  switch (fn) {
-    case "set":
-      return ["fuzz:never", 1];
-    case "mget":
-      return [["seed:1"]];
-    case "mset":
-      return [{ "fuzz:never": 1 }];
-    case "kv_atomic":
-      return [[], []];
-    case "kv_list":
-      return [{ prefix: ["fuzz:never"] }];
-    default:
-      return SPEC[fn]!.params.slice(0, SPEC[fn]!.required).map(() =>
-        "fuzz:never"
-      );
-  }
+  // Their parameters are optional: give them, so that arity cases bite.
+  if (fn === "kv_atomic") return [[], []];
+  if (fn === "kv_list") return [{ prefix: ["fuzz:never"] }];
+  const def = functionDef(fn)!;
+  return def.params.slice(0, def.required).map((p) => GOOD[p.type]);
 }
 
 const isJson = (text: string) => {

@@ -492,7 +492,7 @@ Deno.test("security: client tokens and the cluster secret rotate on SIGHUP witho
     // Tokens: the new one beside the old, then alone.
     assertMatch(
       await rotate(0, [NEXT_TOKEN, TOKEN], [SECRET]),
-      /secrets reloaded: 2 client token\(s\), 1 cluster secret\(s\)/,
+      /secrets\.reloaded signal=SIGHUP loaded="2 client token\(s\), 1 cluster secret\(s\)"/,
     );
     await rotate(1, [NEXT_TOKEN, TOKEN], [SECRET]);
     assert(await replicated(TOKEN));
@@ -528,7 +528,7 @@ Deno.test("security: client tokens and the cluster secret rotate on SIGHUP witho
     // A bad file changes nothing.
     assertMatch(
       await rotate(0, ["short"], [NEXT_SECRET]),
-      /secrets not reloaded, the old ones stay: .*at least 16/,
+      /secrets\.not_reloaded signal=SIGHUP error=".*at least 16.*" message="the old ones stay"/,
     );
     assert(await replicated(NEXT_TOKEN));
   } finally {
@@ -612,8 +612,7 @@ Deno.test("security: unsafe configurations are refused at start, and an open nod
   try {
     await waitFor(
       "the warning",
-      () =>
-        /warning: listening on 0\.0\.0\.0 without --auth-token/.test(open.log),
+      () => /WARN .* listen\.unauthenticated host=0\.0\.0\.0/.test(open.log),
     );
   } finally {
     await open.kill();

@@ -14,13 +14,15 @@ import {
   UnavailableError,
   UnknownFunctionError,
 } from "../errors.ts";
+import { parseRecord } from "../transport/mod.ts";
 import {
   BATCH_KEYS_MAX,
   LIST_PAGE_KEYS_MAX,
   VALUE_BYTES_MAX,
 } from "../limits.ts";
+import { FUNCTION_TABLE, type FunctionName } from "./function_table.ts";
 import type { KvService } from "../kv/mod.ts";
-import { KV_FUNCTIONS } from "./kv_functions.ts";
+import { KV_RUNNERS } from "./kv_functions.ts";
 import {
   asBoolean,
   asConsistency,
@@ -89,14 +91,22 @@ function removeRefused(address: string, why: RemoveRefusal): KvdbError {
 /** Bound arguments, by parameter name (a Map: no inherited names). */
 export type Bound = Map<string, unknown>;
 
-export interface FunctionSpec {
+/** Runs one function on bound, not yet validated, arguments. */
+export type Runner = (
+  ctx: ApiContext,
+  a: Bound,
+  bodyBytes: number,
+) => unknown;
+
+/** A function's row of the table, as binding needs it, and its runner. */
+interface FunctionSpec {
   /** Parameters given by position or by name, in order. */
   params: readonly string[];
   /** How many of `params` must be given. */
   required: number;
   /** Keyword-only arguments. */
   kwargs: readonly string[];
-  run(ctx: ApiContext, a: Bound, bodyBytes: number): unknown;
+  run: Runner;
 }
 
 const LIST_PAGE_KEYS_DEFAULT = 1000;
@@ -106,6 +116,17 @@ function consistencyOf(fn: string, a: Bound) {
   return c === undefined
     ? {}
     : { consistency: asConsistency(fn, "consistency", c) };
+}
+
+/** A list of at most {@link BATCH_KEYS_MAX} keys. */
+function keyList(fn: string, keys: unknown): string[] {
+  if (!Array.isArray(keys)) {
+    invalid(fn, "keys", `must be a list: got ${typeName(keys)}`);
+  }
+  if (keys.length > BATCH_KEYS_MAX) {
+    invalid(fn, "keys", `must hold at most ${BATCH_KEYS_MAX} keys`);
+  }
+  return keys.map((k, i) => asKey(fn, `keys[${i}]`, k));
 }
 
 /** A write's quorum options: `consistency` and `strict`. */
@@ -152,14 +173,15 @@ function checkValueSize(fn: string, value: unknown, bodyBytes: number): void {
   }
 }
 
-const FUNCTIONS: Record<string, FunctionSpec> = {
-  ping: { params: [], required: 0, kwargs: [], run: () => "pong" },
-  ...KV_FUNCTIONS,
+/**
+ * Each function's work; its arguments are the table's (function_table.ts).
+ * A function in the table without a runner here is a type error.
+ */
+const RUNNERS: Record<FunctionName, { run: Runner }> = {
+  ping: { run: () => "pong" },
+  ...KV_RUNNERS,
 
   get: {
-    params: ["key", "default_value"],
-    required: 1,
-    kwargs: ["consistency", "local"],
     async run(ctx, a) {
       const record = await readKey("get", ctx, a);
       return orDefault(a, record?.value, record !== undefined);
@@ -167,9 +189,6 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   set: {
-    params: ["key", "value"],
-    required: 2,
-    kwargs: ["consistency", "strict", "ttl"],
     async run(ctx, a, bodyBytes) {
       const key = asKey("set", "key", a.get("key"));
       const value = a.get("value");
@@ -186,18 +205,12 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   has: {
-    params: ["key"],
-    required: 1,
-    kwargs: ["consistency", "local"],
     async run(ctx, a) {
       return (await readKey("has", ctx, a)) !== undefined;
     },
   },
 
   pop: {
-    params: ["key", "default_value"],
-    required: 1,
-    kwargs: ["consistency", "strict"],
     async run(ctx, a) {
       const key = asKey("pop", "key", a.get("key"));
       const prior = await ctx.coordinator.pop(key, writeQuorumOf("pop", a));
@@ -206,9 +219,6 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   list_keys: {
-    params: [],
-    required: 0,
-    kwargs: ["fan_out_mode", "prefix", "limit", "cursor"],
     async run(ctx, a): Promise<string[] | KeyPage> {
       const fanOutMode = flag("list_keys", a, "fan_out_mode") ?? true;
       const prefix = a.get("prefix");
@@ -238,33 +248,21 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   list_members: {
-    params: [],
-    required: 0,
-    kwargs: [],
     run: (ctx) => ctx.members().map((m) => m.address),
   },
 
   locate: {
-    params: ["key"],
-    required: 1,
-    kwargs: [],
     run: (ctx, a) =>
       ctx.coordinator.replicas(asKey("locate", "key", a.get("key")))[0],
   },
 
   replicas: {
-    params: ["key"],
-    required: 1,
-    kwargs: [],
     run: (ctx, a) => [
       ...ctx.coordinator.replicas(asKey("replicas", "key", a.get("key"))),
     ],
   },
 
   cluster_info: {
-    params: [],
-    required: 0,
-    kwargs: [],
     run(ctx) {
       const s = ctx.coordinator.settings;
       return {
@@ -283,9 +281,6 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   leave: {
-    params: [],
-    required: 0,
-    kwargs: [],
     run(ctx) {
       if (ctx.leave === undefined) {
         throw new BadRequestError("leave: this node cannot leave");
@@ -295,9 +290,6 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   remove_member: {
-    params: ["address"],
-    required: 1,
-    kwargs: [],
     async run(ctx, a) {
       const address = asKey("remove_member", "address", a.get("address"));
       if (ctx.removeMember === undefined) {
@@ -314,10 +306,68 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
     },
   },
 
+  read_records: {
+    async run(ctx, a) {
+      const keys = keyList("read_records", a.get("keys"));
+      const options = consistencyOf("read_records", a);
+      const records = await ctx.coordinator.readMany(keys, options);
+      return records.map((r) => r ?? null);
+    },
+  },
+
+  write_records: {
+    async run(ctx, a, bodyBytes) {
+      const list = a.get("records");
+      if (!Array.isArray(list)) {
+        invalid(
+          "write_records",
+          "records",
+          `must be a list: got ${typeName(list)}`,
+        );
+      }
+      if (list.length > BATCH_KEYS_MAX) {
+        invalid(
+          "write_records",
+          "records",
+          `must hold at most ${BATCH_KEYS_MAX} records`,
+        );
+      }
+      const records = list.map((x, i) => {
+        try {
+          const record = parseRecord(x);
+          asKey("write_records", `records[${i}].key`, record.key);
+          checkValueSize("write_records", record.value, bodyBytes);
+          return record;
+        } catch (error) {
+          if (!(error instanceof BadRequestError)) throw error;
+          // The wire parser speaks of peer messages; say which record.
+          throw new BadRequestError(
+            `write_records: records[${i}] is not a record: ${
+              error.message.replace(/^Bad peer message: /, "")
+            }`,
+          );
+        }
+      });
+      const quorum = {
+        ...writeQuorumOf("write_records", a),
+        keepVersion: true,
+      };
+      // Each keeps its version: the store takes it only if it is newer
+      // than what it holds, so an old backup never undoes a newer write.
+      const results = await Promise.allSettled(
+        records.map((r) => ctx.coordinator.write(r, quorum)),
+      );
+      const failed = results.filter((r) => r.status === "rejected").length;
+      if (failed > 0) {
+        throw new UnavailableError(
+          `write_records: ${failed} of ${records.length} writes did not reach a write quorum`,
+        );
+      }
+      return { written: records.length };
+    },
+  },
+
   mget: {
-    params: ["keys"],
-    required: 1,
-    kwargs: ["consistency"],
     async run(ctx, a) {
       const keys = a.get("keys");
       if (!Array.isArray(keys)) {
@@ -334,9 +384,6 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   mset: {
-    params: ["entries"],
-    required: 1,
-    kwargs: ["consistency", "strict", "ttl"],
     async run(ctx, a, bodyBytes) {
       const entries = a.get("entries");
       if (
@@ -375,8 +422,14 @@ const FUNCTIONS: Record<string, FunctionSpec> = {
   },
 };
 
-/** The names of every function, for help and errors. */
-export const FUNCTION_NAMES: readonly string[] = Object.keys(FUNCTIONS);
+const FUNCTIONS: ReadonlyMap<string, FunctionSpec> = new Map(
+  FUNCTION_TABLE.map((f) => [f.name, {
+    params: f.params.map((p) => p.name),
+    required: f.required,
+    kwargs: f.kwargs.map((k) => k.name),
+    run: RUNNERS[f.name].run,
+  }]),
+);
 
 /**
  * Binds arguments as Python would for `f(*args, **kwargs)`: positional
@@ -426,7 +479,7 @@ export async function callFunction(
   kwargs: Record<string, unknown>,
   bodyBytes = 0,
 ): Promise<unknown> {
-  const spec = Object.hasOwn(FUNCTIONS, fn) ? FUNCTIONS[fn] : undefined;
+  const spec = FUNCTIONS.get(fn);
   if (spec === undefined) throw new UnknownFunctionError(fn.slice(0, 64));
   return await spec.run(ctx, bind(fn, spec, args, kwargs), bodyBytes);
 }

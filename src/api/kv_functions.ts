@@ -8,7 +8,7 @@
 
 import { UnavailableError } from "../errors.ts";
 import type { KvService } from "../kv/mod.ts";
-import type { ApiContext, Bound, FunctionSpec } from "./functions.ts";
+import type { ApiContext, Bound, Runner } from "./functions.ts";
 
 function kv(ctx: ApiContext): KvService {
   if (ctx.kv === undefined) {
@@ -24,36 +24,25 @@ function readOptions(a: Bound) {
   };
 }
 
-const READ_KWARGS = ["db", "consistency"] as const;
+type KvName =
+  | "kv_get"
+  | "kv_get_many"
+  | "kv_list"
+  | "kv_atomic"
+  | "kv_set"
+  | "kv_delete";
 
-/** The `kv_*` functions, merged into the function table. */
-export const KV_FUNCTIONS: Record<string, FunctionSpec> = {
+/** The `kv_*` functions' runners; their rows are in function_table.ts. */
+export const KV_RUNNERS: Record<KvName, { run: Runner }> = {
   kv_get: {
-    params: ["key"],
-    required: 1,
-    kwargs: READ_KWARGS,
     run: (ctx, a) => kv(ctx).get(a.get("key"), readOptions(a)),
   },
 
   kv_get_many: {
-    params: ["keys"],
-    required: 1,
-    kwargs: READ_KWARGS,
     run: (ctx, a) => kv(ctx).getMany(a.get("keys"), readOptions(a)),
   },
 
   kv_list: {
-    params: ["selector"],
-    required: 0,
-    kwargs: [
-      "prefix",
-      "start",
-      "end",
-      "limit",
-      "reverse",
-      "cursor",
-      ...READ_KWARGS,
-    ],
     run(ctx, a) {
       const selector = a.get("selector") ?? {
         prefix: a.get("prefix"),
@@ -70,9 +59,6 @@ export const KV_FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   kv_atomic: {
-    params: ["checks", "mutations"],
-    required: 0,
-    kwargs: ["db", "id"],
     run: (ctx, a) =>
       kv(ctx).atomic(a.get("checks"), a.get("mutations"), {
         db: a.get("db") as string | undefined,
@@ -81,9 +67,6 @@ export const KV_FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   kv_set: {
-    params: ["key", "value"],
-    required: 2,
-    kwargs: ["expireIn", "db", "id"],
     run: (ctx, a) =>
       kv(ctx).atomic([], [{
         type: "set",
@@ -94,9 +77,6 @@ export const KV_FUNCTIONS: Record<string, FunctionSpec> = {
   },
 
   kv_delete: {
-    params: ["key"],
-    required: 1,
-    kwargs: ["db", "id"],
     run: (ctx, a) =>
       kv(ctx).atomic([], [{ type: "delete", key: a.get("key") }], {
         db: a.get("db") as string | undefined,

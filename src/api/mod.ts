@@ -12,9 +12,14 @@ export {
   encodeResult,
   type RpcCall,
 } from "./envelope.ts";
+export { type ApiContext, callFunction, type MemberInfo } from "./functions.ts";
 export {
-  type ApiContext,
-  callFunction,
+  type ArgDef,
+  type ArgType,
   FUNCTION_NAMES,
-  type MemberInfo,
-} from "./functions.ts";
+  FUNCTION_TABLE,
+  type FunctionDef,
+  functionDef,
+  type FunctionName,
+  READ_ONLY_FUNCTIONS,
+} from "./function_table.ts";

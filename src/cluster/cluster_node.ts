@@ -7,13 +7,14 @@
  * @module
  */
 
+import type { EventLog } from "../log.ts";
 import { type Clock, HybridClock, repeat, type Timer } from "../clock/mod.ts";
 import { Ring } from "../ring/mod.ts";
 import type { Store } from "../storage/mod.ts";
 import type { PeerHandler, PeerTransport } from "../transport/mod.ts";
 import { ClockSkew } from "./clock_skew.ts";
 import { AntiEntropy } from "./anti_entropy.ts";
-import { Coordinator } from "./coordinator.ts";
+import { Coordinator, type CoordinatorObserver } from "./coordinator.ts";
 import { Digests } from "./digests.ts";
 import { HintStore } from "./hints.ts";
 import { Membership, type MembershipTiming } from "./membership.ts";
@@ -65,7 +66,9 @@ export interface ClusterNodeOptions {
    * still coordinates writes. Default 500 (`CLOCK_OFFSET_MS_MAX_DEFAULT`).
    */
   maxClockOffsetMs?: number;
-  log?: (line: string) => void;
+  log?: EventLog;
+  /** Told of the coordinator's quorum outcomes, for metrics. */
+  observer?: CoordinatorObserver;
 }
 
 /** A node's core, assembled. */
@@ -134,6 +137,7 @@ export class ClusterNode {
             .filter((m) => m.address !== o.self && m.state === "alive")
             .map((m) => m.address),
         ),
+      ...(o.observer !== undefined ? { observer: o.observer } : {}),
     });
     this.repair = new Repair({
       self: o.self,
@@ -203,7 +207,7 @@ export class ClusterNode {
   start(): void {
     const { clock, timing, log } = this.#options;
     const report = (what: string) => (error: unknown) =>
-      log?.(`${what}: ${error instanceof Error ? error.message : error}`);
+      log?.("loop.failed", { loop: what, error }, "error");
     this.membership.start();
     // Count the digests in the background; anti-entropy waits for them.
     void this.digests.follow(this.topology.readRing);

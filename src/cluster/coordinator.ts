@@ -75,6 +75,19 @@ export interface CoordinatorOptions {
    * peers'), or undefined when it may. Default: it always may.
    */
   clockRefusal?: () => string | undefined;
+  /** Told of what the coordinator decides, for metrics; default: no one. */
+  observer?: CoordinatorObserver;
+}
+
+/** What the coordinator reports as it works (metrics hang off it). */
+export interface CoordinatorObserver {
+  /** A read or write quorum settled: won, lost, or lost at the deadline. */
+  quorum(op: "read" | "write", outcome: "won" | "lost" | "timed_out"): void;
+}
+
+/** How a settled quorum reads to an observer. */
+function outcomeOf(o: { state: "won" | "lost"; timedOut: boolean }) {
+  return o.state === "won" ? "won" : o.timedOut ? "timed_out" : "lost";
 }
 
 /** Options of a read. */
@@ -93,6 +106,12 @@ export interface WriteOptions {
   strict?: boolean;
   /** Seconds until the key expires; absent: never. */
   ttlSeconds?: number;
+  /**
+   * Write the record with the version it has (a restore): a replica that
+   * holds a newer one keeps it, and the write is not stamped again.
+   * Default false.
+   */
+  keepVersion?: boolean;
 }
 
 /** How a write reached one target. */
@@ -154,6 +173,7 @@ export function majority(n: number): number {
 
 /** Routes reads and writes to replicas and waits for quorums. */
 export class Coordinator {
+  readonly #observer: CoordinatorObserver | undefined;
   readonly #self: string;
   readonly #store: Store;
   readonly #transport: PeerTransport;
@@ -190,6 +210,7 @@ export class Coordinator {
     this.#hints = options.hints ?? new HintStore();
     this.#clockRefusal = options.clockRefusal ?? (() => undefined);
     this.#settings = this.#computeSettings();
+    this.#observer = options.observer;
   }
 
   /** The ring reads are placed on. */
@@ -241,6 +262,7 @@ export class Coordinator {
       this.#requestDeadlineMs,
     );
     const outcome = await quorum.outcome;
+    this.#observer?.quorum("read", outcomeOf(outcome));
     if (outcome.state === "lost") {
       throw new UnavailableError(
         quorumFailure("read", "replies", need, await quorum.all),
@@ -409,7 +431,10 @@ export class Coordinator {
       const newer = newestVersion(
         [...outcome.replies.values()].map((ack) => ack.newer),
       );
-      if (newer === undefined || round === WRITE_ROUNDS_MAX) return;
+      if (
+        newer === undefined || options.keepVersion === true ||
+        round === WRITE_ROUNDS_MAX
+      ) return;
       if (!this.#hlc.observe(newer)) {
         throw new ClockSkewError(
           `write refused: a replica holds a version of '${
@@ -469,6 +494,7 @@ export class Coordinator {
       { counts: (ack) => !strict || !ack.hinted },
     );
     const outcome = await quorum.outcome;
+    this.#observer?.quorum("write", outcomeOf(outcome));
     if (outcome.state === "lost") {
       throw new UnavailableError(
         quorumFailure("write", "acknowledgements", need, await quorum.all),

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { type EventLog, type LogFields, NO_LOG } from "../log.ts";
 import type { Clock, Timer } from "../clock/mod.ts";
 import { MEMBERS_MAX } from "../limits.ts";
 import {
@@ -92,7 +93,7 @@ export interface MembershipOptions {
     receivedAtMs: number,
   ) => void;
   /** Log lines for state changes. */
-  log?: (line: string) => void;
+  log?: EventLog;
 }
 
 /**
@@ -123,7 +124,7 @@ export class Membership {
   readonly #random: Random;
   readonly #onChange: () => void;
   readonly #onClockSample: NonNullable<MembershipOptions["onClockSample"]>;
-  readonly #log: (line: string) => void;
+  readonly #log: EventLog;
   #probeOrder: string[] = [];
   /**
    * Local health: 0 when this node's probes go as expected; raised when
@@ -147,7 +148,7 @@ export class Membership {
     this.#random = options.random;
     this.#onChange = options.onChange ?? (() => {});
     this.#onClockSample = options.onClockSample ?? (() => {});
-    this.#log = options.log ?? (() => {});
+    this.#log = options.log ?? NO_LOG;
     this.#members.set(this.self, {
       address: this.self,
       state: "alive",
@@ -231,7 +232,7 @@ export class Membership {
     const me = this.#members.get(this.self)!;
     me.phase = phase;
     me.incarnation++;
-    this.#changed(`${this.self} is now ${phase}`);
+    this.#changed("member.phase", { member: this.self, phase });
     return await this.announce();
   }
 
@@ -240,7 +241,7 @@ export class Membership {
     const me = this.#members.get(this.self)!;
     me.state = "left";
     me.incarnation++;
-    this.#changed(`${this.self} left`);
+    this.#changed("member.left", { member: this.self });
     return await this.announce();
   }
 
@@ -265,7 +266,7 @@ export class Membership {
     member.state = "left";
     this.#suspectSince.delete(address);
     this.#probeOrder = this.#probeOrder.filter((a) => a !== address);
-    this.#changed(`${address} removed (it was dead)`);
+    this.#changed("member.removed", { member: address });
     await this.announce();
     return null;
   }
@@ -464,7 +465,7 @@ export class Membership {
     if (member === undefined || member.state !== "alive") return;
     member.state = "suspect";
     this.#suspectSince.set(target, this.#clock.now());
-    this.#changed(`${target} is suspect`);
+    this.#changed("member.state", { member: target, state: "suspect" });
   }
 
   #expireSuspicions(): void {
@@ -479,7 +480,7 @@ export class Membership {
       ) {
         member.state = "dead";
         this.#suspectSince.delete(address);
-        this.#changed(`${address} is dead`);
+        this.#changed("member.state", { member: address, state: "dead" });
       }
     }
   }
@@ -494,7 +495,7 @@ export class Membership {
       if (state === "suspect") {
         this.#suspectSince.set(address, this.#clock.now());
       }
-      this.#log(`membership: ${address} is ${state} (${phase})`);
+      this.#log("member.state", { member: address, state, phase });
       return true;
     }
     const newer = incarnation > known.incarnation ||
@@ -508,7 +509,9 @@ export class Membership {
     if (state === "suspect" && was !== "suspect") {
       this.#suspectSince.set(address, this.#clock.now());
     }
-    if (was !== state) this.#log(`membership: ${address} is ${state}`);
+    if (was !== state) {
+      this.#log("member.state", { member: address, state, was, phase });
+    }
     this.#probeOrder = this.#probeOrder.filter((a) => a !== address);
     return true;
   }
@@ -521,12 +524,12 @@ export class Membership {
     me.incarnation = incarnation + 1;
     // Others could not reach this node in time: it may be the slow one.
     this.#health(1);
-    this.#log(`membership: refuted '${state}' about ${this.self}`);
+    this.#log("member.refuted", { state, incarnation: me.incarnation });
     return true;
   }
 
-  #changed(line: string): void {
-    this.#log(`membership: ${line}`);
+  #changed(event: string, fields: LogFields): void {
+    this.#log(event, fields);
     this.#onChange();
   }
 }

@@ -8,6 +8,7 @@
 export {
   type Consistency,
   Coordinator,
+  type CoordinatorObserver,
   type CoordinatorOptions,
   type KeyPage,
   type ListOptions,

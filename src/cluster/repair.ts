@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { EventLog } from "../log.ts";
 import type { Clock } from "../clock/mod.ts";
 import { UnavailableError } from "../errors.ts";
 import type { Store, StoredRecord } from "../storage/mod.ts";
@@ -17,7 +18,7 @@ import {
   type PeerTransport,
 } from "../transport/mod.ts";
 import type { Membership } from "./membership.ts";
-import { type Random, shuffle } from "./random.ts";
+import type { Random } from "./random.ts";
 import type { Topology } from "./topology.ts";
 
 /** Records scanned per page; the scan yields to other work between pages. */
@@ -35,7 +36,7 @@ export interface RepairOptions {
   /** N as configured (capped at the ring size). */
   replicationFactor: () => number;
   peerDeadlineMs: number;
-  log?: (line: string) => void;
+  log?: EventLog;
 }
 
 /** Progress of a join or leave, for `cluster_info` and the CLI. */
@@ -214,7 +215,7 @@ export class Repair {
           // The source may not have rebuilt its ring yet, or be down (its
           // replicas hold the same ranges, and anti-entropy fills gaps).
           if (++attempt > 20 || membership.isDown(source)) {
-            this.#o.log?.(`join: skipped ${source}: ${error}`);
+            this.#o.log?.("join.source_skipped", { source, error }, "warn");
             break;
           }
           await new Promise((r) => this.#o.clock.after(250, () => r(null)));
@@ -233,9 +234,10 @@ export class Repair {
     await membership.setPhase("ready");
     await topology.update(membership.members());
     progress.phase = "done";
-    this.#o.log?.(
-      `join: ready after receiving ${progress.keysMoved} records (${progress.bytesMoved} bytes)`,
-    );
+    this.#o.log?.("join.ready", {
+      records: progress.keysMoved,
+      bytes: progress.bytesMoved,
+    });
   }
 
   /**

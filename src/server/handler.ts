@@ -53,8 +53,10 @@ import {
   PEER_PATH,
   type PeerHandler,
 } from "../transport/mod.ts";
-import type { Metrics } from "./metrics.ts";
+import type { MetricFamily, Metrics } from "./metrics.ts";
+import { type EventLog, NO_LOG, rateLimited } from "../log.ts";
 import { Watchdog } from "./watchdog.ts";
+import { uiAsset } from "../ui/assets.ts";
 
 const KNOWN_FUNCTIONS: ReadonlySet<string> = new Set(FUNCTION_NAMES);
 
@@ -93,6 +95,12 @@ export interface HandlerOptions {
   addressPolicy?: AddressPolicy;
   /** Where unexpected errors are reported (never to the client). */
   logError?: (error: unknown) => void;
+  /** Metrics read at scrape time (the core's stats, the process). */
+  collect?: () => MetricFamily[];
+  /** Where refusals are logged (rate-limited). Default: nowhere. */
+  log?: EventLog;
+  /** The dashboard's data (`GET /ui/api/cluster`); absent: no dashboard. */
+  ui?: { cluster(): Promise<unknown> };
 }
 
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -254,6 +262,10 @@ export function createHandler(
     options.peerConcurrentRequestsMax ?? PEER_CONCURRENT_REQUESTS_MAX,
   );
   const addressPolicy = options.addressPolicy ?? new AddressPolicy();
+  const log = options.log ?? NO_LOG;
+  // A client with a wrong token retries: one line per 10 s, with a count.
+  const authRefused = rateLimited(log, "auth.refused", 10_000);
+  const peerRefused = rateLimited(log, "peer.refused", 10_000);
 
   function failure(error: unknown): Response {
     if (error instanceof KvdbError) {
@@ -271,6 +283,7 @@ export function createHandler(
     const verdict = auth.check(request.headers.get("authorization"));
     if (verdict === "ok") return undefined;
     metrics.refused("auth", verdict);
+    authRefused({ reason: verdict });
     return json(encodeError(AUTH_DESCRIPTIONS[verdict]), 401, {
       "www-authenticate": 'Bearer realm="kvdb"',
     });
@@ -290,6 +303,7 @@ export function createHandler(
 
   function refusePeer(reason: PeerRefusal | "no_cluster_secret"): Response {
     metrics.refused("peer", reason);
+    peerRefused({ reason });
     metrics.peer("(refused)", reason === "replay_cache_full" ? 503 : 401);
     if (reason === "no_cluster_secret") {
       return json(
@@ -310,6 +324,8 @@ export function createHandler(
 
   async function rpc(request: Request): Promise<Response> {
     let fn = "(bad request)";
+    const started = performance.now();
+    const took = () => (performance.now() - started) / 1000;
     try {
       const { call, sizeBound } = await readCall(
         request,
@@ -326,11 +342,12 @@ export function createHandler(
         call.kwargs,
         sizeBound,
       );
-      metrics.request(fn, 200);
-      return json(encodeResult(result));
+      const response = json(encodeResult(result));
+      metrics.request(fn, 200, took(), now());
+      return response;
     } catch (error) {
       const response = failure(error);
-      metrics.request(fn, response.status);
+      metrics.request(fn, response.status, took(), now());
       return response;
     }
   }
@@ -361,6 +378,8 @@ export function createHandler(
       return overloaded("peer");
     }
     let kind = "(bad request)";
+    const started = performance.now();
+    const took = () => (performance.now() - started) / 1000;
     try {
       const text = await readBody(request, bodyBytesMax, watchdog);
       if (peerAuth !== undefined && stamp?.ok) {
@@ -386,7 +405,7 @@ export function createHandler(
         }
       }
       const answer = encodeResult(await peer(message));
-      metrics.peer(kind, 200);
+      metrics.peer(kind, 200, took());
       if (peerAuth === undefined || !stamp?.ok) return json(answer);
       return new Response(answer, {
         status: 200,
@@ -397,7 +416,7 @@ export function createHandler(
       });
     } catch (error) {
       const response = failure(error);
-      metrics.peer(kind, response.status);
+      metrics.peer(kind, response.status, took());
       return response;
     } finally {
       peers.release();
@@ -416,18 +435,63 @@ export function createHandler(
     const refused = unauthorized(request);
     if (refused !== undefined) return refused;
     return new Response(
-      metrics.render(now(), {
-        kvdb_local_records: api.coordinator.localRecordCount(),
-        kvdb_client_requests_in_flight: clients.inFlight,
-        kvdb_peer_requests_in_flight: peers.inFlight,
-      }),
+      metrics.render(now(), [
+        ...(options.collect?.() ?? []),
+        {
+          name: "kvdb_client_requests_in_flight",
+          type: "gauge",
+          help: "Client requests being served now.",
+          samples: [{ value: clients.inFlight }],
+        },
+        {
+          name: "kvdb_peer_requests_in_flight",
+          type: "gauge",
+          help: "Peer requests being served now.",
+          samples: [{ value: peers.inFlight }],
+        },
+      ]),
       { headers: { "content-type": "text/plain; version=0.0.4" } },
     );
+  }
+
+  /**
+   * The dashboard. Its files hold no data and are served to anyone (a
+   * browser cannot send a token with a page load); the data it fetches
+   * needs the client token like any client request.
+   */
+  async function dashboard(request: Request, path: string): Promise<Response> {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return methodNotAllowed("GET");
+    }
+    const sub = path.slice("/ui".length);
+    if (sub === "/api/cluster") {
+      const refused = unauthorized(request);
+      if (refused !== undefined) return refused;
+      try {
+        return json(JSON.stringify(await options.ui!.cluster()));
+      } catch (error) {
+        return failure(error);
+      }
+    }
+    if (sub === "") {
+      // Relative links in the page resolve under /ui/.
+      return new Response(null, {
+        status: 308,
+        headers: { location: "/ui/" },
+      });
+    }
+    return await uiAsset(sub) ??
+      json(encodeError(`Not found: ${path.slice(0, 64)}`), 404);
   }
 
   return (request: Request): Promise<Response> => {
     const path = pathOf(request.url);
     const method = request.method;
+    if (
+      options.ui !== undefined && (path === "/ui" || path.startsWith("/ui/"))
+    ) {
+      return dashboard(request, path);
+    }
     switch (path) {
       case "/":
         if (method !== "POST") return Promise.resolve(methodNotAllowed("POST"));

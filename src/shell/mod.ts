@@ -22,11 +22,13 @@
  */
 
 export {
+  type CommandSpec,
   HELP_TEXT,
   LINE_CHARS_MAX,
   linesFrom,
   parseCommand,
   runShell,
+  SHELL_COMMANDS,
   type ShellCommand,
   type ShellOptions,
   ShellSyntaxError,
@@ -34,3 +36,17 @@ export {
   textWriter,
 } from "./shell.ts";
 export { formatResult } from "./format.ts";
+export {
+  complete,
+  COMPLETION_KEYS_MAX,
+  hintFor,
+  quoteIfNeeded,
+  ReverseSearch,
+} from "./complete.ts";
+export {
+  appendHistory,
+  HISTORY_LINES_MAX,
+  historyPath,
+  loadHistory,
+} from "./history.ts";
+export { runTerminalShell, type TerminalShellOptions } from "./terminal.ts";

@@ -7,14 +7,21 @@
  * @module
  */
 
-import type { KVClient } from "../../client.ts";
-import { formatResult } from "./format.ts";
 import {
   executeKv,
   isKvCommand,
   KV_COMMANDS,
   type KvShellCommand,
 } from "./kv_commands.ts";
+import type { KVClient } from "../../client.ts";
+import {
+  type ArgDef,
+  FUNCTION_TABLE,
+  type FunctionDef,
+  functionDef,
+  type FunctionName,
+} from "../api/function_table.ts";
+import { formatResult } from "./format.ts";
 
 /** Options of {@linkcode runShell}. */
 export interface ShellOptions {
@@ -26,20 +33,14 @@ export interface ShellOptions {
   prompt?: string;
 }
 
-/** A parsed shell command; `kind` is the command's canonical name. */
+/**
+ * A parsed shell command: a call of a function of the table
+ * (src/api/function_table.ts) with its arguments as the wire takes them,
+ * or one of the shell's own.
+ */
 export type ShellCommand =
-  | { kind: "set"; key: string; value: string }
-  | { kind: "get" | "pop"; key: string; defaultValue?: string }
-  | { kind: "has" | "locate" | "replicas"; key: string }
-  | { kind: "mget"; keys: string[] }
-  | {
-    kind:
-      | "list_keys"
-      | "list_members"
-      | "cluster_info"
-      | "ping"
-      | "help";
-  }
+  | { kind: "call"; fn: FunctionName; args: unknown[] }
+  | { kind: "help" }
   | { kind: "exit" }
   | KvShellCommand;
 
@@ -60,115 +61,120 @@ const PROMPT_DEFAULT = ">> ";
  */
 export const LINE_CHARS_MAX = 8 * 1024 * 1024;
 
-interface Spec {
+/** A shell command: its usage, help line and argument counts. */
+export interface CommandSpec {
+  /** The name typed, lower case. */
+  name: string;
+  /** `get <key> [default]`. */
   usage: string;
+  /** The argument words after the name, as the hint shows them. */
+  argsUsage: string[];
   description: string;
-  /** Argument counts accepted (`set`'s value counts as one). */
+  /** Argument counts accepted (a rest-of-line value counts as one). */
   argsMin: number;
   argsMax: number;
+  /** The function it calls; absent for the shell's own commands. */
+  def?: FunctionDef;
 }
 
-/** Every command, in the order `help` lists them. */
-const COMMANDS: Readonly<Record<Exclude<ShellCommand["kind"], "kv">, Spec>> = {
-  set: {
-    usage: "set <key> <value>",
-    description: "store <value>: the rest of the line, as a string",
-    argsMin: 2,
-    argsMax: 2,
-  },
-  get: {
-    usage: "get <key> [default]",
-    description: "print the key's value, else default, else (nil)",
-    argsMin: 1,
-    argsMax: 2,
-  },
-  has: {
-    usage: "has <key>",
-    description: "print true if the key holds a value, else false",
-    argsMin: 1,
-    argsMax: 1,
-  },
-  pop: {
-    usage: "pop <key> [default]",
-    description: "remove the key and print the value it held",
-    argsMin: 1,
-    argsMax: 2,
-  },
-  mget: {
-    usage: "mget <key> [key ...]",
-    description: "print several keys' values, one per line",
-    argsMin: 1,
-    argsMax: Infinity,
-  },
-  list_keys: {
-    usage: "list_keys",
-    description: "print every key in the cluster, sorted",
-    argsMin: 0,
-    argsMax: 0,
-  },
-  list_members: {
-    usage: "list_members",
-    description: "print the cluster's members",
-    argsMin: 0,
-    argsMax: 0,
-  },
-  locate: {
-    usage: "locate <key>",
-    description: "print the node that owns the key",
-    argsMin: 1,
-    argsMax: 1,
-  },
-  replicas: {
-    usage: "replicas <key>",
-    description: "print the nodes holding the key, primary first",
-    argsMin: 1,
-    argsMax: 1,
-  },
-  cluster_info: {
-    usage: "cluster_info",
-    description: "print the node's view of the cluster",
-    argsMin: 0,
-    argsMax: 0,
-  },
-  ping: {
-    usage: "ping",
-    description: "check that the node answers",
-    argsMin: 0,
-    argsMax: 0,
-  },
-  help: {
+/** How an argument reads in a usage line. */
+function argUsage(arg: ArgDef, optional: boolean): string {
+  const name = arg.label ?? arg.name;
+  if (arg.type === "keys") return "<key> [key ...]";
+  if (arg.type === "entries") return "<key> <value> [key value ...]";
+  return optional ? `[${name}]` : `<${name}>`;
+}
+
+/** Shell-only help for functions whose line maps in a way worth saying. */
+const SHELL_NOTES: Readonly<Record<string, string>> = {
+  set: "store <value>: the rest of the line, as a string",
+  get: "print the key's value, else default, else (nil)",
+  has: "print true if the key holds a value, else false",
+  pop: "remove the key and print the value it held",
+  mget: "print several keys' values, one per line",
+  mset: "store several keys' values (strings)",
+  list_keys: "print every key in the cluster, sorted",
+  list_members: "print the cluster's members",
+  locate: "print the node that owns the key",
+  replicas: "print the nodes holding the key, primary first",
+  cluster_info: "print the node's view of the cluster",
+};
+
+function specOf(def: FunctionDef): CommandSpec {
+  const argsUsage = def.params.map((p, i) => argUsage(p, i >= def.required));
+  const last = def.params[def.params.length - 1];
+  const variadic = last?.type === "keys" || last?.type === "entries";
+  const argsMin = def.params.slice(0, def.required).reduce(
+    (n, p) => n + (p.type === "entries" ? 2 : 1),
+    0,
+  );
+  return {
+    name: def.name,
+    usage: [def.name, ...argsUsage].join(" "),
+    argsUsage,
+    description: SHELL_NOTES[def.name] ?? def.summary,
+    argsMin,
+    argsMax: variadic ? Infinity : def.params.length,
+    def,
+  };
+}
+
+const OWN_COMMANDS: readonly CommandSpec[] = [
+  {
+    name: "help",
     usage: "help",
+    argsUsage: [],
     description: "print this list",
     argsMin: 0,
     argsMax: 0,
   },
-  exit: {
+  {
+    name: "exit",
     usage: "exit",
+    argsUsage: [],
     description: "leave the shell (also exit; quit or Ctrl-D)",
     argsMin: 0,
     argsMax: 0,
   },
-};
+];
+
+/** The KV databases' commands (src/shell/kv_commands.ts). */
+const KV_SHELL_COMMANDS: readonly CommandSpec[] = Object.entries(KV_COMMANDS)
+  .map(([name, spec]) => ({
+    name,
+    usage: spec.usage,
+    argsUsage: spec.usage.split(" ").slice(1),
+    description: spec.description,
+    argsMin: spec.argsMin,
+    argsMax: spec.argsMax,
+  }));
+
+/** Every command, in the order `help` lists them: the table's, then ours. */
+export const SHELL_COMMANDS: readonly CommandSpec[] = [
+  ...FUNCTION_TABLE.filter((f) => f.shell !== false).map(specOf),
+  ...KV_SHELL_COMMANDS,
+  ...OWN_COMMANDS,
+];
+
+const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
+  SHELL_COMMANDS.map((c) => [c.name, c]),
+);
 
 /** Other spellings of a command: the seed's `exit;` and redis-cli's quit. */
-const ALIASES: Readonly<
-  Record<string, Exclude<ShellCommand["kind"], "kv">>
-> = {
+export const ALIASES: Readonly<Record<string, string>> = {
   "exit;": "exit",
   quit: "exit",
   "quit;": "exit",
 };
 
 const USAGE_WIDTH = Math.max(
-  ...[...Object.values(COMMANDS), ...Object.values(KV_COMMANDS)].map((spec) =>
-    spec.usage.length
-  ),
+  ...SHELL_COMMANDS.map((spec) => spec.usage.length),
 );
 
 /** What `help` prints. */
 export const HELP_TEXT: string = [
   "Commands (names are case-insensitive):",
-  ...[...Object.values(COMMANDS), ...Object.values(KV_COMMANDS)].map((spec) =>
+  ...SHELL_COMMANDS.map((spec) =>
     `  ${spec.usage.padEnd(USAGE_WIDTH)}  ${spec.description}`
   ),
   'Keys with spaces go in double quotes: get "my key" (\\" and \\\\ escape).',
@@ -203,21 +209,19 @@ export function parseCommand(
   const nameEnd = findWhitespace(text, 0);
   const word = text.slice(0, nameEnd).toLowerCase();
   if (isKvCommand(word)) return parseKv(word, text, nameEnd);
-  const kind = ALIASES[word] ??
-    (Object.hasOwn(COMMANDS, word)
-      ? word as Exclude<ShellCommand["kind"], "kv">
-      : undefined);
-  if (kind === undefined) {
+  const spec = COMMANDS.get(
+    Object.hasOwn(ALIASES, word) ? ALIASES[word]! : word,
+  );
+  if (spec === undefined) {
     return new ShellSyntaxError(
       `unknown command '${text.slice(0, nameEnd)}'; type 'help' for the ` +
         "list of commands",
     );
   }
-  const spec = COMMANDS[kind];
   let args: string[];
   try {
-    args = kind === "set"
-      ? splitSetArgs(text, nameEnd)
+    args = spec.def?.shell === "rest"
+      ? splitRestArgs(text, nameEnd, spec.def.params.length)
       : tokenize(text, nameEnd);
   } catch (error) {
     if (!(error instanceof ShellSyntaxError)) throw error;
@@ -225,10 +229,13 @@ export function parseCommand(
   }
   if (args.length < spec.argsMin || args.length > spec.argsMax) {
     return new ShellSyntaxError(
-      `wrong number of arguments for '${kind}'; usage: ${spec.usage}`,
+      `wrong number of arguments for '${spec.name}'; usage: ${spec.usage}`,
     );
   }
-  return build(kind, args);
+  if (spec.def === undefined) {
+    return { kind: spec.name === "help" ? "help" : "exit" };
+  }
+  return build(spec.def, args, spec.usage);
 }
 
 /** A KV command: its arguments, the last one the rest of the line if it says so. */
@@ -242,7 +249,7 @@ function parseKv(
   try {
     args = tokenize(text, nameEnd);
     if (spec.restOfLine && args.length > spec.argsMax) {
-      // Re-split: the fixed arguments, then the rest verbatim.
+      // The fixed arguments, then the rest of the line verbatim.
       let i = nameEnd;
       const fixed: string[] = [];
       for (let n = 0; n < spec.argsMax - 1; n++) {
@@ -264,50 +271,63 @@ function parseKv(
   return { kind: "kv", name, args };
 }
 
-/** Assembles a command from arguments whose count was checked. */
+/**
+ * The wire arguments of `def` from words whose count was checked: one
+ * word per parameter, a list for `keys`, an object of pairs for
+ * `entries`. Values stay strings, as the seed's shell sent them.
+ */
 function build(
-  kind: Exclude<ShellCommand["kind"], "kv">,
-  args: string[],
-): ShellCommand {
-  const first = () => args[0]!;
-  switch (kind) {
-    case "set":
-      return { kind, key: first(), value: args[1]! };
-    case "get":
-    case "pop":
-      return args[1] === undefined
-        ? { kind, key: first() }
-        : { kind, key: first(), defaultValue: args[1] };
-    case "has":
-    case "locate":
-    case "replicas":
-      return { kind, key: first() };
-    case "mget":
-      return { kind, keys: args };
-    case "list_keys":
-    case "list_members":
-    case "cluster_info":
-    case "ping":
-    case "help":
-    case "exit":
-      return { kind };
-    default:
-      return unreachable(kind);
+  def: FunctionDef,
+  words: string[],
+  usage: string,
+): ShellCommand | ShellSyntaxError {
+  const args: unknown[] = [];
+  for (const [i, param] of def.params.entries()) {
+    if (i >= words.length) break;
+    if (param.type === "keys") {
+      args.push(words.slice(i));
+      break;
+    }
+    if (param.type === "entries") {
+      const pairs = words.slice(i);
+      if (pairs.length % 2 !== 0) {
+        return new ShellSyntaxError(
+          `'${def.name}' takes key value pairs; usage: ${usage}`,
+        );
+      }
+      const entries: Record<string, string> = {};
+      for (let j = 0; j < pairs.length; j += 2) {
+        Object.defineProperty(entries, pairs[j]!, {
+          value: pairs[j + 1]!,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+      args.push(entries);
+      break;
+    }
+    args.push(words[i]);
   }
+  return { kind: "call", fn: def.name as FunctionName, args };
 }
 
 /**
- * `set`'s arguments: the key token, then everything after the whitespace
- * that follows it, kept as typed, since the seed's shell stored the rest of
+ * Arguments of a command whose last parameter is the rest of the line
+ * (`set`): the tokens before it, then everything after the whitespace that
+ * follows them, kept as typed, since the seed's shell stored the rest of
  * the line as one string.
  */
-function splitSetArgs(text: string, from: number): string[] {
-  const start = skipWhitespace(text, from);
-  if (start === text.length) return [];
-  const [key, end] = readToken(text, start);
-  const valueStart = skipWhitespace(text, end);
-  if (valueStart === text.length) return [key];
-  return [key, text.slice(valueStart)];
+function splitRestArgs(text: string, from: number, count: number): string[] {
+  const args: string[] = [];
+  let i = skipWhitespace(text, from);
+  while (i < text.length && args.length < count - 1) {
+    const [token, end] = readToken(text, i);
+    args.push(token);
+    i = skipWhitespace(text, end);
+  }
+  if (i < text.length) args.push(text.slice(i));
+  return args;
 }
 
 function tokenize(text: string, from: number): string[] {
@@ -369,43 +389,10 @@ async function execute(
   client: KVClient,
   command: Exclude<ShellCommand, { kind: "exit" }>,
 ): Promise<string> {
-  switch (command.kind) {
-    case "set":
-      await client.set(command.key, command.value);
-      return "OK";
-    case "get":
-    case "pop": {
-      const options = command.defaultValue === undefined
-        ? {}
-        : { defaultValue: command.defaultValue };
-      const value = command.kind === "get"
-        ? await client.get(command.key, options)
-        : await client.pop(command.key, options);
-      return formatResult(value);
-    }
-    case "has":
-      return formatResult(await client.has(command.key));
-    case "locate":
-      return formatResult(await client.locate(command.key));
-    case "replicas":
-      return formatResult(await client.replicas(command.key));
-    case "mget":
-      return formatResult(await client.mget(command.keys));
-    case "list_keys":
-      return formatResult(await client.listKeys());
-    case "list_members":
-      return formatResult(await client.listMembers());
-    case "cluster_info":
-      return formatResult(await client.clusterInfo());
-    case "ping":
-      return formatResult(await client.ping());
-    case "help":
-      return HELP_TEXT;
-    case "kv":
-      return await executeKv(client, command);
-    default:
-      return unreachable(command);
-  }
+  if (command.kind === "help") return HELP_TEXT;
+  if (command.kind === "kv") return await executeKv(client, command);
+  const result = await client.call(command.fn, command.args);
+  return functionDef(command.fn)?.ack ? "OK" : formatResult(result);
 }
 
 /**
@@ -584,8 +571,4 @@ export function textWriter(writer: SyncWriter): (text: string) => void {
       written += writer.writeSync(bytes.subarray(written));
     }
   };
-}
-
-function unreachable(value: never): never {
-  throw new Error(`Unreachable: ${JSON.stringify(value)}`);
 }

@@ -26,19 +26,20 @@ Deno.test("parseCommand() ignores blank lines", () => {
 
 Deno.test("parseCommand() parses each command and its arguments", () => {
   const cases: [string, ShellCommand][] = [
-    ["set a 1", { kind: "set", key: "a", value: "1" }],
-    ["get a", { kind: "get", key: "a" }],
-    ["get a 0", { kind: "get", key: "a", defaultValue: "0" }],
-    ["has a", { kind: "has", key: "a" }],
-    ["pop a", { kind: "pop", key: "a" }],
-    ["pop a none", { kind: "pop", key: "a", defaultValue: "none" }],
-    ["list_keys", { kind: "list_keys" }],
-    ["list_members", { kind: "list_members" }],
-    ["locate a", { kind: "locate", key: "a" }],
-    ["replicas a", { kind: "replicas", key: "a" }],
-    ["cluster_info", { kind: "cluster_info" }],
-    ["ping", { kind: "ping" }],
-    ["mget a b c", { kind: "mget", keys: ["a", "b", "c"] }],
+    ["set a 1", { kind: "call", fn: "set", args: ["a", "1"] }],
+    ["get a", { kind: "call", fn: "get", args: ["a"] }],
+    ["get a 0", { kind: "call", fn: "get", args: ["a", "0"] }],
+    ["has a", { kind: "call", fn: "has", args: ["a"] }],
+    ["pop a", { kind: "call", fn: "pop", args: ["a"] }],
+    ["pop a none", { kind: "call", fn: "pop", args: ["a", "none"] }],
+    ["list_keys", { kind: "call", fn: "list_keys", args: [] }],
+    ["list_members", { kind: "call", fn: "list_members", args: [] }],
+    ["locate a", { kind: "call", fn: "locate", args: ["a"] }],
+    ["replicas a", { kind: "call", fn: "replicas", args: ["a"] }],
+    ["cluster_info", { kind: "call", fn: "cluster_info", args: [] }],
+    ["ping", { kind: "call", fn: "ping", args: [] }],
+    ["mget a b c", { kind: "call", fn: "mget", args: [["a", "b", "c"]] }],
+    ["mset a 1 b 2", { kind: "call", fn: "mset", args: [{ a: "1", b: "2" }] }],
     ["help", { kind: "help" }],
     ["exit", { kind: "exit" }],
     ["exit;", { kind: "exit" }],
@@ -50,53 +51,75 @@ Deno.test("parseCommand() parses each command and its arguments", () => {
 });
 
 Deno.test("parseCommand() reads command names case-insensitively", () => {
-  assertEquals(parseCommand("GET Key"), { kind: "get", key: "Key" });
-  assertEquals(parseCommand("List_Keys"), { kind: "list_keys" });
+  assertEquals(parseCommand("GET Key"), {
+    kind: "call",
+    fn: "get",
+    args: ["Key"],
+  });
+  assertEquals(parseCommand("List_Keys"), {
+    kind: "call",
+    fn: "list_keys",
+    args: [],
+  });
   assertEquals(parseCommand("EXIT;"), { kind: "exit" });
 });
 
 Deno.test("parseCommand() keeps set's value as the rest of the line, verbatim", () => {
   assertEquals(parseCommand("  set   greeting   hello   world  "), {
-    kind: "set",
-    key: "greeting",
-    value: "hello   world  ",
+    kind: "call",
+    fn: "set",
+    args: ["greeting", "hello   world  "],
   });
   assertEquals(parseCommand('set doc {"a": [1, 2]}'), {
-    kind: "set",
-    key: "doc",
-    value: '{"a": [1, 2]}',
+    kind: "call",
+    fn: "set",
+    args: ["doc", '{"a": [1, 2]}'],
   });
   assertEquals(parseCommand('set k "quoted value"'), {
-    kind: "set",
-    key: "k",
-    value: '"quoted value"',
+    kind: "call",
+    fn: "set",
+    args: ["k", '"quoted value"'],
   });
-  assertEquals(parseCommand("set k\tv"), { kind: "set", key: "k", value: "v" });
+  assertEquals(parseCommand("set k\tv"), {
+    kind: "call",
+    fn: "set",
+    args: ["k", "v"],
+  });
 });
 
 Deno.test("parseCommand() reads double-quoted tokens with escapes", () => {
   assertEquals(parseCommand('set "my key" my value'), {
-    kind: "set",
-    key: "my key",
-    value: "my value",
+    kind: "call",
+    fn: "set",
+    args: ["my key", "my value"],
   });
   assertEquals(parseCommand('get "say \\"hi\\"" "the default"'), {
-    kind: "get",
-    key: 'say "hi"',
-    defaultValue: "the default",
+    kind: "call",
+    fn: "get",
+    args: ['say "hi"', "the default"],
   });
   assertEquals(parseCommand('get "back\\\\slash"'), {
-    kind: "get",
-    key: "back\\slash",
+    kind: "call",
+    fn: "get",
+    args: ["back\\slash"],
   });
-  assertEquals(parseCommand('get "C:\\dir"'), { kind: "get", key: "C:\\dir" });
-  assertEquals(parseCommand('get ""'), { kind: "get", key: "" });
+  assertEquals(parseCommand('get "C:\\dir"'), {
+    kind: "call",
+    fn: "get",
+    args: ["C:\\dir"],
+  });
+  assertEquals(parseCommand('get ""'), { kind: "call", fn: "get", args: [""] });
   assertEquals(parseCommand('mget "a b" c'), {
-    kind: "mget",
-    keys: ["a b", "c"],
+    kind: "call",
+    fn: "mget",
+    args: [["a b", "c"]],
   });
   // Outside quotes a quote is an ordinary character.
-  assertEquals(parseCommand('get a"b'), { kind: "get", key: 'a"b' });
+  assertEquals(parseCommand('get a"b'), {
+    kind: "call",
+    fn: "get",
+    args: ['a"b'],
+  });
 });
 
 Deno.test("parseCommand() returns a ShellSyntaxError with the usage", () => {
@@ -110,6 +133,8 @@ Deno.test("parseCommand() returns a ShellSyntaxError with the usage", () => {
     ["has a b", "usage: has <key>"],
     ["pop", "usage: pop <key> [default]"],
     ["mget", "usage: mget <key> [key ...]"],
+    ["mset a", "usage: mset <key> <value> [key value ...]"],
+    ["mset a 1 b", "'mset' takes key value pairs"],
     ["locate", "usage: locate <key>"],
     ["replicas a b", "usage: replicas <key>"],
     ["list_keys a", "usage: list_keys"],
@@ -162,14 +187,16 @@ function memoryServer(): typeof fetch {
         return ok(null);
       case "get":
         return ok(
-          store.has(key) ? store.get(key) : kwargs.default_value ?? null,
+          store.has(key)
+            ? store.get(key)
+            : args[1] ?? kwargs.default_value ?? null,
         );
       case "has":
         return ok(store.has(key));
       case "pop": {
         const value = store.has(key)
           ? store.get(key)
-          : kwargs.default_value ?? null;
+          : args[1] ?? kwargs.default_value ?? null;
         store.delete(key);
         return ok(value);
       }
@@ -181,6 +208,9 @@ function memoryServer(): typeof fetch {
         return ok(MEMBERS[0]);
       case "replicas":
         return ok(MEMBERS);
+      case "mset":
+        for (const [k, v] of Object.entries(key)) store.set(k, v);
+        return ok(null);
       case "mget":
         return ok(key.map((k: string) => store.get(k) ?? null));
       case "cluster_info":

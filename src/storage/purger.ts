@@ -8,6 +8,7 @@
  * @module
  */
 
+import { type EventLog, NO_LOG } from "../log.ts";
 import type { Clock, Timer } from "../clock/mod.ts";
 import { PURGE_BATCH_RECORDS_MAX, PURGE_INTERVAL_MS } from "../limits.ts";
 import type { Store } from "./store.ts";
@@ -26,7 +27,7 @@ export interface PurgerOptions {
    */
   graceMs?: number;
   /** Where a failed pass is reported (once, until a pass succeeds again). */
-  log?: (line: string) => void;
+  log?: EventLog;
 }
 
 /** A running purge loop. */
@@ -46,7 +47,7 @@ export function startPurger(
   const intervalMs = options.intervalMs ?? PURGE_INTERVAL_MS;
   const batchMax = options.batchMax ?? PURGE_BATCH_RECORDS_MAX;
   const graceMs = options.graceMs ?? 0;
-  const log = options.log ?? (() => {});
+  const log = options.log ?? NO_LOG;
   let purged = 0;
   let stopped = false;
   let failing = false;
@@ -59,13 +60,13 @@ export function startPurger(
     try {
       count = await store.purgeExpired(clock.now() - graceMs, batchMax);
       purged += count;
-      if (failing) log("purge: expired records are purged again");
+      if (failing) log("purge.recovered", {});
       failing = false;
     } catch (error) {
       // A storage fault (disk full, I/O error) is the operator's to fix;
       // say so once rather than once a second.
       if (!failing) {
-        log(`purge: cannot purge expired records: ${(error as Error).message}`);
+        log("purge.failed", { error }, "error");
       }
       failing = true;
     }

@@ -95,7 +95,10 @@ Deno.test("startPurger() reports a failing store once and keeps going", async ()
   const lines: string[] = [];
   const purger = startPurger(store, clock, {
     intervalMs: 10,
-    log: (line) => lines.push(line),
+    log: (event, fields) =>
+      lines.push(
+        `${event} ${(fields?.error as Error | undefined)?.message ?? ""}`,
+      ),
   });
   try {
     for (let i = 0; i < 5; i++) {
@@ -107,8 +110,8 @@ Deno.test("startPurger() reports a failing store once and keeps going", async ()
     await settle();
     assertEquals(calls, 6);
     assertEquals(lines, [
-      "purge: cannot purge expired records: disk I/O error",
-      "purge: expired records are purged again",
+      "purge.failed disk I/O error",
+      "purge.recovered ",
     ]);
   } finally {
     await purger.stop();

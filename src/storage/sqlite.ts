@@ -252,6 +252,13 @@ export class SqliteStore implements Store {
   readonly #hintsAll: StatementSync;
   /** Hinted handoff's writes, kept in this database with the records. */
   readonly hintLog: HintLog;
+  /**
+   * Told of each committed transaction, its duration (seconds, fsync
+   * included) and writes: for metrics, set by the node's wiring.
+   */
+  onCommit?: (seconds: number, writes: number) => void;
+  /** Told of each transaction that failed, with the fault's description. */
+  onCommitFailed?: (reason: string, writes: number) => void;
 
   private constructor(db: DatabaseSync, batchMax: number, cacheBytes: number) {
     this.#db = db;
@@ -591,6 +598,7 @@ export class SqliteStore implements Store {
     /** The version each applied or removed write replaced, by batch index. */
     const before: (Version | undefined)[] = [];
     let delta = 0;
+    const started = performance.now();
     try {
       this.#db.exec("BEGIN");
       for (const write of batch) {
@@ -648,6 +656,7 @@ export class SqliteStore implements Store {
       this.#rollback();
       this.#stats.failedCommits++;
       const reason = describeStorageFault(error);
+      this.onCommitFailed?.(reason, batch.length);
       const failure = new StorageError(
         `Cannot store the write: ${reason}`,
         reason,
@@ -658,6 +667,7 @@ export class SqliteStore implements Store {
     this.#count += delta;
     this.#stats.commits++;
     this.#stats.writes += batch.length;
+    this.onCommit?.((performance.now() - started) / 1000, batch.length);
     // Committed: now the cache may follow, in queue order, so the last
     // stored version of a key is the one it keeps.
     batch.forEach((write, i) => {

@@ -54,6 +54,11 @@ export class BreakerTransport implements PeerTransport {
     return (this.#health.get(peer)?.openSinceMs ?? null) !== null;
   }
 
+  /** Forgets `peer`'s failures: it was heard from (its probe came in). */
+  reset(peer: string): void {
+    this.#health.delete(peer);
+  }
+
   stats(): BreakerStats {
     const open: Record<string, number> = {};
     for (const [peer, health] of this.#health) {

@@ -74,3 +74,18 @@ Deno.test("BreakerTransport lets one trial call through a second, and an error a
   assertEquals(state.calls, before + 1, "the trial call went through");
   assertEquals(breaker.isOpen("b:1"), false);
 });
+
+Deno.test("BreakerTransport.reset() closes a peer's breaker at once", async () => {
+  const clock = new ManualClock();
+  const { state, transport } = peer();
+  const breaker = new BreakerTransport(transport, clock);
+  state.failure = "unreachable";
+  for (let i = 0; i < 2; i++) {
+    await assertRejects(() => breaker.call("b:1", WRITE, 100), PeerError);
+  }
+  assertEquals(breaker.isOpen("b:1"), true);
+  breaker.reset("b:1");
+  assertEquals(breaker.isOpen("b:1"), false);
+  state.failure = null;
+  await breaker.call("b:1", WRITE, 100);
+});

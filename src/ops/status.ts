@@ -1,0 +1,195 @@
+/**
+ * The cluster as a whole, as `nodetool status` shows it: one node's member
+ * list, then every member's own `cluster_info`, side by side. Used by
+ * `kvdb status` and the dashboard.
+ *
+ * @module
+ */
+
+/** One member's row. */
+export interface MemberStatus {
+  address: string;
+  /** The state in the asked node's view; "unreachable" if it did not answer. */
+  state: string;
+  phase: string | null;
+  /** Whether the member answered its own `cluster_info`. */
+  reachable: boolean;
+  records: number | null;
+  hints: number | null;
+  opsPerSecond: number | null;
+  p99Ms: number | null;
+  engine: string | null;
+  sizeBytes: number | null;
+  version: string | null;
+  uptimeSeconds: number | null;
+  /** Why it did not answer. */
+  error?: string;
+  /** The member's own `cluster_info`, when asked to keep it (dashboard). */
+  info?: unknown;
+}
+
+/** The whole cluster's status. */
+export interface ClusterStatus {
+  /** The node that was asked for the member list. */
+  via: string;
+  replicationFactor: number;
+  readQuorum: number;
+  writeQuorum: number;
+  members: MemberStatus[];
+  /** True when every member is alive and answered. */
+  healthy: boolean;
+}
+
+/** What `cluster_info` answers, as far as status reads it. */
+interface Info {
+  self: string;
+  version?: string;
+  replication_factor?: number;
+  read_quorum?: number;
+  write_quorum?: number;
+  members?: { address: string; state: string; phase?: string }[];
+  local_records?: number;
+  uptime_s?: number;
+  load?: { ops_per_second?: number; p99_ms?: number | null };
+  storage?: { engine?: string; size_bytes?: number };
+  hints?: { count?: number };
+}
+
+/**
+ * Asks `info(undefined)` (the node given) for the members, then
+ * `info(address)` of each, in parallel.
+ */
+export async function clusterStatus(
+  info: (address?: string) => Promise<unknown>,
+  options: { keepInfo?: boolean } = {},
+): Promise<ClusterStatus> {
+  const seed = await info() as Info;
+  const members = seed.members ?? [];
+  const rows = await Promise.all(members.map(async (m) => {
+    const base = {
+      address: m.address,
+      state: m.state,
+      phase: m.phase ?? null,
+    };
+    if (m.state === "left") return { ...base, ...unknown(), reachable: false };
+    try {
+      const own =
+        (m.address === seed.self ? seed : await info(m.address)) as Info;
+      return {
+        ...base,
+        reachable: true,
+        records: own.local_records ?? null,
+        hints: own.hints?.count ?? null,
+        opsPerSecond: own.load?.ops_per_second ?? null,
+        p99Ms: own.load?.p99_ms ?? null,
+        engine: own.storage?.engine ?? null,
+        sizeBytes: own.storage?.size_bytes ?? null,
+        version: own.version ?? null,
+        uptimeSeconds: own.uptime_s ?? null,
+        ...(options.keepInfo ? { info: own } : {}),
+      };
+    } catch (error) {
+      return {
+        ...base,
+        ...unknown(),
+        reachable: false,
+        error: (error as Error).message,
+      };
+    }
+  }));
+  return {
+    via: seed.self,
+    replicationFactor: seed.replication_factor ?? 0,
+    readQuorum: seed.read_quorum ?? 0,
+    writeQuorum: seed.write_quorum ?? 0,
+    members: rows,
+    healthy: rows.every((r) => r.reachable && r.state === "alive"),
+  };
+}
+
+function unknown() {
+  return {
+    records: null,
+    hints: null,
+    opsPerSecond: null,
+    p99Ms: null,
+    engine: null,
+    sizeBytes: null,
+    version: null,
+    uptimeSeconds: null,
+  };
+}
+
+/** `1.5 MiB`, `12 KiB`, `300 B`. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = n / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+/** `3d4h`, `2h5m`, `4m10s`, `12s`. */
+export function formatDuration(seconds: number): string {
+  const d = Math.floor(seconds / 86400);
+  const h = Math.floor((seconds % 86400) / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = Math.floor(seconds % 60);
+  if (d > 0) return `${d}d${h}h`;
+  if (h > 0) return `${h}h${m}m`;
+  if (m > 0) return `${m}m${s}s`;
+  return `${s}s`;
+}
+
+/** The status as a table, one member a line, as `nodetool status` prints it. */
+export function statusTable(status: ClusterStatus): string {
+  const dash = "-";
+  const header = [
+    "",
+    "ADDRESS",
+    "STATE",
+    "PHASE",
+    "RECORDS",
+    "HINTS",
+    "OPS/S",
+    "P99",
+    "ENGINE",
+    "SIZE",
+    "VERSION",
+    "UPTIME",
+  ];
+  const rows = status.members.map((m) => [
+    m.state === "alive" && m.reachable ? "UP" : "DOWN",
+    m.address,
+    m.reachable || m.state === "left" ? m.state : `${m.state} (unreachable)`,
+    m.phase ?? dash,
+    m.records?.toString() ?? dash,
+    m.hints?.toString() ?? dash,
+    m.opsPerSecond?.toFixed(1) ?? dash,
+    m.p99Ms === null ? dash : `${m.p99Ms.toFixed(m.p99Ms < 10 ? 2 : 0)}ms`,
+    m.engine ?? dash,
+    m.sizeBytes === null ? dash : formatBytes(m.sizeBytes),
+    m.version ?? dash,
+    m.uptimeSeconds === null ? dash : formatDuration(m.uptimeSeconds),
+  ]);
+  const widths = header.map((_, i) =>
+    Math.max(...[header, ...rows].map((r) => r[i]!.length))
+  );
+  const line = (cells: string[]) =>
+    cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const down = status.members.filter((m) =>
+    !(m.reachable && m.state === "alive")
+  );
+  return [
+    `Cluster via ${status.via}: ${status.members.length} members, N=${status.replicationFactor} R=${status.readQuorum} W=${status.writeQuorum}; ` +
+    (down.length === 0
+      ? "all up"
+      : `${down.length} not up: ${down.map((m) => m.address).join(", ")}`),
+    line(header),
+    ...rows.map(line),
+  ].join("\n");
+}
