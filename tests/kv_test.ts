@@ -218,6 +218,12 @@ Deno.test("kv: the shell and the one-shot commands read and write the KV databas
     assert(got.stdout.includes('"name": "Ada"'), got.stdout);
     const incr = await runCli(["kv-incr", "hits", "5", ...hp]);
     assertEquals(incr.stdout.trim(), "5");
+    const status = await runCli(["status", ...hp]);
+    assert(
+      /KV DATABASE\s+LEADER\s+TERM\s+COMMIT\s+VOTERS\ndefault\s+127\.0\.0\.1:/
+        .test(status.stdout),
+      status.stdout,
+    );
     const shell = await runCli(
       ["shell", ...hp],
       [
