@@ -22,6 +22,12 @@ export const JSON_DEPTH_MAX = 64;
  * single larger record still travels, alone.
  */
 export const PEER_BATCH_BYTES_MAX = 4 * 1024 * 1024;
+/**
+ * Largest peer message body a node accepts (`POST /peer`), whatever its
+ * client body limit: a write of one largest value must always get through.
+ * A node splits a write message that would be larger than half of it.
+ */
+export const PEER_BODY_BYTES_MAX = 16 * 1024 * 1024;
 /** Most keys in one `mget` / `mset`. */
 export const BATCH_KEYS_MAX = 1000;
 /** Most keys in one `list_keys` page. */

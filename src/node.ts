@@ -318,6 +318,7 @@ export async function startNode(
           keys_moved: stats.transfer.keysMoved,
           bytes_moved: stats.transfer.bytesMoved,
           keys_remaining: stats.transfer.keysRemaining,
+          waiting_for: stats.transfer.waitingFor,
         },
       };
     },

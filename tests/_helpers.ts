@@ -54,6 +54,7 @@ export async function waitFor(
 export async function runCli(
   args: string[],
   stdin = "",
+  timeoutMs = 120_000,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...PERMISSIONS, MAIN, ...args],
@@ -61,10 +62,14 @@ export async function runCli(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  // A command that does not end by then is killed: its test fails, it
+  // does not hang.
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   const writer = child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(stdin));
   await writer.close();
   const out = await child.output();
+  clearTimeout(timer);
   const decoder = new TextDecoder();
   return {
     code: out.code,

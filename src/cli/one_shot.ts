@@ -8,7 +8,7 @@
  */
 
 import { type Command, Option } from "commander";
-import { type KVClient, KVError } from "../../client.ts";
+import { type KVClient, KVError, KVUnavailableError } from "../../client.ts";
 import {
   type ArgDef,
   FUNCTION_TABLE,
@@ -151,6 +151,7 @@ interface TransferInfo {
   keys_moved: number;
   bytes_moved: number;
   keys_remaining: number | null;
+  waiting_for?: string | null;
 }
 
 /** A one-line progress bar on stderr (redrawn in place on a terminal). */
@@ -163,7 +164,7 @@ function progressLine(t: TransferInfo): string {
     `${(done * 100).toFixed(0).padStart(3)}%  ${t.keys_moved} records, ` +
     `${(t.bytes_moved / 1024).toFixed(0)} KiB moved, ${
       t.keys_remaining ?? "?"
-    } to go`;
+    } to go${t.waiting_for ? ` (waiting: ${t.waiting_for})` : ""}`;
 }
 
 /** Sends `leave` and follows the node's progress until it is gone. */
@@ -183,6 +184,15 @@ async function leave(client: KVClient): Promise<unknown> {
     }
     if (info.transfer !== undefined) {
       last = info.transfer;
+      if (last.phase === "failed") {
+        if (tty) err("\n");
+        // The node rolled the leave back and stays a member.
+        throw new KVUnavailableError(
+          `leave failed and was rolled back: ${last.waiting_for ?? "?"}`,
+          503,
+          info.self,
+        );
+      }
       const line = progressLine(last);
       // On a terminal the bar redraws in place; piped, a line per change.
       if (line !== shown) err(tty ? `\r${line}` : `${line}\n`);

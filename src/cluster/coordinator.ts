@@ -17,6 +17,7 @@ import { ClockSkewError, KvdbError, UnavailableError } from "../errors.ts";
 import {
   FAN_OUT_MAX,
   LIST_KEYS_MAX,
+  PEER_BATCH_BYTES_MAX,
   PEER_DEADLINE_MS_DEFAULT,
   REQUEST_DEADLINE_MS_DEFAULT,
 } from "../limits.ts";
@@ -544,7 +545,11 @@ export class Coordinator {
   async deliverHints(): Promise<number> {
     let handed = 0;
     for (const target of this.#hints.targets()) {
-      const batch = this.#hints.peek(target, PEER_BATCH_MAX);
+      const batch = this.#hints.peek(
+        target,
+        PEER_BATCH_MAX,
+        PEER_BATCH_BYTES_MAX,
+      );
       try {
         if (this.#members.isGone(target)) {
           await Promise.all(

@@ -128,14 +128,22 @@ export class HintStore {
     return [...this.#byTarget.keys()];
   }
 
-  /** Up to `limit` hinted records for `target`. */
-  peek(target: string, limit: number): StoredRecord[] {
+  /**
+   * Up to `limit` hinted records for `target`, and up to `bytesMax` bytes
+   * of them (at least one): a batch that one peer message can carry.
+   */
+  peek(target: string, limit: number, bytesMax = Infinity): StoredRecord[] {
     const hints = this.#byTarget.get(target);
     if (hints === undefined) return [];
     const out: StoredRecord[] = [];
+    let bytes = 0;
     for (const record of hints.values()) {
-      if (out.length >= limit) break;
+      const size = sizeOf(record);
+      if (out.length >= limit || (out.length > 0 && bytes + size > bytesMax)) {
+        break;
+      }
       out.push(record);
+      bytes += size;
     }
     return out;
   }

@@ -9,10 +9,12 @@
 import type { EventLog } from "../log.ts";
 import type { Clock } from "../clock/mod.ts";
 import { UnavailableError } from "../errors.ts";
+import { PEER_BATCH_BYTES_MAX } from "../limits.ts";
 import type { Store, StoredRecord } from "../storage/mod.ts";
 import { batches, recordBytes } from "./batches.ts";
 import {
   PEER_BATCH_MAX,
+  PeerError,
   type PeerRequest,
   type PeerResponse,
   type PeerTransport,
@@ -20,6 +22,18 @@ import {
 import type { Membership } from "./membership.ts";
 import type { Random } from "./random.ts";
 import type { Topology } from "./topology.ts";
+
+/** Passes a leave makes before it rolls back. */
+const LEAVE_ATTEMPTS_MAX = 5;
+/** Wait before another pass of a leave, times the attempt. */
+const LEAVE_RETRY_MS = 1_000;
+/** Tries of one batch of a leave before the pass fails. */
+const PUSH_ATTEMPTS_MAX = 5;
+
+/** The errors a transfer retries after: a peer or a stand-in missing. */
+function isTransferFailure(error: unknown): boolean {
+  return error instanceof PeerError || error instanceof UnavailableError;
+}
 
 /** Records scanned per page; the scan yields to other work between pages. */
 const SCAN_PAGE = 1000;
@@ -41,11 +55,14 @@ export interface RepairOptions {
 
 /** Progress of a join or leave, for `cluster_info` and the CLI. */
 export interface TransferProgress {
-  phase: "idle" | "joining" | "leaving" | "done";
+  /** "failed": a leave that could not finish, rolled back (the node stays). */
+  phase: "idle" | "joining" | "leaving" | "done" | "failed";
   keysMoved: number;
   bytesMoved: number;
   /** Records still to go (for a leave), or null when unknown (a join). */
   keysRemaining: number | null;
+  /** Why the transfer waits or failed (a peer that does not answer), or null. */
+  waitingFor: string | null;
 }
 
 /** Counters for `cluster_info`. */
@@ -70,6 +87,7 @@ export class Repair {
       keysMoved: 0,
       bytesMoved: 0,
       keysRemaining: null,
+      waitingFor: null,
     },
   };
 
@@ -125,11 +143,19 @@ export class Repair {
     }
   }
 
-  async #push(peer: string, records: StoredRecord[]): Promise<void> {
+  async #push(
+    peer: string,
+    records: StoredRecord[],
+    hintFor?: string,
+  ): Promise<void> {
     for (const batch of batches(records, recordBytes)) {
       await this.#o.transport.call(
         peer,
-        { kind: "write", records: batch },
+        {
+          kind: "write",
+          records: batch,
+          ...(hintFor !== undefined ? { hintFor } : {}),
+        },
         this.#o.peerDeadlineMs,
       );
     }
@@ -148,6 +174,7 @@ export class Repair {
     const n = Math.min(this.#o.replicationFactor(), ring.members.length);
     const records: StoredRecord[] = [];
     let scanned = 0;
+    let bytes = 0;
     for await (const record of this.#records(request.after)) {
       scanned++;
       if (
@@ -155,10 +182,14 @@ export class Repair {
         this.#firstLiveHolder(record.key, request.for)
       ) {
         records.push(record);
+        bytes += recordBytes(record);
       }
-      // Bound the work of one request: a page of results, or ten pages
-      // scanned, whichever comes first.
-      if (records.length >= request.limit || scanned >= request.limit * 10) {
+      // Bound the work of one request: a page of results, a message's
+      // worth of bytes, or ten pages scanned, whichever comes first.
+      if (
+        records.length >= request.limit || bytes >= PEER_BATCH_BYTES_MAX ||
+        scanned >= request.limit * 10
+      ) {
         return { kind: "transfer", records, cursor: record.key };
       }
     }
@@ -244,52 +275,137 @@ export class Repair {
    * Leaves the ring: marks this node leaving (so writes also go to the
    * new owners), streams every record to the replicas that take it over,
    * then marks this node left.
+   *
+   * A new owner that is down gets its records as hints, through a stand-in
+   * (as a write would); one that does not answer is retried. Should the
+   * ring change meanwhile (a dead member removed), the stream starts again
+   * for the new owners. A leave that still cannot finish rolls back: the
+   * node is a full member again, and the error says why.
    */
   async leave(onProgress?: (p: TransferProgress) => void): Promise<void> {
     const progress = this.#stats.transfer;
     progress.phase = "leaving";
-    progress.keysRemaining = this.#o.store.count();
-    const { membership, topology, self } = this.#o;
+    progress.waitingFor = null;
+    const { membership, topology } = this.#o;
     await membership.setPhase("leaving");
-    await topology.update(membership.members());
+    for (let attempt = 1;; attempt++) {
+      await topology.update(membership.members());
+      const version = topology.version;
+      try {
+        await this.#streamToNewOwners(onProgress);
+        if (topology.version !== version) continue; // another ring: again
+        break;
+      } catch (error) {
+        if (!isTransferFailure(error)) throw error;
+        progress.waitingFor = (error as Error).message;
+        onProgress?.(structuredClone(progress));
+        if (attempt >= LEAVE_ATTEMPTS_MAX) {
+          progress.phase = "failed";
+          await membership.setPhase("ready");
+          await topology.update(membership.members());
+          throw new UnavailableError(
+            `leave failed after ${attempt} attempts, and was rolled back ` +
+              `(this node is a full member again): ${progress.waitingFor}`,
+          );
+        }
+        await new Promise((r) =>
+          this.#o.clock.after(LEAVE_RETRY_MS * attempt, () => r(null))
+        );
+      }
+    }
+    progress.keysRemaining = 0;
+    progress.waitingFor = null;
+    progress.phase = "done";
+    onProgress?.(structuredClone(progress));
+    await membership.leave();
+  }
+
+  /** One pass of a leave: every record to its new owners (or their stand-ins). */
+  async #streamToNewOwners(
+    onProgress?: (p: TransferProgress) => void,
+  ): Promise<void> {
+    const progress = this.#stats.transfer;
+    const { membership, topology, self } = this.#o;
     const ring = topology.writeRing;
+    const old = topology.readRing;
     const n = Math.min(this.#o.replicationFactor(), ring.members.length);
-    const batches = new Map<string, StoredRecord[]>();
-    const flush = async (target: string) => {
-      const batch = batches.get(target) ?? [];
-      batches.delete(target);
-      if (batch.length > 0) await this.#pushReliably(target, batch);
+    progress.keysMoved = 0;
+    progress.bytesMoved = 0;
+    progress.keysRemaining = this.#o.store.count();
+    // Records by where they go: a target, or a stand-in holding hints.
+    const pending = new Map<
+      string,
+      { hintFor?: string; records: StoredRecord[]; bytes: number }
+    >();
+    const flush = async (route: string) => {
+      const batch = pending.get(route);
+      pending.delete(route);
+      if (batch === undefined || batch.records.length === 0) return;
+      const [peer] = route.split(" ");
+      await this.#pushReliably(peer!, batch.records, batch.hintFor);
     };
     for await (const record of this.#everything()) {
-      const old = topology.readRing.preferenceList(record.key, n);
-      for (const target of ring.preferenceList(record.key, n)) {
-        if (target === self || old.includes(target)) continue;
-        const batch = batches.get(target) ?? [];
-        batch.push(record);
-        batches.set(target, batch);
-        if (batch.length >= PEER_BATCH_MAX) await flush(target);
+      const before = old.preferenceList(record.key, n);
+      const after = ring.preferenceList(record.key, n);
+      for (const target of after) {
+        if (target === self || before.includes(target)) continue;
+        let peer = target;
+        let hintFor: string | undefined;
+        if (membership.isDown(target)) {
+          // Down: a stand-in keeps it as a hint, as a write would.
+          const standIn = ring.preferenceList(record.key, ring.members.length)
+            .find((m) =>
+              m !== self && !after.includes(m) && !membership.isDown(m)
+            );
+          if (standIn === undefined) {
+            throw new UnavailableError(
+              `leave: ${target} is down and no stand-in can hold its records`,
+            );
+          }
+          peer = standIn;
+          hintFor = target;
+        }
+        const route = hintFor === undefined ? peer : `${peer} ${hintFor}`;
+        let batch = pending.get(route);
+        if (batch === undefined) {
+          batch = {
+            ...(hintFor !== undefined ? { hintFor } : {}),
+            records: [],
+            bytes: 0,
+          };
+          pending.set(route, batch);
+        }
+        batch.records.push(record);
+        batch.bytes += recordBytes(record);
+        if (
+          batch.records.length >= PEER_BATCH_MAX ||
+          batch.bytes >= PEER_BATCH_BYTES_MAX
+        ) await flush(route);
       }
       progress.keysMoved++;
       progress.bytesMoved += sizeOf(record);
       progress.keysRemaining = Math.max(0, progress.keysRemaining! - 1);
       onProgress?.(structuredClone(progress));
     }
-    for (const target of [...batches.keys()]) await flush(target);
-    progress.keysRemaining = 0;
-    progress.phase = "done";
-    onProgress?.(structuredClone(progress));
-    await membership.leave();
+    for (const route of [...pending.keys()]) await flush(route);
   }
 
-  async #pushReliably(target: string, records: StoredRecord[]): Promise<void> {
+  async #pushReliably(
+    target: string,
+    records: StoredRecord[],
+    hintFor?: string,
+  ): Promise<void> {
     for (let attempt = 1;; attempt++) {
       try {
-        await this.#push(target, records);
+        await this.#push(target, records, hintFor);
+        this.#stats.transfer.waitingFor = null;
         return;
       } catch (error) {
-        if (attempt >= 10) {
+        if (!(error instanceof PeerError)) throw error;
+        this.#stats.transfer.waitingFor = error.message;
+        if (attempt >= PUSH_ATTEMPTS_MAX) {
           throw new UnavailableError(
-            `leave: could not hand records to ${target}: ${error}`,
+            `leave: could not hand records to ${target}: ${error.message}`,
           );
         }
         await new Promise((r) =>

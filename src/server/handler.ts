@@ -35,6 +35,7 @@ import {
   BODY_DEADLINE_MS_DEFAULT,
   CONCURRENT_REQUESTS_MAX_DEFAULT,
   JSON_DEPTH_MAX,
+  PEER_BODY_BYTES_MAX,
   PEER_CONCURRENT_REQUESTS_MAX,
   RETRY_AFTER_SECONDS,
 } from "../limits.ts";
@@ -251,6 +252,8 @@ export function createHandler(
 ): (request: Request) => Promise<Response> {
   const { api, peer, metrics, now, auth, peerAuth } = options;
   const bodyBytesMax = options.bodyBytesMax ?? BODY_BYTES_MAX;
+  // Peers' messages carry whole values: never less than a value needs.
+  const peerBodyBytesMax = Math.max(bodyBytesMax, PEER_BODY_BYTES_MAX);
   const logError = options.logError ?? ((e) => console.error(e));
   const watchdog = new Watchdog(
     options.bodyDeadlineMs ?? BODY_DEADLINE_MS_DEFAULT,
@@ -381,7 +384,7 @@ export function createHandler(
     const started = performance.now();
     const took = () => (performance.now() - started) / 1000;
     try {
-      const text = await readBody(request, bodyBytesMax, watchdog);
+      const text = await readBody(request, peerBodyBytesMax, watchdog);
       if (peerAuth !== undefined && stamp?.ok) {
         const verified = await peerAuth.verifyRequest(stamp.value, text);
         if (!verified.ok) return refusePeer(verified.reason);

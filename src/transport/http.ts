@@ -14,6 +14,8 @@ import {
   type PeerRequest,
   type PeerResponse,
 } from "./messages.ts";
+import type { Version } from "../clock/mod.ts";
+import { PEER_BODY_BYTES_MAX } from "../limits.ts";
 import { Http1Client, Http1Error } from "./http1.ts";
 import { PeerError, type PeerTransport } from "./transport.ts";
 
@@ -64,6 +66,16 @@ interface Exchange {
   status: number;
   text: string;
   headers: () => Headers;
+}
+
+/** A write message larger than this (UTF-8) is split in two: half the limit. */
+const SPLIT_BYTES = PEER_BODY_BYTES_MAX / 2;
+/** Below this many UTF-16 units a message cannot be over SPLIT_BYTES. */
+const SPLIT_CHARS = SPLIT_BYTES / 3;
+const encoder = new TextEncoder();
+
+function utf8Length(text: string): number {
+  return encoder.encode(text).length;
 }
 
 /** Idle keep-alive connections kept per peer. */
@@ -311,9 +323,54 @@ export class HttpTransport implements PeerTransport {
     request: PeerRequest,
     deadlineMs: number,
   ): Promise<PeerResponse> {
+    const text = JSON.stringify(request);
+    if (
+      request.kind === "write" && request.records.length > 1 &&
+      text.length > SPLIT_CHARS && utf8Length(text) > SPLIT_BYTES
+    ) {
+      return await this.#split(peer, request, deadlineMs);
+    }
+    return await this.#send(peer, request, text, deadlineMs);
+  }
+
+  /**
+   * A write message too large for one body goes as two, each split again
+   * if need be; the answers are joined as if it had been one.
+   */
+  async #split(
+    peer: string,
+    request: Extract<PeerRequest, { kind: "write" }>,
+    deadlineMs: number,
+  ): Promise<PeerResponse> {
+    const half = Math.ceil(request.records.length / 2);
+    const parts = [request.records.slice(0, half), request.records.slice(half)];
+    const answers = await Promise.all(
+      parts.map((records) =>
+        this.call(peer, { ...request, records }, deadlineMs)
+      ),
+    );
+    let applied = 0;
+    const newer: [number, Version][] = [];
+    answers.forEach((answer, part) => {
+      if (answer.kind !== "write") return;
+      applied += answer.applied;
+      for (const [i, version] of answer.newer ?? []) {
+        newer.push([i + part * half, version]);
+      }
+    });
+    return newer.length === 0
+      ? { kind: "write", applied }
+      : { kind: "write", applied, newer };
+  }
+
+  async #send(
+    peer: string,
+    request: PeerRequest,
+    text: string,
+    deadlineMs: number,
+  ): Promise<PeerResponse> {
     let body: unknown;
     try {
-      const text = JSON.stringify(request);
       const signed = this.#signer === undefined
         ? undefined
         : await this.#signer.signRequest(text);
