@@ -425,6 +425,23 @@ export async function startNode(
           };
         },
         eventLoopLagSeconds: () => lag.lagSeconds(),
+        clock: () => {
+          const offsetsMs = new Map<string, number>();
+          for (const [peer, e] of core.clockSkew.estimates(clock.now())) {
+            offsetsMs.set(peer, e.offsetMs);
+          }
+          return {
+            offsetsMs,
+            writesRefused: coordinator.clockRefusal() !== undefined,
+          };
+        },
+        peers: () => {
+          const stats = breaker.stats();
+          return {
+            failingFast: Object.keys(stats.open).length,
+            failedFast: stats.failedFast,
+          };
+        },
         process: () => {
           const cpu = process.cpuUsage();
           const memory = Deno.memoryUsage();

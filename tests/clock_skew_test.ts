@@ -6,11 +6,17 @@
  * refuse to coordinate writes, saying why.
  */
 
-import { assert, assertEquals, assertMatch } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+} from "@std/assert";
 import {
   freePorts,
   NodeProcess,
   rpc,
+  runCli,
   skewedClock,
   stopAll,
   waitFor,
@@ -176,6 +182,19 @@ for (const offset of ["+20s", "-20s"]) {
         const seen = offsets[nodes[4]!.address]?.offset_ms;
         return seen !== undefined && Math.abs(Math.abs(seen) - 20_000) < 1_000;
       });
+      // kvdb status shows the skew and the refusal.
+      const table = await runCli([
+        "status",
+        "-H",
+        "127.0.0.1",
+        "-P",
+        String(nodes[0]!.port),
+      ]);
+      assertStringIncludes(
+        table.stdout,
+        `${nodes[4]!.address} refuses writes`,
+      );
+      assertMatch(table.stdout, /[+-](19|20)\d{3}ms!/);
     } finally {
       await stopAll(nodes);
     }

@@ -22,6 +22,15 @@ export interface MemberStatus {
   sizeBytes: number | null;
   version: string | null;
   uptimeSeconds: number | null;
+  /**
+   * Its clock minus the asked node's, in ms, as the asked node measured it
+   * (0 for the asked node itself); null when not measured.
+   */
+  clockOffsetMs: number | null;
+  /** True when it refuses to coordinate writes for its clock's offset. */
+  writesRefused: boolean | null;
+  /** A join or leave in progress (or failed), and what it waits for. */
+  transfer: { phase: string; waitingFor: string | null } | null;
   /** Why it did not answer. */
   error?: string;
   /** The member's own `cluster_info`, when asked to keep it (dashboard). */
@@ -96,6 +105,11 @@ interface Info {
   storage?: { engine?: string; size_bytes?: number };
   hints?: { count?: number };
   kv?: { databases?: KvReport[] };
+  clock?: {
+    offsets?: Record<string, { offset_ms: number }>;
+    writes_refused?: boolean;
+  };
+  transfer?: { phase?: string; waiting_for?: string | null };
 }
 
 /**
@@ -131,6 +145,17 @@ export async function clusterStatus(
         sizeBytes: own.storage?.size_bytes ?? null,
         version: own.version ?? null,
         uptimeSeconds: own.uptime_s ?? null,
+        clockOffsetMs: m.address === seed.self
+          ? 0
+          : seed.clock?.offsets?.[m.address]?.offset_ms ?? null,
+        writesRefused: own.clock?.writes_refused ?? null,
+        transfer: own.transfer?.phase === undefined ||
+            own.transfer.phase === "idle" || own.transfer.phase === "done"
+          ? null
+          : {
+            phase: own.transfer.phase,
+            waitingFor: own.transfer.waiting_for ?? null,
+          },
         ...(options.keepInfo ? { info: own } : {}),
       };
     } catch (error) {
@@ -163,6 +188,9 @@ function unknown() {
     sizeBytes: null,
     version: null,
     uptimeSeconds: null,
+    clockOffsetMs: null,
+    writesRefused: null,
+    transfer: null,
   };
 }
 
@@ -207,6 +235,7 @@ export function statusTable(status: ClusterStatus): string {
     "SIZE",
     "VERSION",
     "UPTIME",
+    "SKEW",
   ];
   const rows = status.members.map((m) => [
     m.state === "alive" && m.reachable ? "UP" : "DOWN",
@@ -221,6 +250,11 @@ export function statusTable(status: ClusterStatus): string {
     m.sizeBytes === null ? dash : formatBytes(m.sizeBytes),
     m.version ?? dash,
     m.uptimeSeconds === null ? dash : formatDuration(m.uptimeSeconds),
+    // "!": the member refuses writes for its clock's offset.
+    (m.clockOffsetMs === null
+      ? dash
+      : `${m.clockOffsetMs >= 0 ? "+" : ""}${Math.round(m.clockOffsetMs)}ms`) +
+    (m.writesRefused ? "!" : ""),
   ]);
   const widths = header.map((_, i) =>
     Math.max(...[header, ...rows].map((r) => r[i]!.length))
@@ -237,6 +271,18 @@ export function statusTable(status: ClusterStatus): string {
       : `${down.length} not up: ${down.map((m) => m.address).join(", ")}`),
     line(header),
     ...rows.map(line),
+    ...status.members.flatMap((m) => [
+      ...(m.writesRefused
+        ? [`${m.address} refuses writes: its clock is too far from its peers'`]
+        : []),
+      ...(m.transfer === null ? [] : [
+        `${m.address} ${m.transfer.phase}${
+          m.transfer.waitingFor === null
+            ? ""
+            : `, waiting: ${m.transfer.waitingFor}`
+        }`,
+      ]),
+    ]),
     ...kvLines(status.kvDatabases ?? []),
   ].join("\n");
 }

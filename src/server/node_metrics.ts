@@ -39,6 +39,10 @@ export interface NodeMetricSources {
   };
   /** Seconds: the longest event-loop delay seen lately. */
   eventLoopLagSeconds(): number;
+  /** Each peer's clock minus this node's, in ms; whether writes are refused. */
+  clock(): { offsetsMs: Map<string, number>; writesRefused: boolean };
+  /** Peers whose calls fail fast, and how many calls did. */
+  peers(): { failingFast: number; failedFast: number };
   process(): {
     residentBytes: number;
     heapUsedBytes: number;
@@ -166,6 +170,34 @@ export function nodeMetrics(sources: NodeMetricSources): MetricFamily[] {
       "gauge",
       "Records this node's transfer has still to move (-1: unknown).",
       transfer.keysRemaining ?? -1,
+    ),
+    {
+      name: "kvdb_clock_offset_seconds",
+      type: "gauge",
+      help:
+        "Each peer's wall clock minus this node's, as measured by probes, in seconds.",
+      samples: [...sources.clock().offsetsMs].map(([peer, ms]) => ({
+        labels: { peer },
+        value: ms / 1000,
+      })),
+    },
+    one(
+      "kvdb_clock_writes_refused",
+      "gauge",
+      "1 while this node refuses to coordinate writes: its clock is too far from its peers'.",
+      sources.clock().writesRefused ? 1 : 0,
+    ),
+    one(
+      "kvdb_peers_failing_fast",
+      "gauge",
+      "Peers whose calls fail fast: they stopped answering.",
+      sources.peers().failingFast,
+    ),
+    one(
+      "kvdb_peer_calls_failed_fast_total",
+      "counter",
+      "Calls to peers that failed at once because the peer stopped answering.",
+      sources.peers().failedFast,
     ),
     one(
       "kvdb_event_loop_lag_seconds",
