@@ -23,6 +23,26 @@
 
 import { READ_ONLY_FUNCTIONS } from "./src/api/function_table.ts";
 
+import { Kv } from "./src/client/kv.ts";
+export {
+  type AtomicCheck,
+  AtomicOperation,
+  Kv,
+  type KvCommitError,
+  type KvCommitResult,
+  type KvConsistencyLevel,
+  type KvEntry,
+  type KvEntryMaybe,
+  type KvKey,
+  type KvKeyPart,
+  KvListIterator,
+  type KvListOptions,
+  type KvListSelector,
+  type KvMutation,
+  KvU64,
+  KvV8Value,
+} from "./src/client/kv.ts";
+
 /** How many replicas must answer a read or acknowledge a write. */
 export type Consistency = "one" | "quorum" | "all";
 
@@ -993,6 +1013,30 @@ export class KVClient {
    */
   async leave(): Promise<void> {
     await this.call("leave");
+  }
+
+  /**
+   * The cluster's default KV database with `Deno.Kv`'s API: linearizable
+   * reads, atomic checked commits, versionstamps (src/client/kv.ts).
+   *
+   * @example
+   * ```ts
+   * import { KVClient } from "./client.ts";
+   *
+   * const client = new KVClient();
+   * async function demo(): Promise<void> {
+   *   await client.kv.set(["users", 1], { name: "Ada" });
+   *   console.log((await client.kv.get(["users", 1])).value);
+   * }
+   * ```
+   */
+  get kv(): Kv {
+    return this.kvDatabase("default");
+  }
+
+  /** A named KV database (its own Raft group), as {@link KVClient.kv}. */
+  kvDatabase(name: string): Kv {
+    return new Kv((fn, args, kwargs) => this.call(fn, args, kwargs), name);
   }
 }
 

@@ -723,6 +723,9 @@ Deno.test("KVClient has a method for every function of the table, sending that f
     (...args: unknown[]) => Promise<unknown>
   >;
   for (const def of FUNCTION_TABLE) {
+    // The KV databases' functions are reached through client.kv, which
+    // mirrors Deno.Kv (tests/kv_client_test.ts), not one method each.
+    if (def.name.startsWith("kv_")) continue;
     const method = def.name.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
     assertEquals(
       typeof methods[method],

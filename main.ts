@@ -29,6 +29,7 @@ import {
 import { registerBackup } from "./src/cli/backup_command.ts";
 import { registerNode } from "./src/cli/node_command.ts";
 import { registerOneShots } from "./src/cli/one_shot.ts";
+import { registerKvOneShots } from "./src/cli/kv_one_shot.ts";
 import { ExitCode, registerStatus } from "./src/cli/status_command.ts";
 import { StorageError } from "./src/errors.ts";
 import {
@@ -77,6 +78,7 @@ function buildProgram(): Command {
     });
 
   registerOneShots(program as unknown as Command);
+  registerKvOneShots(program as unknown as Command);
   registerStatus(program as unknown as Command);
   registerBackup(program as unknown as Command);
   registerBench(program);

@@ -102,6 +102,8 @@ export interface NodeConfig {
   respIdleTimeoutMs?: number;
   /** Most RESP clients at once; see RESP_CLIENTS_MAX_DEFAULT. */
   respClientsMax?: number;
+  /** Voters per KV database (1, 3 or 5; capped by the members). Default 3. */
+  kvVoters?: number;
   /** Log lines as text (default) or JSON. */
   logFormat?: LogFormat;
   /** Least severe level logged; default "info". */

@@ -142,3 +142,23 @@ export const RESP_FLUSH_BYTES = 1024 * 1024;
 export const RESP_CLIENTS_MAX_DEFAULT = 10_000;
 /** A RESP client silent this long is disconnected. `--resp-idle-timeout`. */
 export const RESP_IDLE_TIMEOUT_MS_DEFAULT = 300_000;
+/** KV databases (Deno KV's limits): a key written, encoded, in bytes. */
+export const KV_KEY_BYTES_MAX = 2048;
+/** A key read may be one byte longer (a range end past a key). */
+export const KV_READ_KEY_BYTES_MAX = 2049;
+/** A value, encoded, in bytes. */
+export const KV_VALUE_BYTES_MAX = 65_536;
+/** Keys in one `kv_get_many`. */
+export const KV_GET_MANY_KEYS_MAX = 10;
+/** Entries in one `kv_list` page. */
+export const KV_LIST_ENTRIES_MAX = 1_000;
+/** Checks in one commit. */
+export const KV_CHECKS_MAX = 100;
+/** Mutations in one commit. */
+export const KV_MUTATIONS_MAX = 1_000;
+/** Keys and values of one commit's mutations, in bytes. */
+export const KV_COMMIT_BYTES_MAX = 819_200;
+/** Keys of one commit's checks and mutations, in bytes. */
+export const KV_COMMIT_KEY_BYTES_MAX = 81_920;
+/** Voters per KV database by default (`--kv-voters`). */
+export const KV_VOTERS_DEFAULT = 3;

@@ -60,6 +60,9 @@ import {
   HttpTransport,
   type PeerTransport,
 } from "./transport/mod.ts";
+import { KvDatabases, KvService } from "./kv/mod.ts";
+import { KV_VOTERS_DEFAULT } from "./limits.ts";
+import { setImmediate } from "node:timers";
 import { VERSION } from "./version.ts";
 import { createLogger, type EventLog, rateLimited } from "./log.ts";
 
@@ -211,6 +214,11 @@ export async function startNode(
   const transport = new BatchingTransport(breaker);
   // SCAN cursors outlive the node that issued them: peers share them.
   const scanCursors = new ScanCursors(() => clock.now());
+  // The KV databases' Raft traffic has its own flow control and failure
+  // handling: it goes around the breaker, so that a peer still starting
+  // (votes sent before it listens) does not trip the breaker of the
+  // Dynamo keyspace's writes.
+  const kvTransport = new GuardedTransport(http, addressPolicy);
   const core = await ClusterNode.create({
     self,
     seeds: [
@@ -260,6 +268,34 @@ export async function startNode(
   const { coordinator, repair, membership, hints } = core;
   const respStats = new RespStats();
   let resp: RespServer | undefined;
+  const kvRandom = seededRandom(
+    crypto.getRandomValues(new Uint32Array(1))[0]!,
+  );
+  const kv = new KvDatabases({
+    self,
+    // A node that joins founds no database: leaders add it to theirs.
+    founders: joining ? [] : membersOf(config),
+    voters: config.kvVoters ?? KV_VOTERS_DEFAULT,
+    ...(engine === "sqlite" && config.dataDir !== undefined
+      ? { dir: `${config.dataDir}/kv` }
+      : {}),
+    ...(config.sync !== undefined ? { sync: config.sync } : {}),
+    transport: kvTransport,
+    clock,
+    schedule: (fn) => void setImmediate(fn),
+    monotonicNow: () => performance.now(),
+    random: () => kvRandom.next(),
+    members: () =>
+      membership.members().map((m) => ({
+        address: m.address,
+        state: m.state,
+        phase: m.phase,
+      })),
+    requestDeadlineMs: config.requestDeadlineMs,
+    peerDeadlineMs: config.peerDeadlineMs,
+    log: (line) => log("kv", { message: line }),
+  });
+  const kvService = new KvService(kv, { now: () => clock.now() });
 
   const auth = config.authToken === undefined
     ? undefined
@@ -309,6 +345,10 @@ export async function startNode(
             },
           }
           : {}),
+        kv: {
+          voters_per_database: config.kvVoters ?? KV_VOTERS_DEFAULT,
+          databases: kv.status(),
+        },
         transfer: {
           phase: stats.transfer.phase,
           keys_moved: stats.transfer.keysMoved,
@@ -319,6 +359,7 @@ export async function startNode(
       };
     },
     removeMember: (address) => membership.remove(address),
+    kv: kvService,
     leave: () => {
       // Answer at once; the CLI follows progress through cluster_info.
       repair.leave((p) => {
@@ -378,6 +419,10 @@ export async function startNode(
     // A probe from a peer proves it up: calls to it need not fail fast.
     peer: (request) => {
       if (request.kind === "ping") breaker.reset(request.from);
+      // The KV databases answer their own peer messages; the core the rest.
+      if (request.kind === "raft" || request.kind === "kv") {
+        return kv.handlePeer(request);
+      }
       return core.handlePeer(request);
     },
     metrics,
@@ -539,6 +584,7 @@ export async function startNode(
     }));
   }
   core.start();
+  kv.start();
   const purger = startPurger(store, clock, {
     // With one copy nothing can bring an expired value back; with more, a
     // replica that missed the expiring write could, through read repair.
@@ -575,6 +621,7 @@ export async function startNode(
   const finished = server.finished.then(async () => {
     await resp?.close();
     core.stop();
+    kv.stop();
     lag.stop();
     await purger.stop();
     await store.close();
@@ -586,6 +633,7 @@ export async function startNode(
     log,
     async shutdown() {
       core.stop();
+      kv.stop();
       await server.shutdown();
       await finished;
     },

@@ -16,6 +16,7 @@ import {
   BODY_BYTES_MAX,
   BODY_DEADLINE_MS_DEFAULT,
   CONCURRENT_REQUESTS_MAX_DEFAULT,
+  KV_VOTERS_DEFAULT,
   MEMBERS_MAX,
   PEER_DEADLINE_MS_DEFAULT,
   REQUEST_DEADLINE_MS_DEFAULT,
@@ -152,6 +153,18 @@ export const SETTINGS: readonly SettingDef[] = [
     max: MEMBERS_MAX,
     defaultDoc: "majority of N",
     description: "W: acknowledgements a write waits for",
+  },
+  {
+    flag: "--kv-voters",
+    arg: "<n>",
+    kind: "integer",
+    key: "kvVoters",
+    min: 1,
+    max: 5,
+    default: KV_VOTERS_DEFAULT,
+    description:
+      "voters per KV database (1, 3 or 5; capped by the members): each database is a Raft group",
+    doc: "([docs/consistency.md](docs/consistency.md))",
   },
   {
     flag: "--vnodes",

@@ -125,6 +125,23 @@ const TTL: ArgDef = {
   doc: "seconds until the key expires",
 };
 
+const KV_DB: ArgDef = {
+  name: "db",
+  type: "value",
+  doc: 'the KV database (default "default")',
+};
+const KV_CONSISTENCY: ArgDef = {
+  name: "consistency",
+  type: "value",
+  doc: '"strong" (default, linearizable) or "eventual"',
+};
+const KV_ID: ArgDef = {
+  name: "id",
+  type: "value",
+  doc:
+    "makes a retry safe: a commit with an id applied answers its first outcome",
+};
+
 /**
  * Every function, in the order help and docs list them. Wire names are
  * only ever added, never renamed (PROTOCOL.md).
@@ -344,6 +361,109 @@ export const FUNCTION_TABLE = [
     shell: false,
     cli: false,
     more: "[operations.md](operations.md#backup-and-restore)",
+  },
+  {
+    name: "kv_get",
+    summary: "KV database: read an entry, linearizably",
+    params: [{ name: "key", type: "value", doc: "a key: a list of parts" }],
+    required: 1,
+    kwargs: [KV_DB, KV_CONSISTENCY],
+    readOnly: true,
+    result: 'the entry `{"key", "value", "versionstamp"}`, `null`s when absent',
+    shell: false,
+    cli: false,
+    more: "[below](#kv-databases)",
+  },
+  {
+    name: "kv_get_many",
+    summary: "KV database: read up to 10 entries from one snapshot",
+    params: [{ name: "keys", type: "value", doc: "a list of keys" }],
+    required: 1,
+    kwargs: [KV_DB, KV_CONSISTENCY],
+    readOnly: true,
+    result: "a list of entries",
+    shell: false,
+    cli: false,
+    more: "[below](#kv-databases)",
+  },
+  {
+    name: "kv_list",
+    summary: "KV database: a page of entries in key order, one snapshot",
+    params: [{
+      name: "selector",
+      type: "value",
+      doc: "`{prefix}`, `{prefix, start}`, `{prefix, end}` or `{start, end}`",
+    }],
+    required: 0,
+    kwargs: [
+      { name: "prefix", type: "value", doc: "the selector's prefix" },
+      { name: "start", type: "value", doc: "the selector's start key" },
+      { name: "end", type: "value", doc: "the selector's end key" },
+      {
+        name: "limit",
+        type: "integer",
+        doc: "entries per page (1-1,000, default 100)",
+      },
+      { name: "reverse", type: "boolean", doc: "in descending key order" },
+      { name: "cursor", type: "value", doc: "where the last page ended" },
+      KV_DB,
+      KV_CONSISTENCY,
+    ],
+    readOnly: true,
+    result: '`{"entries": [...], "cursor": <string or null>}`',
+    shell: false,
+    cli: false,
+    more: "[below](#kv-databases)",
+  },
+  {
+    name: "kv_atomic",
+    summary: "KV database: checks and mutations, all or nothing",
+    params: [
+      { name: "checks", type: "value", doc: "a list of `{key, versionstamp}`" },
+      {
+        name: "mutations",
+        type: "value",
+        doc: "a list of `{type, key, value, expireIn}`",
+      },
+    ],
+    required: 0,
+    kwargs: [KV_DB, KV_ID],
+    readOnly: false,
+    result: '`{"ok": true, "versionstamp": "<20 hex>"}` or `{"ok": false}`',
+    shell: false,
+    cli: false,
+    more: "[below](#kv-databases)",
+  },
+  {
+    name: "kv_set",
+    summary: "KV database: set one key",
+    params: [
+      { name: "key", type: "value", doc: "a key: a list of parts" },
+      { name: "value", type: "value", doc: "the value" },
+    ],
+    required: 2,
+    kwargs: [
+      { name: "expireIn", type: "integer", doc: "ms until the entry expires" },
+      KV_DB,
+      KV_ID,
+    ],
+    readOnly: false,
+    result: "as `kv_atomic`",
+    shell: false,
+    cli: false,
+    more: "[below](#kv-databases)",
+  },
+  {
+    name: "kv_delete",
+    summary: "KV database: delete one key",
+    params: [{ name: "key", type: "value", doc: "a key: a list of parts" }],
+    required: 1,
+    kwargs: [KV_DB, KV_ID],
+    readOnly: false,
+    result: "as `kv_atomic`",
+    shell: false,
+    cli: false,
+    more: "[below](#kv-databases)",
   },
 ] as const satisfies readonly FunctionDef[];
 

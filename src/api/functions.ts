@@ -21,6 +21,8 @@ import {
   VALUE_BYTES_MAX,
 } from "../limits.ts";
 import { FUNCTION_TABLE, type FunctionName } from "./function_table.ts";
+import type { KvService } from "../kv/mod.ts";
+import { KV_RUNNERS } from "./kv_functions.ts";
 import {
   asBoolean,
   asConsistency,
@@ -58,6 +60,8 @@ export interface ApiContext {
   leave?: () => unknown;
   /** Removes a dead member for good (see `Membership.remove`). */
   removeMember?: (address: string) => Promise<RemoveRefusal | null>;
+  /** The KV databases (src/kv); absent: the `kv_*` functions answer 503. */
+  kv?: KvService;
 }
 
 /** The answer to each refusal of `remove_member`. */
@@ -85,10 +89,14 @@ function removeRefused(address: string, why: RemoveRefusal): KvdbError {
 }
 
 /** Bound arguments, by parameter name (a Map: no inherited names). */
-type Bound = Map<string, unknown>;
+export type Bound = Map<string, unknown>;
 
 /** Runs one function on bound, not yet validated, arguments. */
-type Runner = (ctx: ApiContext, a: Bound, bodyBytes: number) => unknown;
+export type Runner = (
+  ctx: ApiContext,
+  a: Bound,
+  bodyBytes: number,
+) => unknown;
 
 /** A function's row of the table, as binding needs it, and its runner. */
 interface FunctionSpec {
@@ -171,6 +179,7 @@ function checkValueSize(fn: string, value: unknown, bodyBytes: number): void {
  */
 const RUNNERS: Record<FunctionName, { run: Runner }> = {
   ping: { run: () => "pong" },
+  ...KV_RUNNERS,
 
   get: {
     async run(ctx, a) {

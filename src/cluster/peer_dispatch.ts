@@ -4,13 +4,24 @@
  * @module
  */
 
-import { KvdbError, NotAMemberError } from "../errors.ts";
-import type { PeerHandler } from "../transport/mod.ts";
+import { KvdbError, NotAMemberError, UnavailableError } from "../errors.ts";
+import type {
+  PeerHandler,
+  PeerRequest,
+  PeerResponse,
+} from "../transport/mod.ts";
 import type { Coordinator } from "./coordinator.ts";
 import type { KeySerializer } from "./key_serializer.ts";
 import type { Membership } from "./membership.ts";
 import type { AntiEntropy } from "./anti_entropy.ts";
 import type { Repair } from "./repair.ts";
+
+/** What answers the KV databases' peer messages (src/kv's `KvDatabases`). */
+export interface KvPeerService {
+  handlePeer(
+    request: Extract<PeerRequest, { kind: "raft" | "kv" }>,
+  ): Promise<PeerResponse>;
+}
 
 /** The parts of the core that answer peers. */
 export interface PeerServices {
@@ -22,11 +33,14 @@ export interface PeerServices {
   /** Remembers a SCAN cursor another node issued (src/resp). */
   rememberScanCursor?: (id: number, after: string) => void;
   antiEntropy: AntiEntropy;
+  /** The KV databases; set once they are started (absent: refused). */
+  kv?: () => KvPeerService | undefined;
 }
 
 /** A handler for every peer request kind. */
 export function peerDispatcher(services: PeerServices): PeerHandler {
-  const { membership, coordinator, repair, serializer, antiEntropy } = services;
+  const { membership, coordinator, repair, serializer, antiEntropy, kv } =
+    services;
   return async (request) => {
     switch (request.kind) {
       case "ping": {
@@ -57,6 +71,14 @@ export function peerDispatcher(services: PeerServices): PeerHandler {
       case "ae_leaves":
       case "ae_entries":
         return antiEntropy.handlePeer(request);
+      case "raft":
+      case "kv": {
+        const service = kv?.();
+        if (service === undefined) {
+          throw new UnavailableError("this node serves no KV databases yet");
+        }
+        return await service.handlePeer(request);
+      }
       default: {
         const unreachable: never = request;
         throw new Error(`unhandled peer request ${unreachable}`);

@@ -47,6 +47,48 @@ export interface ClusterStatus {
   members: MemberStatus[];
   /** True when every member is alive and answered. */
   healthy: boolean;
+  /** Each KV database as its replicas report it (src/kv). */
+  kvDatabases: KvDatabaseStatus[];
+}
+
+/** A KV database's Raft group, from the replicas that answered. */
+export interface KvDatabaseStatus {
+  name: string;
+  leader: string | null;
+  term: number;
+  commitIndex: number;
+  voters: string[];
+}
+
+interface KvReport {
+  name: string;
+  role: string;
+  leader: string | null;
+  term: number;
+  commit_index: number;
+  voters: string[];
+}
+
+/** One line per database: the newest term's view, its leader if one reports. */
+function kvDatabasesOf(reports: KvReport[]): KvDatabaseStatus[] {
+  const byName = new Map<string, KvReport[]>();
+  for (const r of reports) {
+    byName.set(r.name, [...(byName.get(r.name) ?? []), r]);
+  }
+  return [...byName.entries()].sort(([a], [b]) => a < b ? -1 : 1).map(
+    ([name, rs]) => {
+      const newest = [...rs].sort((a, b) =>
+        b.term - a.term || (a.role === "leader" ? -1 : 1)
+      )[0]!;
+      return {
+        name,
+        leader: newest.leader,
+        term: newest.term,
+        commitIndex: Math.max(...rs.map((r) => r.commit_index)),
+        voters: newest.voters,
+      };
+    },
+  );
 }
 
 /** What `cluster_info` answers, as far as status reads it. */
@@ -62,6 +104,7 @@ interface Info {
   load?: { ops_per_second?: number; p99_ms?: number | null };
   storage?: { engine?: string; size_bytes?: number };
   hints?: { count?: number };
+  kv?: { databases?: KvReport[] };
   clock?: {
     offsets?: Record<string, { offset_ms: number }>;
     writes_refused?: boolean;
@@ -79,6 +122,7 @@ export async function clusterStatus(
 ): Promise<ClusterStatus> {
   const seed = await info() as Info;
   const members = seed.members ?? [];
+  const kvReports: KvReport[] = [];
   const rows = await Promise.all(members.map(async (m) => {
     const base = {
       address: m.address,
@@ -89,6 +133,7 @@ export async function clusterStatus(
     try {
       const own =
         (m.address === seed.self ? seed : await info(m.address)) as Info;
+      kvReports.push(...(own.kv?.databases ?? []));
       return {
         ...base,
         reachable: true,
@@ -129,6 +174,7 @@ export async function clusterStatus(
     writeQuorum: seed.write_quorum ?? 0,
     members: rows,
     healthy: rows.every((r) => r.reachable && r.state === "alive"),
+    kvDatabases: kvDatabasesOf(kvReports),
   };
 }
 
@@ -237,5 +283,25 @@ export function statusTable(status: ClusterStatus): string {
         }`,
       ]),
     ]),
+    ...kvLines(status.kvDatabases ?? []),
   ].join("\n");
+}
+
+/** The KV databases' section of the table: leader, term, commit, voters. */
+function kvLines(dbs: KvDatabaseStatus[]): string[] {
+  if (dbs.length === 0) return [];
+  const header = ["KV DATABASE", "LEADER", "TERM", "COMMIT", "VOTERS"];
+  const rows = dbs.map((d) => [
+    d.name,
+    d.leader ?? "(none)",
+    String(d.term),
+    String(d.commitIndex),
+    d.voters.join(","),
+  ]);
+  const widths = header.map((_, i) =>
+    Math.max(...[header, ...rows].map((r) => r[i]!.length))
+  );
+  const line = (cells: string[]) =>
+    cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  return ["", line(header), ...rows.map(line)];
 }

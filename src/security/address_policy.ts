@@ -157,7 +157,10 @@ export function addressesIn(request: PeerRequest): string[] {
     case "ae_buckets":
     case "ae_leaves":
     case "ae_entries":
+    case "raft":
       return [request.from];
+    case "kv":
+      return [];
     default: {
       const unreachable: never = request;
       throw new Error(`unhandled peer request ${unreachable}`);

@@ -7,6 +7,12 @@
  * @module
  */
 
+import {
+  executeKv,
+  isKvCommand,
+  KV_COMMANDS,
+  type KvShellCommand,
+} from "./kv_commands.ts";
 import type { KVClient } from "../../client.ts";
 import {
   type ArgDef,
@@ -35,7 +41,8 @@ export interface ShellOptions {
 export type ShellCommand =
   | { kind: "call"; fn: FunctionName; args: unknown[] }
   | { kind: "help" }
-  | { kind: "exit" };
+  | { kind: "exit" }
+  | KvShellCommand;
 
 /**
  * A line the shell cannot run: an unknown command, a wrong number of
@@ -131,9 +138,21 @@ const OWN_COMMANDS: readonly CommandSpec[] = [
   },
 ];
 
+/** The KV databases' commands (src/shell/kv_commands.ts). */
+const KV_SHELL_COMMANDS: readonly CommandSpec[] = Object.entries(KV_COMMANDS)
+  .map(([name, spec]) => ({
+    name,
+    usage: spec.usage,
+    argsUsage: spec.usage.split(" ").slice(1),
+    description: spec.description,
+    argsMin: spec.argsMin,
+    argsMax: spec.argsMax,
+  }));
+
 /** Every command, in the order `help` lists them: the table's, then ours. */
 export const SHELL_COMMANDS: readonly CommandSpec[] = [
   ...FUNCTION_TABLE.filter((f) => f.shell !== false).map(specOf),
+  ...KV_SHELL_COMMANDS,
   ...OWN_COMMANDS,
 ];
 
@@ -189,6 +208,7 @@ export function parseCommand(
   if (text === "") return null;
   const nameEnd = findWhitespace(text, 0);
   const word = text.slice(0, nameEnd).toLowerCase();
+  if (isKvCommand(word)) return parseKv(word, text, nameEnd);
   const spec = COMMANDS.get(
     Object.hasOwn(ALIASES, word) ? ALIASES[word]! : word,
   );
@@ -216,6 +236,39 @@ export function parseCommand(
     return { kind: spec.name === "help" ? "help" : "exit" };
   }
   return build(spec.def, args, spec.usage);
+}
+
+/** A KV command: its arguments, the last one the rest of the line if it says so. */
+function parseKv(
+  name: KvShellCommand["name"],
+  text: string,
+  nameEnd: number,
+): ShellCommand | ShellSyntaxError {
+  const spec = KV_COMMANDS[name];
+  let args: string[];
+  try {
+    args = tokenize(text, nameEnd);
+    if (spec.restOfLine && args.length > spec.argsMax) {
+      // The fixed arguments, then the rest of the line verbatim.
+      let i = nameEnd;
+      const fixed: string[] = [];
+      for (let n = 0; n < spec.argsMax - 1; n++) {
+        const [token, end] = readToken(text, skipWhitespace(text, i));
+        fixed.push(token);
+        i = end;
+      }
+      args = [...fixed, text.slice(skipWhitespace(text, i))];
+    }
+  } catch (error) {
+    if (!(error instanceof ShellSyntaxError)) throw error;
+    return new ShellSyntaxError(`${error.message}; usage: ${spec.usage}`);
+  }
+  if (args.length < spec.argsMin || args.length > spec.argsMax) {
+    return new ShellSyntaxError(
+      `wrong number of arguments for '${name}'; usage: ${spec.usage}`,
+    );
+  }
+  return { kind: "kv", name, args };
 }
 
 /**
@@ -337,6 +390,7 @@ async function execute(
   command: Exclude<ShellCommand, { kind: "exit" }>,
 ): Promise<string> {
   if (command.kind === "help") return HELP_TEXT;
+  if (command.kind === "kv") return await executeKv(client, command);
   const result = await client.call(command.fn, command.args);
   return functionDef(command.fn)?.ack ? "OK" : formatResult(result);
 }

@@ -119,7 +119,14 @@ export type PeerRequest =
   }
   /** The Redis front end's messages: resp_messages.ts. */
   | AtomicRequest
-  | ScanCursorRequest;
+  | ScanCursorRequest
+  /**
+   * Raft messages between the replicas of KV database `db`, all from
+   * `from` (validated in src/kv/wire.ts).
+   */
+  | { kind: "raft"; db: string; from: string; messages: unknown[] }
+  /** A KV database operation for the replica that can serve it (src/kv). */
+  | { kind: "kv"; db: string; op: unknown };
 
 /** Answers to {@link PeerRequest}s, by the same kind. */
 export type PeerResponse =
@@ -149,7 +156,10 @@ export type PeerResponse =
   /** `complete` false: more records than one answer holds; the rest next round. */
   | { kind: "ae_entries"; entries: SummaryEntry[]; complete: boolean }
   | AtomicResponse
-  | ScanCursorResponse;
+  | ScanCursorResponse
+  /** With the answering replica's own messages for the sender, if any. */
+  | { kind: "raft"; messages?: unknown[] }
+  | { kind: "kv"; answer: unknown };
 
 /** The most records or keys one peer message carries. */
 export const PEER_BATCH_MAX = BATCH_KEYS_MAX;
@@ -224,6 +234,13 @@ function parseMemberEntry(x: unknown): MemberEntry {
   }
   if (!MEMBER_PHASES.includes(phase)) fail("bad member phase");
   return [parseAddress(address), state, incarnation, phase];
+}
+
+const DB_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+function parseDbName(x: unknown): string {
+  if (typeof x !== "string" || !DB_NAME.test(x)) fail("bad database name");
+  return x;
 }
 
 function parseLimit(x: unknown, max: number): number {
@@ -339,6 +356,17 @@ export function parsePeerRequest(x: unknown): PeerRequest {
         kind: "read",
         keys: parseList(x.keys, PEER_BATCH_MAX, parseKey),
       };
+    case "raft":
+      if (!Array.isArray(x.messages)) fail("bad Raft messages");
+      return {
+        kind: "raft",
+        db: parseDbName(x.db),
+        from: parseAddress(x.from),
+        messages: x.messages,
+      };
+    case "kv":
+      if (!isObject(x.op)) fail("bad KV operation");
+      return { kind: "kv", db: parseDbName(x.db), op: x.op };
     case "scan": {
       const limit = x.limit;
       if (
@@ -485,5 +513,12 @@ export function parsePeerResponse(
       return parseAtomicResponse(x);
     case "scan_cursor":
       return { kind: "scan_cursor" };
+    case "raft":
+      if (x.messages === undefined) return { kind: "raft" };
+      if (!Array.isArray(x.messages)) fail("bad Raft answer");
+      return { kind: "raft", messages: x.messages };
+    case "kv":
+      if (!isObject(x.answer)) fail("bad KV answer");
+      return { kind: "kv", answer: x.answer };
   }
 }
