@@ -561,7 +561,9 @@ export class Coordinator {
       try {
         if (this.#members.isGone(target)) {
           await Promise.all(
-            batch.map((record) => this.write(record, { consistency: "one" })),
+            batch.map((record) =>
+              this.write(record, { consistency: "one", keepVersion: true })
+            ),
           );
         } else if (this.#members.isDown(target)) {
           continue;
