@@ -103,6 +103,12 @@ export interface MembershipOptions {
  */
 export const AWARENESS_MAX = 8;
 
+/**
+ * Announcements of a leave, a probe period apart, until one member
+ * answers: past that the node goes anyway (someone may remove it).
+ */
+const LEAVE_ANNOUNCES_MAX = 20;
+
 /** Longest probe timeout from measured round trips: this many base timeouts. */
 const PROBE_TIMEOUT_STRETCH_MAX = 4;
 
@@ -242,7 +248,21 @@ export class Membership {
     me.state = "left";
     me.incarnation++;
     this.#changed("member.left", { member: this.self });
-    return await this.announce();
+    // Once one member has heard it, gossip carries it to the others; a
+    // node that goes before anyone heard would be taken for dead, its
+    // ranges short of a replica until someone removes it.
+    for (let attempt = 1;; attempt++) {
+      const answered = await this.announce();
+      const others = [...this.#members.values()].some((m) =>
+        m.address !== this.self && m.state !== "left"
+      );
+      if (answered > 0 || !others || attempt >= LEAVE_ANNOUNCES_MAX) {
+        return answered;
+      }
+      await new Promise((resolve) =>
+        this.#clock.after(this.timing.probeIntervalMs, () => resolve(null))
+      );
+    }
   }
 
   /**
