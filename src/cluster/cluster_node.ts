@@ -22,7 +22,7 @@ import { Membership, type MembershipTiming } from "./membership.ts";
 import { peerDispatcher } from "./peer_dispatch.ts";
 import type { Random } from "./random.ts";
 import { Repair } from "./repair.ts";
-import { Topology } from "./topology.ts";
+import { type RingBuilder, Topology } from "./topology.ts";
 
 /** How often a node decides again whether its clock may stamp writes. */
 const CLOCK_CHECK_INTERVAL_MS = 100;
@@ -50,6 +50,12 @@ export interface ClusterNodeOptions {
   clock: Clock;
   random: Random;
   vnodes: number;
+  /**
+   * Builds the ring for a member set; default `Ring.build` with `vnodes`
+   * (Web Crypto digests). A simulation hands in one that resolves on its
+   * own schedule, so that a ring change lands at the same step every run.
+   */
+  buildRing?: RingBuilder;
   replicationFactor: number;
   readQuorum?: number;
   writeQuorum?: number;
@@ -248,7 +254,8 @@ export class ClusterNode {
       ...(options.log !== undefined ? { log: options.log } : {}),
     });
     const topology: Topology = await Topology.create(
-      (members) => Ring.build(members, { vnodes: options.vnodes }),
+      options.buildRing ??
+        ((members) => Ring.build(members, { vnodes: options.vnodes })),
       membership.members(),
     );
     return new ClusterNode(options, membership, topology, clockSkew);

@@ -315,19 +315,33 @@ export class Coordinator {
     entries: readonly (readonly [string, unknown])[],
     options: WriteOptions = {},
   ): Promise<number> {
+    const results = await this.setEach(entries, options);
+    return results.filter((r) => r.status === "rejected").length;
+  }
+
+  /**
+   * Writes many keys, each with its own quorum, and resolves with each
+   * one's outcome: the version written, or why it was not acknowledged.
+   */
+  async setEach(
+    entries: readonly (readonly [string, unknown])[],
+    options: WriteOptions = {},
+  ): Promise<PromiseSettledResult<Version>[]> {
     this.#checkClock();
     if (this.#alone()) {
       const records = entries.map(([key, value]) =>
         this.#record(key, value, options)
       );
       // A durable engine commits the whole batch in one transaction.
-      await Promise.all(records.map((record) => this.#store.apply(record)));
-      return 0;
+      return await Promise.allSettled(
+        records.map((record) =>
+          this.#store.apply(record).then(() => record.version)
+        ),
+      );
     }
-    const results = await Promise.allSettled(
+    return await Promise.allSettled(
       entries.map(([key, value]) => this.set(key, value, options)),
     );
-    return results.filter((r) => r.status === "rejected").length;
   }
 
   /** This node's own copy of `key` if live, without asking peers. */
@@ -346,14 +360,14 @@ export class Coordinator {
     return this.#store.count();
   }
 
-  /** Stores `value` under `key` on a write quorum. */
+  /** Stores `value` under `key` on a write quorum; resolves with its version. */
   async set(
     key: string,
     value: unknown,
     options: WriteOptions = {},
-  ): Promise<void> {
+  ): Promise<Version> {
     this.#checkClock();
-    await this.write(this.#record(key, value, options), options);
+    return await this.write(this.#record(key, value, options), options);
   }
 
   #record(key: string, value: unknown, options: WriteOptions): StoredRecord {
@@ -389,17 +403,30 @@ export class Coordinator {
     key: string,
     options: ReadOptions & Pick<WriteOptions, "strict"> = {},
   ): Promise<StoredRecord | undefined> {
+    return (await this.remove(key, options)).prior;
+  }
+
+  /**
+   * {@link pop}, saying also the version of the tombstone it wrote
+   * (undefined when the key had no value, and nothing was written).
+   */
+  async remove(
+    key: string,
+    options: ReadOptions & Pick<WriteOptions, "strict"> = {},
+  ): Promise<
+    { prior: StoredRecord | undefined; version: Version | undefined }
+  > {
     this.#checkClock();
     const prior = await this.read(key, options);
-    if (prior === undefined) return undefined;
-    await this.write({
+    if (prior === undefined) return { prior, version: undefined };
+    const version = await this.write({
       key,
       value: null,
       version: this.#hlc.now(),
       tombstone: true,
       expiresAtMs: null,
     }, options);
-    return prior;
+    return { prior, version };
   }
 
   /**
@@ -414,12 +441,16 @@ export class Coordinator {
    * newer than it. So a write that is acknowledged before another begins
    * is always older than it, through any nodes and whatever their clocks
    * (within the skew this node accepts): the quorums of the two writes
-   * share a replica, which holds the first.
+   * share a replica, which holds the first. Resolves with the version
+   * written last.
    */
-  async write(record: StoredRecord, options: WriteOptions = {}): Promise<void> {
+  async write(
+    record: StoredRecord,
+    options: WriteOptions = {},
+  ): Promise<Version> {
     if (this.#alone()) {
       await this.#store.apply(record);
-      return;
+      return record.version;
     }
     const n = this.settings.replicationFactor;
     const replicas = this.ring.preferenceList(record.key, n);
@@ -430,7 +461,7 @@ export class Coordinator {
       !this.#topology.inTransition
     ) {
       await this.#store.apply(record);
-      return;
+      return record.version;
     }
     const need = this.#need(options.consistency, "write");
     const strict = options.strict === true || options.consistency === "all";
@@ -443,7 +474,7 @@ export class Coordinator {
       if (
         newer === undefined || options.keepVersion === true ||
         round === WRITE_ROUNDS_MAX
-      ) return;
+      ) return current.version;
       if (!this.#hlc.observe(newer)) {
         throw new ClockSkewError(
           `write refused: a replica holds a version of '${

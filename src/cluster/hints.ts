@@ -12,7 +12,7 @@
  * @module
  */
 
-import { compareVersions } from "../clock/mod.ts";
+import { compareVersions, type Version } from "../clock/mod.ts";
 import { type HintLog, type StoredRecord, supersedes } from "../storage/mod.ts";
 
 /** Bounds on the hints one node holds. */
@@ -121,6 +121,19 @@ export class HintStore {
     this.#count--;
     this.#bytes -= sizeOf(current);
     if (hints.size === 0) this.#byTarget.delete(target);
+  }
+
+  /** The newest version of `key` hinted for any member, if any. */
+  newest(key: string): Version | undefined {
+    let best: Version | undefined;
+    for (const hints of this.#byTarget.values()) {
+      const record = hints.get(key);
+      if (
+        record !== undefined &&
+        (best === undefined || compareVersions(record.version, best) > 0)
+      ) best = record.version;
+    }
+    return best;
   }
 
   /** Members that have hints waiting. */

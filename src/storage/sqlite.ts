@@ -78,6 +78,12 @@ export interface SqliteStoreOptions {
    * (SQLITE_FULL) without filling one. Default: no cap.
    */
   maxPageCount?: number;
+  /**
+   * Runs a function at the end of the current turn, when the writes queued
+   * in it commit; default `setImmediate`. A simulation hands in its own
+   * scheduler, so that commits happen at the same step every run.
+   */
+  schedule?: (fn: () => void) => void;
 }
 
 /** What the engine did since it opened. */
@@ -242,7 +248,8 @@ export class SqliteStore implements Store {
   ]];
   #listener: ChangeListener = () => {};
   #queue: Write[] = [];
-  #flushScheduled: ReturnType<typeof setImmediate> | null = null;
+  #flushScheduled: { cancel(): void } | null = null;
+  readonly #schedule: ((fn: () => void) => void) | undefined;
   #count: number;
   #closed = false;
   readonly #stats = { commits: 0, writes: 0, failedCommits: 0 };
@@ -260,8 +267,14 @@ export class SqliteStore implements Store {
   /** Told of each transaction that failed, with the fault's description. */
   onCommitFailed?: (reason: string, writes: number) => void;
 
-  private constructor(db: DatabaseSync, batchMax: number, cacheBytes: number) {
+  private constructor(
+    db: DatabaseSync,
+    batchMax: number,
+    cacheBytes: number,
+    schedule: ((fn: () => void) => void) | undefined,
+  ) {
     this.#db = db;
+    this.#schedule = schedule;
     this.#batchMax = batchMax;
     this.#cache = new RecordCache(cacheBytes);
     const where = "FROM records WHERE";
@@ -372,6 +385,7 @@ export class SqliteStore implements Store {
         db,
         options.batchRecordsMax ?? STORE_BATCH_RECORDS_MAX,
         options.cacheBytes ?? SQLITE_RECORD_CACHE_BYTES,
+        options.schedule,
       );
     } catch (error) {
       try {
@@ -577,7 +591,7 @@ export class SqliteStore implements Store {
       } else {
         // setImmediate runs after the I/O callbacks of this turn: every
         // request that arrived in the same turn joins the transaction.
-        this.#flushScheduled ??= setImmediate(() => {
+        this.#flushScheduled ??= this.#atEndOfTurn(() => {
           this.#flushScheduled = null;
           this.#commitQueued();
         });
@@ -585,12 +599,23 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** Runs `fn` at the end of this turn, unless cancelled first. */
+  #atEndOfTurn(fn: () => void): { cancel(): void } {
+    if (this.#schedule === undefined) {
+      const id = setImmediate(fn);
+      return { cancel: () => clearImmediate(id) };
+    }
+    let live = true;
+    this.#schedule(() => {
+      if (live) fn();
+    });
+    return { cancel: () => live = false };
+  }
+
   /** Commits every queued write, in batches of at most `batchMax`. */
   #commitQueued(): void {
-    if (this.#flushScheduled !== null) {
-      clearImmediate(this.#flushScheduled);
-      this.#flushScheduled = null;
-    }
+    this.#flushScheduled?.cancel();
+    this.#flushScheduled = null;
     while (this.#queue.length > 0) {
       const batch = this.#queue.length <= this.#batchMax
         ? this.#queue
