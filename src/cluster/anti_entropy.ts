@@ -229,11 +229,6 @@ export class AntiEntropy {
    * Resolves with the records moved (both ways).
    */
   async round(): Promise<number> {
-    const ring = this.#ready();
-    if (ring === undefined) {
-      this.#stats.skipped++;
-      return 0;
-    }
     const { self, membership, topology, random } = this.#o;
     const peers = shuffle(
       topology.readRing.members.filter((m) =>
@@ -242,7 +237,13 @@ export class AntiEntropy {
       random,
     );
     const peer = peers[0];
+    // Alone, nothing to compare: the digests are not even counted.
     if (peer === undefined) return 0;
+    const ring = this.#ready();
+    if (ring === undefined) {
+      this.#stats.skipped++;
+      return 0;
+    }
     this.#stats.rounds++;
     const mask = this.#mask(peer);
     const answer = await this.#call(peer, {
