@@ -61,7 +61,7 @@ function events(signal: AbortSignal): ReadableStream<Uint8Array> {
             first = false;
             continue;
           }
-          if (last.value !== null) {
+          if (last?.value !== null && last?.value !== undefined) {
             controller.enqueue(
               encoder.encode(`data: ${JSON.stringify(last.value)}\n\n`),
             );
