@@ -27,6 +27,7 @@ import {
 import {
   BadRequestError,
   KvdbError,
+  OverloadedError,
   PayloadTooLargeError,
   RequestTimeoutError,
 } from "../errors.ts";
@@ -277,6 +278,12 @@ export function createHandler(
   const peerRefused = rateLimited(log, "peer.refused", 10_000);
 
   function failure(error: unknown): Response {
+    if (error instanceof OverloadedError) {
+      // Refused before any work: the client may send it again then.
+      return json(encodeError(error.message), error.status, {
+        "retry-after": String(error.retryAfterSeconds),
+      });
+    }
     if (error instanceof KvdbError) {
       return json(encodeError(error.message), error.status);
     }

@@ -60,6 +60,28 @@ export class MemoryStore implements Store {
     return Promise.resolve(true);
   }
 
+  applyMany(records: readonly StoredRecord[]): Promise<boolean[]> {
+    this.#assertOpen();
+    const results: boolean[] = [];
+    for (const record of records) {
+      const current = this.#records.get(record.key);
+      if (!supersedes(record, current)) {
+        results.push(false);
+        continue;
+      }
+      if (current === undefined) {
+        this.#sorted = null;
+        if (this.#bySegment !== null) this.#index(this.#bySegment, record.key);
+      }
+      this.#records.set(record.key, record);
+      if (record.expiresAtMs !== null) this.#expiring.add(record.key);
+      if (record.tombstone) this.#tombstones.add(record.key);
+      this.#listener(record.key, current?.version, record.version);
+      results.push(true);
+    }
+    return Promise.resolve(results);
+  }
+
   watch(listener: ChangeListener): void {
     this.#listener = listener;
   }
