@@ -136,6 +136,10 @@ export interface KVClientOptions {
 
 /** Port a bare `"host"` address means: KVDB's default port. */
 const DEFAULT_PORT = 5878;
+/** Times a request refused as overloaded (429, Retry-After) is sent again. */
+const OVERLOAD_RETRIES_MAX = 20;
+/** Longest wait before sending an overloaded request again. */
+const OVERLOAD_WAIT_MS_MAX = 5_000;
 const DEFAULT_NODES: readonly string[] = ["127.0.0.1:5878"];
 const TIMEOUT_MS_DEFAULT = 10_000;
 /**
@@ -356,7 +360,16 @@ interface Answer {
 
 /** What one attempt on one node came to. */
 type Attempt =
-  | { kind: "answered"; text: string; status: number }
+  | {
+    kind: "answered";
+    text: string;
+    status: number;
+    /**
+     * Seconds the node asked us to wait before sending the request again
+     * (429, or 503 with Retry-After: refused before any work was done).
+     */
+    retryAfterS?: number;
+  }
   /** Nothing reached the server: safe to try another node. */
   | { kind: "unreachable"; error: unknown }
   /** The server may have acted (timeout, broken answer): retry reads only. */
@@ -518,7 +531,20 @@ export class KVClient {
       const index = (start + step) % this.#nodes.length;
       const node = this.#nodes[index]!;
       tried.push(node.label);
-      const attempt = await this.#attempt(node, fn, body);
+      let attempt = await this.#attempt(node, fn, body);
+      // Refused before any work (overloaded): wait as asked, and send it
+      // again, a bounded number of times. Safe for writes too: nothing of
+      // the request was done.
+      for (
+        let wait = 0;
+        attempt.kind === "answered" && attempt.retryAfterS !== undefined &&
+        wait < OVERLOAD_RETRIES_MAX;
+        wait++
+      ) {
+        const ms = Math.min(attempt.retryAfterS * 1000, OVERLOAD_WAIT_MS_MAX);
+        await new Promise((resolve) => setTimeout(resolve, Math.max(10, ms)));
+        attempt = await this.#attempt(node, fn, body);
+      }
       switch (attempt.kind) {
         case "answered": {
           // Remembered even for an error answer: the node is up.
@@ -585,7 +611,12 @@ export class KVClient {
         );
       return { kind: "ambiguous", error: cause };
     }
-    return { kind: "answered", text, status: response.status };
+    const retryAfter = response.headers.get("retry-after");
+    const retryAfterS = retryAfter === null ? NaN : Number(retryAfter);
+    return (response.status === 429 || response.status === 503) &&
+        Number.isFinite(retryAfterS) && retryAfterS >= 0
+      ? { kind: "answered", text, status: response.status, retryAfterS }
+      : { kind: "answered", text, status: response.status };
   }
 
   #timedOut(node: Node, fn: string, cause: unknown): KVConnectionError {
@@ -1251,7 +1282,7 @@ function decode(text: string, status: number, node: Node): unknown {
       throw protocolError("error without a 'description' string");
     }
     // The seed's server answered errors with HTTP 200; keep whatever came.
-    if (status === 503) {
+    if (status === 503 || status === 429) {
       throw new KVUnavailableError(description, status, node.label);
     }
     if (status === 401) throw new KVAuthError(description, status, node.label);

@@ -331,6 +331,49 @@ Deno.test("KVClient throws KVUnavailableError on HTTP 503", async () => {
   assertEquals(error.message, "Quorum not met: 1 of 2 replicas.");
 });
 
+/** An error answer carrying `Retry-After: seconds`. */
+function overloaded(status: number, seconds: string): Response {
+  const response = fail(status, "the node is overloaded; try again shortly");
+  response.headers.set("retry-after", seconds);
+  return response;
+}
+
+Deno.test("KVClient sends a write again, to the same node, after 429 with Retry-After", async () => {
+  let answered = 0;
+  const fake = fakeFetch(() => ++answered <= 2 ? overloaded(429, "0") : ok(1));
+  const client = new KVClient({
+    nodes: ["127.0.0.1:1", "127.0.0.1:2"],
+    fetch: fake.fetch,
+  });
+  await client.set("a", 1);
+  assertEquals(fake.seen.length, 3);
+  assertEquals(new Set(fake.seen.map((s) => s.url)).size, 1);
+});
+
+Deno.test("KVClient gives up on a node that stays overloaded, with KVUnavailableError", async () => {
+  const fake = fakeFetch(() => overloaded(503, "0"));
+  const client = new KVClient({ fetch: fake.fetch });
+  const error = await assertRejects(
+    () => client.set("a", 1),
+    KVUnavailableError,
+  );
+  assertEquals(error.status, 503);
+  assertEquals(fake.seen.length, 21, "the first try and 20 more");
+});
+
+Deno.test("KVClient does not resend a 429 or 503 without Retry-After", async () => {
+  for (const status of [429, 503]) {
+    const fake = fakeFetch(() => fail(status, "no"));
+    const client = new KVClient({ fetch: fake.fetch });
+    const error = await assertRejects(
+      () => client.set("a", 1),
+      KVUnavailableError,
+    );
+    assertEquals(error.status, status);
+    assertEquals(fake.seen.length, 1);
+  }
+});
+
 Deno.test("KVClient throws KVAuthError on HTTP 401", async () => {
   const fake = fakeFetch(() => fail(401, "Unauthorized."));
   const client = new KVClient({ fetch: fake.fetch, token: "wrong" });

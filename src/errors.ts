@@ -56,6 +56,17 @@ export class UnavailableError extends KvdbError {
 }
 
 /**
+ * The node has taken on as much work as it can: the request was refused
+ * before any of it was done, and may be sent again after
+ * {@link retryAfterSeconds} (HTTP 429 with `Retry-After`).
+ */
+export class OverloadedError extends KvdbError {
+  constructor(message: string, readonly retryAfterSeconds = 1) {
+    super(message, 429);
+  }
+}
+
+/**
  * This node's clock is too far from its peers' for it to stamp writes: the
  * versions it issued would order writes wrongly and its TTLs would be off
  * (HTTP 503: another node can take the write).

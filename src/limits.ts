@@ -160,5 +160,17 @@ export const KV_MUTATIONS_MAX = 1_000;
 export const KV_COMMIT_BYTES_MAX = 819_200;
 /** Keys of one commit's checks and mutations, in bytes. */
 export const KV_COMMIT_KEY_BYTES_MAX = 81_920;
+/** Keys one watch follows (Deno KV's limit). */
+export const KV_WATCH_KEYS_MAX = 10;
+/** Longest a watch's long poll is held by a replica on another node. */
+export const KV_WATCH_POLL_MS_MAX = 30_000;
+/**
+ * Long polls of other nodes' watches a replica holds at once; past it, a
+ * poll is answered at once and its node polls again a little later, so
+ * that watches never take the peer pool from Raft's own messages.
+ */
+export const KV_WATCH_HELD_MAX = 256;
+/** Ranges in one KV Connect snapshot read (Deno KV's limit). */
+export const KV_READ_RANGES_MAX = 10;
 /** Voters per KV database by default (`--kv-voters`). */
 export const KV_VOTERS_DEFAULT = 3;

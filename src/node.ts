@@ -61,6 +61,7 @@ import {
   type PeerTransport,
 } from "./transport/mod.ts";
 import { KvDatabases, KvService } from "./kv/mod.ts";
+import { createKvConnect } from "./kvconnect/mod.ts";
 import { KV_VOTERS_DEFAULT } from "./limits.ts";
 import { setImmediate } from "node:timers";
 import { VERSION } from "./version.ts";
@@ -399,7 +400,22 @@ export async function startNode(
     }
     return client.call("cluster_info");
   };
+  const logInternal = (error: unknown) =>
+    log("request.internal_error", {
+      error: error instanceof Error ? error.stack ?? error.message : error,
+    }, "error");
+  // Deno.openKv("http://<node>/kv") and npm @deno/kv (docs/kv-connect.md).
+  const kvConnect = createKvConnect({
+    dbs: kv,
+    ...(auth !== undefined ? { auth } : {}),
+    clusterId: config.clusterId ?? DEFAULT_CLUSTER_ID,
+    now: () => clock.now(),
+    observe: (method, status, seconds) =>
+      metrics.request(`kvconnect.${method}`, status, seconds, clock.now()),
+    logError: logInternal,
+  });
   const handler = createHandler({
+    kvConnect,
     ui: {
       cluster: async () => ({
         status: await clusterStatus(
@@ -428,10 +444,7 @@ export async function startNode(
     metrics,
     log,
     // A bug, not the caller's fault: the stack goes to the log only.
-    logError: (error) =>
-      log("request.internal_error", {
-        error: error instanceof Error ? error.stack ?? error.message : error,
-      }, "error"),
+    logError: logInternal,
     collect: () => [
       ...(resp === undefined ? [] : respStats.families()),
       ...nodeMetrics({

@@ -164,7 +164,9 @@ for (const offset of ["+20s", "-20s"]) {
       assertEquals(status, 503, JSON.stringify(body));
       assertMatch(
         String(body.description),
-        /clock is (19|20)\d{3} ms (ahead of|behind) 4 of 4 peers/,
+        // Every peer it counts as alive is off (all four, or fewer while
+        // some are briefly suspect on a loaded machine).
+        /clock is (19|20)\d{3} ms (ahead of|behind) ([1-4]) of \3 peers/,
       );
       const { body: info } = await rpc(nodes[4]!.address, "cluster_info");
       const clock = (info.result as { clock: Record<string, unknown> }).clock;

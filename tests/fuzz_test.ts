@@ -713,7 +713,13 @@ function kinds(signer: PeerSigner, replay: Bad): Kind[] {
             { kind: "ping", from: "169.254.169.254:80", members: [] },
             { kind: "ping_req", target: "metadata.google.internal:80" },
             { kind: "transfer", for: "[fe80::1]:5878", limit: 10 },
-            { kind: "ae_leaves", from: "2852039166:80", ring: 1, buckets: [0] },
+            {
+              kind: "ae_leaves",
+              from: "2852039166:80",
+              ring: 1,
+              cut: 0,
+              buckets: [0],
+            },
           ]
         ) {
           cases.push(await peer(JSON.stringify(message)));

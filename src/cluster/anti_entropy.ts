@@ -137,6 +137,10 @@ export class AntiEntropy {
         if (ring !== request.ring) {
           return { kind: "ae_buckets", differing: [], skip: "ring" };
         }
+        const cut = this.#o.digests.advance(request.cut);
+        if (cut > request.cut) {
+          return { kind: "ae_buckets", differing: [], skip: "cut", cut };
+        }
         const mine = this.#tree().buckets(this.#mask(request.from));
         const differing: number[] = [];
         mine.forEach(([count, sum], i) => {
@@ -150,6 +154,7 @@ export class AntiEntropy {
         if (this.#ready() !== request.ring) {
           return { kind: "ae_leaves", leaves: [] };
         }
+        this.#o.digests.advance(request.cut);
         return {
           kind: "ae_leaves",
           leaves: this.#tree().leaves(
@@ -229,11 +234,6 @@ export class AntiEntropy {
    * Resolves with the records moved (both ways).
    */
   async round(): Promise<number> {
-    const ring = this.#ready();
-    if (ring === undefined) {
-      this.#stats.skipped++;
-      return 0;
-    }
     const { self, membership, topology, random } = this.#o;
     const peers = shuffle(
       topology.readRing.members.filter((m) =>
@@ -242,16 +242,35 @@ export class AntiEntropy {
       random,
     );
     const peer = peers[0];
+    // Alone, nothing to compare: the digests are not even counted.
     if (peer === undefined) return 0;
+    const ring = this.#ready();
+    if (ring === undefined) {
+      this.#stats.skipped++;
+      return 0;
+    }
     this.#stats.rounds++;
     const mask = this.#mask(peer);
-    const answer = await this.#call(peer, {
-      kind: "ae_buckets",
-      from: self,
-      ring,
-      buckets: this.#tree().buckets(mask).map(([c, s]) => [c, s]),
-    });
-    if (answer.kind !== "ae_buckets" || answer.skip !== undefined) {
+    const digests = this.#o.digests;
+    // One cut for both sides: records written after it are left out, the
+    // same ones on each. A peer already past it names its own, once.
+    let cut = digests.advance(this.#o.clock.now() - AE_SETTLE_MS);
+    let answer: PeerResponse | undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      answer = await this.#call(peer, {
+        kind: "ae_buckets",
+        from: self,
+        ring,
+        cut,
+        buckets: this.#tree().buckets(mask).map(([c, s]) => [c, s]),
+      });
+      if (
+        answer.kind !== "ae_buckets" || answer.skip !== "cut" ||
+        answer.cut === undefined || answer.cut > this.#o.clock.now()
+      ) break;
+      cut = digests.advance(answer.cut);
+    }
+    if (answer?.kind !== "ae_buckets" || answer.skip !== undefined) {
       this.#stats.skipped++;
       return 0;
     }
@@ -274,9 +293,21 @@ export class AntiEntropy {
       i += BUCKETS_PER_STEP
     ) {
       const buckets = order.slice(i, i + BUCKETS_PER_STEP);
-      const leaves = await this.#differingLeaves(peer, ring, mask, buckets);
+      const leaves = await this.#differingLeaves(
+        peer,
+        ring,
+        cut,
+        mask,
+        buckets,
+      );
       this.#stats.leavesDiffering += leaves.length;
-      moved += await this.#reconcile(peer, ring, leaves, this.#keysMax - moved);
+      moved += await this.#reconcile(
+        peer,
+        ring,
+        cut,
+        leaves,
+        this.#keysMax - moved,
+      );
     }
     return moved;
   }
@@ -284,6 +315,7 @@ export class AntiEntropy {
   async #differingLeaves(
     peer: string,
     ring: number,
+    cut: number,
     mask: Uint8Array,
     buckets: number[],
   ): Promise<number[]> {
@@ -291,6 +323,7 @@ export class AntiEntropy {
       kind: "ae_leaves",
       from: this.#o.self,
       ring,
+      cut,
       buckets,
     });
     if (answer.kind !== "ae_leaves") return [];
@@ -310,12 +343,10 @@ export class AntiEntropy {
   async #reconcile(
     peer: string,
     ring: number,
+    before: number,
     leaves: number[],
     keysMax: number,
   ): Promise<number> {
-    // One cut for both sides: records written after it are left out, the
-    // same ones on each.
-    const before = this.#o.clock.now() - AE_SETTLE_MS;
     const pull: Summary[] = [];
     const push: string[] = [];
     for (let i = 0; i < leaves.length; i += LEAVES_PER_REQUEST) {

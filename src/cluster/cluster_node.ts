@@ -267,8 +267,6 @@ export class ClusterNode {
     const report = (what: string) => (error: unknown) =>
       log?.("loop.failed", { loop: what, error }, "error");
     this.membership.start();
-    // Count the digests in the background; anti-entropy waits for them.
-    void this.digests.follow(this.topology.readRing);
     this.#loops.push(
       repeat(
         clock,

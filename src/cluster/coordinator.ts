@@ -13,7 +13,12 @@ import {
   type HybridClock,
   type Version,
 } from "../clock/mod.ts";
-import { ClockSkewError, KvdbError, UnavailableError } from "../errors.ts";
+import {
+  ClockSkewError,
+  KvdbError,
+  OverloadedError,
+  UnavailableError,
+} from "../errors.ts";
 import {
   FAN_OUT_MAX,
   LIST_KEYS_MAX,
@@ -137,6 +142,15 @@ export interface WriteAck {
  */
 const WRITE_ROUNDS_MAX = 4;
 
+/**
+ * Most records of batched writes (`setMany`) a coordinator has in flight;
+ * a batch that would go beyond is refused before any work (429).
+ */
+export const BATCHED_IN_FLIGHT_MAX = 20_000;
+
+/** A batch's peer deadline grows by one peer deadline per this many records. */
+const BATCH_RECORDS_PER_DEADLINE = 1_000;
+
 /** A page of keys and where the next page starts (null: no more). */
 export interface KeyPage {
   keys: string[];
@@ -196,6 +210,7 @@ export class Coordinator {
   readonly #members: MemberView;
   readonly #hints: HintStore;
   readonly #clockRefusal: () => string | undefined;
+  #batchedInFlight = 0;
   #settings: ReplicationSettings;
   #settingsVersion = -1;
 
@@ -328,20 +343,179 @@ export class Coordinator {
     options: WriteOptions = {},
   ): Promise<PromiseSettledResult<Version>[]> {
     this.#checkClock();
-    if (this.#alone()) {
-      const records = entries.map(([key, value]) =>
-        this.#record(key, value, options)
-      );
-      // A durable engine commits the whole batch in one transaction.
-      return await Promise.allSettled(
-        records.map((record) =>
-          this.#store.apply(record).then(() => record.version)
-        ),
+    // Refused before any work when too many batched records are in flight
+    // already: the client waits and sends it again (429, Retry-After),
+    // instead of quorums timing out half done.
+    if (this.#batchedInFlight + entries.length > BATCHED_IN_FLIGHT_MAX) {
+      throw new OverloadedError(
+        `Overloaded: ${this.#batchedInFlight} batched writes in flight on ` +
+          "this node; send the batch again shortly",
       );
     }
-    return await Promise.allSettled(
-      entries.map(([key, value]) => this.set(key, value, options)),
+    const records = entries.map(([key, value]) =>
+      this.#record(key, value, options)
     );
+    if (this.#alone()) {
+      // A durable engine commits the whole batch in one transaction.
+      await this.#store.applyMany(records);
+      return records.map((record) => ({
+        status: "fulfilled",
+        value: record.version,
+      }));
+    }
+    this.#batchedInFlight += records.length;
+    try {
+      return await this.#writeBatch(records, options);
+    } finally {
+      this.#batchedInFlight -= records.length;
+    }
+  }
+
+  /**
+   * Writes many records with a quorum each, as {@link write} would, but
+   * as one message to each replica (one transaction on each) rather than
+   * a quorum's promises and timers per record. A record whose replica is
+   * down or fails, or holds a newer version, goes on through
+   * {@link write} alone (stand-ins, another round). Resolves with each
+   * record's outcome: the version acknowledged, or why not.
+   */
+  async #writeBatch(
+    records: readonly StoredRecord[],
+    options: WriteOptions,
+  ): Promise<PromiseSettledResult<Version>[]> {
+    const n = this.settings.replicationFactor;
+    const need = this.#need(options.consistency, "write");
+    const ring = this.ring;
+    const byTarget = new Map<string, number[]>();
+    for (let i = 0; i < records.length; i++) {
+      for (const target of ring.preferenceList(records[i]!.key, n)) {
+        let indexes = byTarget.get(target);
+        if (indexes === undefined) {
+          indexes = [];
+          byTarget.set(target, indexes);
+        }
+        indexes.push(i);
+      }
+    }
+    const acks = new Uint8Array(records.length);
+    const answered = new Uint8Array(records.length);
+    // Records a replica holds newer: stamped again, through write().
+    const newer = new Set<number>();
+    // Replicas that failed, by record: hints, or write() if W was missed.
+    const failed = new Map<number, string[]>();
+    // A replica that is slow is not down: the deadline grows with the batch.
+    const deadlineMs = this.#peerDeadlineMs *
+      (1 + Math.floor(records.length / BATCH_RECORDS_PER_DEADLINE));
+    let settled = 0;
+    let done!: () => void;
+    const allSettled = new Promise<void>((resolve) => done = resolve);
+    const isSettled = (i: number) =>
+      acks[i]! >= need || answered[i] === ring.preferenceList(
+          records[i]!.key,
+          n,
+        ).length;
+    const mark = (i: number, target: string, ok: boolean) => {
+      const was = isSettled(i);
+      answered[i]!++;
+      if (ok) acks[i]!++;
+      else failed.set(i, [...(failed.get(i) ?? []), target]);
+      if (!was && isSettled(i) && ++settled === records.length) done();
+    };
+    const calls = [...byTarget].map(async ([target, indexes]) => {
+      if (this.#members.isDown(target)) {
+        for (const i of indexes) mark(i, target, false);
+        return;
+      }
+      let held: Map<number, Version> | undefined;
+      try {
+        held = await this.#writeMany(
+          target,
+          indexes.map((i) => records[i]!),
+          deadlineMs,
+        );
+      } catch (error) {
+        if (!isPeerFailure(error)) throw error;
+        for (const i of indexes) mark(i, target, false);
+        return;
+      }
+      indexes.forEach((i, k) => {
+        if (held?.has(k) && options.keepVersion !== true) newer.add(i);
+        mark(i, target, true);
+      });
+    });
+    if (this.#topology.inTransition) {
+      // The future replicas get the batch too, without counting.
+      const extra = new Map<string, StoredRecord[]>();
+      for (const record of records) {
+        const now = ring.preferenceList(record.key, n);
+        for (
+          const target of this.#topology.writeRing.preferenceList(record.key, n)
+        ) {
+          if (now.includes(target)) continue;
+          extra.set(target, [...(extra.get(target) ?? []), record]);
+        }
+      }
+      for (const [target, batch] of extra) {
+        this.#writeMany(target, batch, deadlineMs).catch((error) => {
+          if (!isPeerFailure(error)) throw error;
+        });
+      }
+    }
+    // Every record settled, or every call did (whichever is first; a call
+    // still in flight then finishes in the background).
+    await Promise.race([allSettled, Promise.all(calls).then(() => {})]);
+    const again: number[] = [];
+    for (let i = 0; i < records.length; i++) {
+      if (newer.has(i) || acks[i]! < need) again.push(i);
+      else if (failed.has(i) && options.strict !== true) {
+        // Quorum met without a replica: a stand-in keeps its copy, as a
+        // single write's would, in the background.
+        const record = records[i]!;
+        const used = new Set(ring.preferenceList(record.key, n));
+        for (const target of failed.get(i)!) {
+          this.#writeHinted(target, record, used).catch((error) => {
+            if (!isPeerFailure(error)) throw error;
+          });
+        }
+      }
+    }
+    const results: PromiseSettledResult<Version>[] = records.map((record) => ({
+      status: "fulfilled",
+      value: record.version,
+    }));
+    const retried = await Promise.allSettled(
+      again.map((i) => this.write(records[i]!, options)),
+    );
+    again.forEach((i, k) => results[i] = retried[k]!);
+    return results;
+  }
+
+  /**
+   * Stores `records` on `target` (this node: its store, in one
+   * transaction); resolves with the ones it holds newer, by index.
+   */
+  async #writeMany(
+    target: string,
+    records: StoredRecord[],
+    deadlineMs: number,
+  ): Promise<Map<number, Version> | undefined> {
+    if (target === this.#self) {
+      const stored = await this.#store.applyMany(records);
+      let newer: Map<number, Version> | undefined;
+      stored.forEach((ok, k) => {
+        if (ok) return;
+        const held = this.#newerThan(records[k]!);
+        if (held !== undefined) (newer ??= new Map()).set(k, held);
+      });
+      return newer;
+    }
+    const answer = await this.#transport.call(
+      target,
+      { kind: "write", records },
+      deadlineMs,
+    );
+    if (answer.kind !== "write") throw new Error("unexpected answer kind");
+    return answer.newer === undefined ? undefined : new Map(answer.newer);
   }
 
   /** This node's own copy of `key` if live, without asking peers. */
@@ -693,9 +867,7 @@ export class Coordinator {
           return { kind: "write", applied: request.records.length };
         }
         // All at once: a durable engine commits them in one transaction.
-        const results = await Promise.all(
-          request.records.map((record) => this.#store.apply(record)),
-        );
+        const results = await this.#store.applyMany(request.records);
         let newer: [number, Version][] | undefined;
         results.forEach((stored, i) => {
           if (stored) return;

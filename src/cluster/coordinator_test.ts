@@ -260,3 +260,45 @@ Deno.test("a write stamped older than a replica's version is stamped again and w
   }
   assertEquals((await node("n3:1").coordinator.read("k"))?.value, "v2");
 });
+
+Deno.test("setMany() writes a batch to every replica, one message each, and every key reads back", async () => {
+  const { node } = await cluster();
+  const entries = Array.from({ length: 200 }, (_, i) => [`b${i}`, i] as const);
+  assertEquals(await node("n1:1").coordinator.setMany(entries), 0);
+  for (const address of ADDRESSES) {
+    assertEquals(node(address).store.count(), 200, address);
+  }
+  for (const [key, value] of entries) {
+    assertEquals((await node("n3:1").coordinator.read(key))?.value, value);
+  }
+});
+
+Deno.test("setMany() with a replica down still meets W, and counts what missed it", async () => {
+  const { node, network } = await cluster();
+  network.down("n3:1");
+  const entries = Array.from({ length: 50 }, (_, i) => [`d${i}`, i] as const);
+  assertEquals(await node("n1:1").coordinator.setMany(entries), 0);
+  assertEquals(node("n2:1").store.count(), 50);
+  network.down("n2:1");
+  assertEquals(
+    await node("n1:1").coordinator.setMany(entries),
+    50,
+    "one replica of three cannot make W = 2",
+  );
+});
+
+Deno.test("setMany() stamps again a key a replica holds newer", async () => {
+  const { node, clock } = await cluster();
+  const ahead = {
+    key: "x",
+    value: "from the future",
+    version: [clock.now() + 300, 0, "n9:1"] as const,
+    tombstone: false,
+    expiresAtMs: null,
+  };
+  for (const address of ADDRESSES) await node(address).store.apply(ahead);
+  assertEquals(await node("n1:1").coordinator.setMany([["x", "now"]]), 0);
+  for (const address of ADDRESSES) {
+    assertEquals(node(address).store.get("x")?.value, "now", address);
+  }
+});

@@ -18,7 +18,7 @@
  */
 
 import { assert } from "@std/assert";
-import type { Clock } from "../clock/mod.ts";
+import type { Clock, Version } from "../clock/mod.ts";
 import { hashKey, murmur3, type Ring } from "../ring/mod.ts";
 import type { Store } from "../storage/mod.ts";
 import { DigestTree, leafStarts, SEGMENT_BITS } from "./digest_tree.ts";
@@ -33,6 +33,20 @@ const SEGMENT_SHIFT = 32 - SEGMENT_BITS;
 const RECORDS_PER_TURN = 2_000;
 /** Index reads per turn while counting (each costs tens of microseconds). */
 const READS_PER_TURN = 64;
+/** Most changes waiting to enter the tree; beyond, the oldest enter at once. */
+const SETTLING_MAX = 1_000_000;
+
+/** A change of the store, waiting to enter the tree. */
+interface Change {
+  hash: number;
+  before: Version | undefined;
+  after: Version | undefined;
+  /** The wall time of the version it is about. */
+  wallMs: number;
+  /** The segment's count epoch when the change was made. */
+  epoch: number;
+}
+
 /**
  * An id for a ring and a replication factor: two nodes compare digests only
  * when they place keys alike.
@@ -65,17 +79,77 @@ export class Digests {
   #masks = new Map<string, Uint8Array>();
   #maskKey = "";
 
+  /**
+   * Changes not yet in the tree: the tree holds exactly the records whose
+   * version's wall time is before {@link cut}, the rest wait here (adds,
+   * overwrites and removals, in the order the store made them). Two
+   * replicas that compare first move their trees to one cut, so writes
+   * still on their way to the other replicas do not show as differences
+   * (under a steady write load most buckets would otherwise differ in
+   * every round). Bounded by the write rate times the settle time, and by
+   * {@link SETTLING_MAX}.
+   */
+  #settling: Change[] = [];
+  #cutMs = 0;
+  /** Per segment: bumped when it is counted, which covers its earlier changes. */
+  readonly #epochs = new Uint32Array(SEGMENTS);
+
   constructor(store: Store, clock: Clock) {
     this.#store = store;
     this.#clock = clock;
     store.watch((key, before, after) => {
-      const tree = this.#tree;
-      if (tree === undefined) return;
+      if (this.#tree === undefined) return;
       const hash = hashKey(key);
-      if (this.#counted[hash >>> (32 - SEGMENT_BITS)] === 1) {
-        tree.changeAt(hash, before, after);
+      const change: Change = {
+        hash,
+        before,
+        after,
+        // A removal (a purge, a handoff) falls at the removed version.
+        wallMs: after?.[0] ?? before?.[0] ?? 0,
+        epoch: this.#epochs[hash >>> SEGMENT_SHIFT]!,
+      };
+      // Behind the cut already (a repair, a hint of an old write): in at
+      // once, unless an earlier change of the same key still waits (the
+      // key's versions only grow, so that change is newer than the cut
+      // too, and this one is not behind it).
+      if (change.wallMs < this.#cutMs) this.#apply(change);
+      else this.#settling.push(change);
+      if (this.#settling.length > SETTLING_MAX) {
+        this.#apply(this.#settling.shift()!);
       }
     });
+  }
+
+  #apply(change: Change): void {
+    const segment = change.hash >>> SEGMENT_SHIFT;
+    // A segment counted since the change was made holds it already.
+    if (
+      this.#tree !== undefined && this.#counted[segment] === 1 &&
+      this.#epochs[segment] === change.epoch
+    ) this.#tree.changeAt(change.hash, change.before, change.after);
+  }
+
+  /** The wall time (ms) before which the tree holds every record version. */
+  get cut(): number {
+    return this.#cutMs;
+  }
+
+  /**
+   * Moves the cut forward to `cutMs` (never back): every waiting change of
+   * a version before it enters the tree. Resolves with the cut now in
+   * force, which may be later than asked.
+   */
+  advance(cutMs: number): number {
+    if (cutMs <= this.#cutMs) return this.#cutMs;
+    this.#cutMs = cutMs;
+    const waiting: Change[] = [];
+    // In the order the store made them: a key's changes keep their order.
+    for (const change of this.#settling) {
+      if (change.wallMs < cutMs) this.#apply(change);
+      else waiting.push(change);
+    }
+    this.#settling = waiting;
+    return this.#cutMs;
   }
 
   /** True when every segment is counted for the current ring. */
@@ -221,10 +295,24 @@ export class Digests {
       tree.firstLeafAtOrAfter(fromHash),
       tree.firstLeafAtOrAfter(end * 2 ** SEGMENT_SHIFT),
     );
-    for (const summary of page) {
-      tree.changeAt(summary.hash, undefined, summary.version);
-    }
     this.#counted.fill(1, from, end);
+    // The changes waiting for these segments are in the count already.
+    for (let segment = from; segment < end; segment++) this.#epochs[segment]!++;
+    for (const summary of page) {
+      const wallMs = summary.version[0];
+      if (wallMs < this.#cutMs) {
+        tree.changeAt(summary.hash, undefined, summary.version);
+      } else {
+        // Beyond the cut: it waits, as a change made now would.
+        this.#settling.push({
+          hash: summary.hash,
+          before: undefined,
+          after: summary.version,
+          wallMs,
+          epoch: this.#epochs[summary.hash >>> SEGMENT_SHIFT]!,
+        });
+      }
+    }
     this.#pending -= end - from;
     this.#segmentsCounted += end - from;
     return { end, records: page.length };

@@ -16,6 +16,12 @@ async function settle(clock: ManualClock, done: Promise<void>) {
   assertEquals(finished, true, "the count finished");
 }
 
+/** Digests whose cut is past every version: every change shows at once. */
+function everything(digests: Digests): Digests {
+  digests.advance(Number.MAX_SAFE_INTEGER);
+  return digests;
+}
+
 function bucketsOf(digests: Digests) {
   const tree = digests.tree!;
   return tree.buckets(new Uint8Array(tree.size).fill(1));
@@ -28,7 +34,7 @@ Deno.test("Digests counts a store at start, then follows its changes, and a ring
   for (let i = 0; i < 2_000; i++) {
     await store.apply(record(`k${i}`, i, [1, 0, "a"]));
   }
-  const digests = new Digests(store, clock);
+  const digests = everything(new Digests(store, clock));
   const counting = digests.follow(ring);
   // Changes while the count runs are not lost.
   await store.apply(record("k1", "new", [2, 0, "a"]));
@@ -39,7 +45,7 @@ Deno.test("Digests counts a store at start, then follows its changes, and a ring
   await store.apply(record("k3", null, [3, 0, "a"], { tombstone: true }));
 
   // A fresh count of the same store agrees with the followed digests.
-  const fresh = new Digests(store, clock);
+  const fresh = everything(new Digests(store, clock));
   await settle(clock, fresh.follow(ring));
   assertEquals(bucketsOf(digests), bucketsOf(fresh));
 
@@ -50,7 +56,7 @@ Deno.test("Digests counts a store at start, then follows its changes, and a ring
   });
   await settle(clock, digests.follow(bigger));
   const counted = digests.status().segmentsCounted;
-  const again = new Digests(store, clock);
+  const again = everything(new Digests(store, clock));
   await settle(clock, again.follow(bigger));
   assertEquals(bucketsOf(digests), bucketsOf(again));
   for (let leaf = 0; leaf < digests.tree!.size; leaf += 13) {
@@ -77,4 +83,31 @@ Deno.test("Digests.shared() marks exactly the leaves whose replicas include both
   }
   // With 5 members and N = 3, a pair shares about 3/10 of the ring.
   assertEquals(marked > tree.size / 10 && marked < tree.size / 2, true);
+});
+
+Deno.test("Digests shows a record version only once the cut has passed it", async () => {
+  const clock = new ManualClock();
+  const ring = await Ring.build(["a:1", "b:1"], { vnodes: 16 });
+  const store = new MemoryStore();
+  await store.apply(record("old", 1, [100, 0, "a"]));
+  await store.apply(record("new", 1, [900, 0, "a"]));
+  const digests = new Digests(store, clock);
+  assertEquals(digests.advance(500), 500);
+  await settle(clock, digests.follow(ring));
+  const total = () => bucketsOf(digests).reduce((n, [count]) => n + count, 0);
+  assertEquals(total(), 1, "only the version before the cut is counted");
+  // A write behind the cut shows at once; one past it waits for the cut.
+  await store.apply(record("repaired", 1, [200, 0, "a"]));
+  await store.apply(record("later", 1, [1_000, 0, "a"]));
+  assertEquals(total(), 2);
+  assertEquals(digests.advance(400), 500, "a cut never goes back");
+  assertEquals(digests.advance(950), 950);
+  assertEquals(total(), 3);
+  digests.advance(1_001);
+  assertEquals(total(), 4);
+  // An overwrite past the cut leaves the old version counted until then.
+  await store.apply(record("old", 2, [2_000, 0, "a"]));
+  assertEquals(total(), 4);
+  digests.advance(3_000);
+  assertEquals(total(), 4, "the same keys, one overwritten");
 });

@@ -99,13 +99,21 @@ export function gatherQuorum<T>(
     failures: new Map(failures),
     timedOut,
   });
+  // Once every call has settled (or the deadline passed), nothing changes
+  // the maps any more: `all` gets them as they are, without a copy.
+  const final = (s: "won" | "lost"): QuorumOutcome<T> => ({
+    state: s,
+    replies,
+    failures,
+    timedOut,
+  });
   const timer = clock.after(deadlineMs, () => {
     timedOut = true;
     if (state === "pending") {
       state = "lost";
       settle(snapshot("lost"));
     }
-    finish(snapshot(state));
+    finish(final(state));
   });
 
   function decide(): void {
@@ -120,7 +128,7 @@ export function gatherQuorum<T>(
     }
     if (pending === 0) {
       timer.cancel();
-      finish(snapshot(state === "pending" ? "lost" : state));
+      finish(final(state === "pending" ? "lost" : state));
     }
   }
 

@@ -39,6 +39,11 @@ import {
 import { nextPlacementStep, placeVoters, rankMembers } from "./placement.ts";
 import { type KvRow, ReplicaStore } from "./replica_store.ts";
 import { DB_NAME, parseRaftMessages } from "./wire.ts";
+import { changedSince, indexesOf, ReplicaWatches } from "./watch.ts";
+import { KV_WATCH_KEYS_MAX, KV_WATCH_POLL_MS_MAX } from "../limits.ts";
+
+const WATCH_KEYS_MAX = KV_WATCH_KEYS_MAX;
+const WATCH_POLL_MS_MAX = KV_WATCH_POLL_MS_MAX;
 
 /** A member as the placement sees it. */
 export interface KvMember {
@@ -106,10 +111,40 @@ export type KvOp =
     limit: number;
     reverse: boolean;
     eventual: boolean;
+  }
+  | {
+    /** Several ranges, all read from one state (KV Connect's snapshot_read). */
+    type: "ranges";
+    ranges: KvRange[];
+    eventual: boolean;
+  }
+  | {
+    /**
+     * A watch's long poll: answers `keys`' entries once one of them is no
+     * longer at the log index in `seen` (null: absent), or after `waitMs`.
+     */
+    type: "watch";
+    keys: Uint8Array[];
+    seen: (number | null)[];
+    waitMs: number;
   };
 
-/** What an operation returns: a commit's outcome, or rows (absent: undefined). */
-export type KvOpResult = CommitResult | { rows: (KvRow | null)[] };
+/** One range of a `ranges` read. */
+export interface KvRange {
+  start: Uint8Array;
+  end: Uint8Array;
+  limit: number;
+  reverse: boolean;
+}
+
+/**
+ * What an operation returns: a commit's outcome, rows (absent: null), or
+ * the rows of each range of a `ranges` read.
+ */
+export type KvOpResult =
+  | CommitResult
+  | { rows: (KvRow | null)[] }
+  | { ranges: KvRow[][] };
 
 type WireRow = [string, string, number, number, number | null] | null;
 
@@ -156,7 +191,39 @@ function encodeOp(op: KvOp): unknown {
         reverse: op.reverse,
         eventual: op.eventual,
       };
+    case "ranges":
+      return {
+        type: "ranges",
+        ranges: op.ranges.map((r) => ({
+          start: toBase64(r.start),
+          end: toBase64(r.end),
+          limit: r.limit,
+          reverse: r.reverse,
+        })),
+        eventual: op.eventual,
+      };
+    case "watch":
+      return {
+        type: "watch",
+        keys: op.keys.map(toBase64),
+        seen: op.seen,
+        waitMs: op.waitMs,
+      };
   }
+}
+
+function decodeRange(x: unknown): KvRange {
+  const r = x as Record<string, unknown>;
+  if (
+    !Number.isSafeInteger(r?.limit) || (r.limit as number) < 1 ||
+    (r.limit as number) > 1_000
+  ) throw new Error("bad range");
+  return {
+    start: fromBase64(r.start as string),
+    end: fromBase64(r.end as string),
+    limit: r.limit as number,
+    reverse: r.reverse === true,
+  };
 }
 
 function decodeOp(x: unknown): KvOp {
@@ -190,6 +257,26 @@ function decodeOp(x: unknown): KvOp {
           reverse: o.reverse === true,
           eventual: o.eventual === true,
         };
+      case "ranges":
+        if (!Array.isArray(o.ranges) || o.ranges.length > 1_000) break;
+        return {
+          type: "ranges",
+          ranges: o.ranges.map(decodeRange),
+          eventual: o.eventual === true,
+        };
+      case "watch":
+        if (
+          !Array.isArray(o.keys) || !Array.isArray(o.seen) ||
+          o.keys.length > WATCH_KEYS_MAX || o.seen.length !== o.keys.length ||
+          !o.seen.every((i) => i === null || Number.isSafeInteger(i)) ||
+          !Number.isSafeInteger(o.waitMs) || (o.waitMs as number) < 0
+        ) break;
+        return {
+          type: "watch",
+          keys: o.keys.map((k) => fromBase64(k as string)),
+          seen: o.seen as (number | null)[],
+          waitMs: Math.min(o.waitMs as number, WATCH_POLL_MS_MAX),
+        };
     }
   } catch {
     // Falls through.
@@ -199,12 +286,25 @@ function decodeOp(x: unknown): KvOp {
 
 function encodeResult(r: KvOpResult): unknown {
   if ("rows" in r) return { rows: r.rows.map(encodeRow) };
+  if ("ranges" in r) return { ranges: r.ranges.map((l) => l.map(encodeRow)) };
   return r;
 }
 
 function decodeResult(x: unknown): KvOpResult {
   const o = x as Record<string, unknown>;
   if (Array.isArray(o?.rows)) return { rows: o.rows.map(decodeRow) };
+  if (Array.isArray(o?.ranges)) {
+    return {
+      ranges: o.ranges.map((l) => {
+        if (!Array.isArray(l)) throw new Error("bad range");
+        return l.map((w) => {
+          const row = decodeRow(w);
+          if (row === null) throw new Error("bad row");
+          return row;
+        });
+      }),
+    };
+  }
   if (o?.ok === true && typeof o.versionstamp === "string") {
     return { ok: true, versionstamp: o.versionstamp };
   }
@@ -230,6 +330,10 @@ const RECONCILE_INTERVAL_MS = 1_000;
 const BALANCE_AFTER_MS = 10_000;
 /** Pause between attempts to reach a leader. */
 const RETRY_PAUSE_MS = 50;
+/** How long a watch on a local replica waits before it looks again. */
+const WATCH_LOCAL_WAIT_MS = 30_000;
+/** Pause after a watch's poll came back without a change, or failed. */
+const WATCH_REPOLL_PAUSE_MS = 100;
 
 /** The KV databases this node hosts, and the way to every other one. */
 export class KvDatabases {
@@ -240,6 +344,7 @@ export class KvDatabases {
   readonly #outboxes = new Map<string, Outbox>();
   readonly #ledSince = new Map<string, number>();
   readonly #founders: string[];
+  readonly #watches: ReplicaWatches;
   #tick: Timer | undefined;
   #reconcile: Timer | undefined;
   #stopped = false;
@@ -248,6 +353,7 @@ export class KvDatabases {
     this.#o = options;
     this.self = options.self;
     this.#founders = [...new Set(options.founders)].sort();
+    this.#watches = new ReplicaWatches(options.clock);
   }
 
   get timing(): RaftTiming {
@@ -507,6 +613,36 @@ export class KvDatabases {
     return await Promise.race([outcome, this.#commit(local, op, deadline)]);
   }
 
+  /**
+   * Commits `command` and answers only with its definite outcome. Past a
+   * request deadline without one (no leader, the leader died with the
+   * entry in flight), the same command, with the same id, is sent again:
+   * a replica applies an id once and answers a repeat with the first
+   * outcome, so trying again can never apply it twice, and every attempt
+   * ends in a known outcome once a majority of the group is up. Gives up
+   * only when `signal` aborts (the caller is gone) or the node stops;
+   * then the outcome is unknown and an {@link UnavailableError} says so.
+   */
+  async commitDefinite(
+    name: string,
+    command: Command,
+    signal?: AbortSignal,
+  ): Promise<CommitResult> {
+    for (;;) {
+      try {
+        const result = await this.run(name, { type: "atomic", command });
+        if ("rows" in result || "ranges" in result) {
+          throw new Error("a commit answered with rows");
+        }
+        return result;
+      } catch (error) {
+        if (!(error instanceof UnavailableError)) throw error;
+        if (signal?.aborted || this.#stopped) throw error;
+      }
+      await this.#pause();
+    }
+  }
+
   /** Proposes here when leading, else forwards to the leader, until the deadline. */
   async #commit(
     local: KvDatabase,
@@ -539,10 +675,8 @@ export class KvDatabases {
     );
   }
 
-  #pause(): Promise<void> {
-    return new Promise<void>((resolve) =>
-      this.#o.clock.after(RETRY_PAUSE_MS, resolve)
-    );
+  #pause(ms = RETRY_PAUSE_MS): Promise<void> {
+    return new Promise<void>((resolve) => this.#o.clock.after(ms, resolve));
   }
 
   /**
@@ -591,6 +725,20 @@ export class KvDatabases {
       case "range":
         if (!op.eventual) await db.readBarrier(remaining);
         return { rows: db.range(op.start, op.end, op.limit, op.reverse) };
+      case "ranges":
+        if (!op.eventual) await db.readBarrier(remaining);
+        // Read in one turn: nothing is applied in between.
+        return {
+          ranges: op.ranges.map((r) =>
+            db.range(r.start, r.end, r.limit, r.reverse)
+          ),
+        };
+      case "watch":
+        return {
+          rows: await this.#watches.wait(db, op.keys, op.seen, op.waitMs, {
+            held: true,
+          }),
+        };
     }
   }
 
@@ -636,6 +784,83 @@ export class KvDatabases {
     throw new UnavailableError(
       `KV database '${name}' is unavailable: ${lastError}`,
     );
+  }
+
+  // ------------------------------------------------------------ watches
+
+  /**
+   * Follows `keys` of database `name` from this node, whether or not it
+   * hosts a replica: yields their entries (null: absent) at once, read
+   * linearizably, then again after each commit that changes one of them
+   * (changes close together may come as one), until `signal` aborts.
+   * Each yield is one read of every key, from one state. Throws what the
+   * first read throws; later failures (a replica that went away, a peer
+   * that does not answer) are retried.
+   */
+  async *watch(
+    name: string,
+    keys: Uint8Array[],
+    signal: AbortSignal,
+  ): AsyncGenerator<(KvRow | null)[]> {
+    const first = await this.run(name, { type: "get", keys, eventual: false });
+    if (!("rows" in first)) throw new Error("a read answered without rows");
+    let rows = first.rows;
+    yield rows;
+    while (!signal.aborted && !this.#stopped) {
+      const seen = indexesOf(rows);
+      const next = await this.#nextRows(name, keys, seen, signal);
+      if (next === undefined || !changedSince(next, seen)) continue;
+      rows = next;
+      yield rows;
+    }
+  }
+
+  /** One wait for a change: on the local replica, or by a poll of another node's. */
+  async #nextRows(
+    name: string,
+    keys: Uint8Array[],
+    seen: (number | null)[],
+    signal: AbortSignal,
+  ): Promise<(KvRow | null)[] | undefined> {
+    const local = this.#host(name, false);
+    if (local !== undefined && !local.stopped) {
+      return await this.#watches.wait(
+        local,
+        keys,
+        seen,
+        WATCH_LOCAL_WAIT_MS,
+        { signal },
+      );
+    }
+    // The poll must be answered within one request deadline.
+    const waitMs = Math.max(
+      100,
+      this.#o.requestDeadlineMs - this.#o.peerDeadlineMs,
+    );
+    for (const target of this.#targets(name, undefined)) {
+      if (signal.aborted || this.#stopped) return undefined;
+      const deadline = this.#o.clock.now() + this.#o.requestDeadlineMs;
+      let answer;
+      try {
+        answer = await this.#ask(target, name, {
+          type: "watch",
+          keys,
+          seen,
+          waitMs,
+        }, deadline);
+      } catch (error) {
+        if (!(error instanceof KvdbError)) throw error;
+        continue;
+      }
+      const result = answer.result;
+      if (result === undefined || !("rows" in result)) continue;
+      if (!changedSince(result.rows, seen)) {
+        await this.#pause(WATCH_REPOLL_PAUSE_MS);
+      }
+      return result.rows;
+    }
+    await this.#pause(WATCH_REPOLL_PAUSE_MS);
+    return undefined;
   }
 
   // ---------------------------------------------------------- placement

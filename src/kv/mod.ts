@@ -48,6 +48,7 @@ export {
   type KvMember,
   type KvOp,
   type KvOpResult,
+  type KvRange,
   type OpenStoreOptions,
 } from "./manager.ts";
 export {
@@ -77,3 +78,4 @@ export {
   valueToJson,
 } from "./value.ts";
 export { DB_NAME, parseRaftMessage, parseRaftMessages } from "./wire.ts";
+export { changedSince, indexesOf, ReplicaWatches } from "./watch.ts";

@@ -418,7 +418,9 @@ export class KvService {
       type: "atomic",
       command: { op: "atomic", id, t: this.#now(), checks, mutations },
     });
-    if ("rows" in result) throw new Error("a commit answered with rows");
+    if ("rows" in result || "ranges" in result) {
+      throw new Error("a commit answered with rows");
+    }
     if (!result.ok && "error" in result) fail(result.error);
     return result;
   }

@@ -102,6 +102,15 @@ export class BearerAuth {
     this.#expected = tokens.map((token) => encoder.encode(token));
   }
 
+  /**
+   * The accepted tokens, as bytes: keys for what is derived from them (KV
+   * Connect's data-path tokens are signed with the access token that was
+   * shown, and so verify on every node that accepts it).
+   */
+  tokenBytes(): readonly Uint8Array[] {
+    return this.#expected;
+  }
+
   /** The verdict on one request's `Authorization` header (null when absent). */
   check(header: string | null): AuthVerdict {
     if (header === null || header === "") return "missing";

@@ -27,6 +27,7 @@ import {
 import {
   BadRequestError,
   KvdbError,
+  OverloadedError,
   PayloadTooLargeError,
   RequestTimeoutError,
 } from "../errors.ts";
@@ -58,6 +59,7 @@ import type { MetricFamily, Metrics } from "./metrics.ts";
 import { type EventLog, NO_LOG, rateLimited } from "../log.ts";
 import { Watchdog } from "./watchdog.ts";
 import { uiAsset } from "../ui/assets.ts";
+import type { KvConnect } from "../kvconnect/mod.ts";
 
 const KNOWN_FUNCTIONS: ReadonlySet<string> = new Set(FUNCTION_NAMES);
 
@@ -102,6 +104,11 @@ export interface HandlerOptions {
   log?: EventLog;
   /** The dashboard's data (`GET /ui/api/cluster`); absent: no dashboard. */
   ui?: { cluster(): Promise<unknown> };
+  /**
+   * KV Connect (`POST /kv…`, src/kvconnect), which checks its own tokens;
+   * absent: not served.
+   */
+  kvConnect?: KvConnect;
 }
 
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -271,6 +278,12 @@ export function createHandler(
   const peerRefused = rateLimited(log, "peer.refused", 10_000);
 
   function failure(error: unknown): Response {
+    if (error instanceof OverloadedError) {
+      // Refused before any work: the client may send it again then.
+      return json(encodeError(error.message), error.status, {
+        "retry-after": String(error.retryAfterSeconds),
+      });
+    }
     if (error instanceof KvdbError) {
       return json(encodeError(error.message), error.status);
     }
@@ -487,9 +500,43 @@ export function createHandler(
       json(encodeError(`Not found: ${path.slice(0, 64)}`), 404);
   }
 
+  /**
+   * KV Connect's requests share the client pool, but for watches: those
+   * stream for as long as the client follows them, and have their own
+   * bound. Overload is a 503, which Deno's client retries.
+   */
+  async function kvConnect(request: Request, path: string): Promise<Response> {
+    const kv = options.kvConnect!;
+    if (path.endsWith("/watch")) return await kv.handle(request, path);
+    if (!clients.tryAcquire()) {
+      metrics.refused("overload", "client");
+      return new Response(
+        "Overloaded: too many requests in flight on this node; retry shortly.",
+        {
+          status: 503,
+          headers: {
+            "content-type": "text/plain; charset=utf-8",
+            "retry-after": String(RETRY_AFTER_SECONDS),
+          },
+        },
+      );
+    }
+    try {
+      return await kv.handle(request, path);
+    } finally {
+      clients.release();
+    }
+  }
+
   return (request: Request): Promise<Response> => {
     const path = pathOf(request.url);
     const method = request.method;
+    if (
+      options.kvConnect !== undefined &&
+      (path === "/kv" || path.startsWith("/kv/"))
+    ) {
+      return kvConnect(request, path);
+    }
     if (
       options.ui !== undefined && (path === "/ui" || path.startsWith("/ui/"))
     ) {

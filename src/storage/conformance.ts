@@ -124,6 +124,21 @@ export function storeConformance(name: string, factory: EngineFactory): void {
     ]);
   });
 
+  test("applyMany() applies a batch as apply() would, each with its result", async (store) => {
+    await store.apply(record("b", "newer", [9, 0, "a"]));
+    const results = await store.applyMany([
+      record("a", 1, [1, 0, "a"]),
+      record("b", "older", [2, 0, "a"]),
+      record("c", 3, [1, 0, "a"]),
+      record("a", 2, [3, 0, "a"]),
+    ]);
+    assertEquals(results, [true, false, true, true]);
+    assertEquals(store.get("a")?.value, 2);
+    assertEquals(store.get("b")?.value, "newer");
+    assertEquals(store.count(), 3);
+    assertEquals(await store.applyMany([]), []);
+  });
+
   test("apply() of the same version twice stores it once", async (store) => {
     assert(await store.apply(record("k", 1, [5, 0, "a"])));
     assertEquals(await store.apply(record("k", 1, [5, 0, "a"])), false);

@@ -31,8 +31,12 @@ export class MemoryStore implements Store {
    */
   readonly #expiring = new Set<string>();
   readonly #tombstones = new Set<string>();
-  /** Keys by the top bits of their hash: what hash ranges look at. */
-  readonly #bySegment = new Map<number, Set<string>>();
+  /**
+   * Keys by the top bits of their hash: what hash ranges look at. Built on
+   * the first hash range asked for, then kept up to date: a node that never
+   * compares with peers (one alone) never pays for it.
+   */
+  #bySegment: Map<number, Set<string>> | null = null;
   #listener: ChangeListener = () => {};
   #closed = false;
 
@@ -47,7 +51,7 @@ export class MemoryStore implements Store {
     if (!supersedes(record, current)) return Promise.resolve(false);
     if (current === undefined) {
       this.#sorted = null;
-      this.#index(record.key);
+      if (this.#bySegment !== null) this.#index(this.#bySegment, record.key);
     }
     this.#records.set(record.key, record);
     if (record.expiresAtMs !== null) this.#expiring.add(record.key);
@@ -56,27 +60,60 @@ export class MemoryStore implements Store {
     return Promise.resolve(true);
   }
 
+  applyMany(records: readonly StoredRecord[]): Promise<boolean[]> {
+    this.#assertOpen();
+    const results: boolean[] = [];
+    for (const record of records) {
+      const current = this.#records.get(record.key);
+      if (!supersedes(record, current)) {
+        results.push(false);
+        continue;
+      }
+      if (current === undefined) {
+        this.#sorted = null;
+        if (this.#bySegment !== null) this.#index(this.#bySegment, record.key);
+      }
+      this.#records.set(record.key, record);
+      if (record.expiresAtMs !== null) this.#expiring.add(record.key);
+      if (record.tombstone) this.#tombstones.add(record.key);
+      this.#listener(record.key, current?.version, record.version);
+      results.push(true);
+    }
+    return Promise.resolve(results);
+  }
+
   watch(listener: ChangeListener): void {
     this.#listener = listener;
   }
 
-  #index(key: string): void {
+  #index(index: Map<number, Set<string>>, key: string): void {
     const segment = hashKey(key) >>> SEGMENT_SHIFT;
-    let keys = this.#bySegment.get(segment);
+    let keys = index.get(segment);
     if (keys === undefined) {
       keys = new Set();
-      this.#bySegment.set(segment, keys);
+      index.set(segment, keys);
     }
     keys.add(key);
+  }
+
+  #segments(): Map<number, Set<string>> {
+    if (this.#bySegment === null) {
+      const index = new Map<number, Set<string>>();
+      for (const key of this.#records.keys()) this.#index(index, key);
+      this.#bySegment = index;
+    }
+    return this.#bySegment;
   }
 
   #forget(record: StoredRecord): void {
     this.#records.delete(record.key);
     this.#sorted = null;
-    const segment = hashKey(record.key) >>> SEGMENT_SHIFT;
-    const keys = this.#bySegment.get(segment);
-    keys?.delete(record.key);
-    if (keys?.size === 0) this.#bySegment.delete(segment);
+    if (this.#bySegment !== null) {
+      const segment = hashKey(record.key) >>> SEGMENT_SHIFT;
+      const keys = this.#bySegment.get(segment);
+      keys?.delete(record.key);
+      if (keys?.size === 0) this.#bySegment.delete(segment);
+    }
     this.#listener(record.key, record.version, undefined);
   }
 
@@ -90,7 +127,7 @@ export class MemoryStore implements Store {
     if (toHash <= fromHash) return found;
     const last = Math.floor((toHash - 1) / 2 ** SEGMENT_SHIFT);
     for (let s = fromHash >>> SEGMENT_SHIFT; s <= last; s++) {
-      for (const key of this.#bySegment.get(s) ?? []) {
+      for (const key of this.#segments().get(s) ?? []) {
         const hash = hashKey(key);
         if (hash < fromHash || hash >= toHash) continue;
         const after = options.after;
@@ -216,7 +253,7 @@ export class MemoryStore implements Store {
     this.#records.clear();
     this.#expiring.clear();
     this.#tombstones.clear();
-    this.#bySegment.clear();
+    this.#bySegment = null;
     this.#sorted = [];
     return Promise.resolve();
   }

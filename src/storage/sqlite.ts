@@ -157,6 +157,20 @@ const ADD_HASH = `
 `;
 
 const COLUMNS = "key, value, wall, counter, node, tombstone, expires_at";
+/**
+ * An upsert, not INSERT OR REPLACE: a replace deletes the row and inserts
+ * it again, touching every index, while an update of a key that exists
+ * leaves the hash index (the key's hash never changes) alone.
+ */
+const UPSERT_SET = "ON CONFLICT (key) DO UPDATE SET " +
+  "value = excluded.value, wall = excluded.wall, " +
+  "counter = excluded.counter, node = excluded.node, " +
+  "tombstone = excluded.tombstone, expires_at = excluded.expires_at";
+/**
+ * Applies handled by one pair of multi-row statements: each call from
+ * JavaScript into SQLite costs microseconds, a row in it much less.
+ */
+const APPLY_CHUNK_MAX = 128;
 const SUMMARY_COLUMNS =
   "key, hash, wall, counter, node, tombstone, expires_at, " +
   "coalesce(octet_length(value), 0) AS bytes";
@@ -247,6 +261,8 @@ export class SqliteStore implements Store {
     StatementSync,
   ]];
   #listener: ChangeListener = () => {};
+  readonly #selectIn = new Map<number, StatementSync>();
+  readonly #insertValues = new Map<number, StatementSync>();
   #queue: Write[] = [];
   #flushScheduled: { cancel(): void } | null = null;
   readonly #schedule: ((fn: () => void) => void) | undefined;
@@ -284,16 +300,9 @@ export class SqliteStore implements Store {
     this.#selectVersion = db.prepare(
       `SELECT wall, counter, node FROM records WHERE key = ?`,
     );
-    // An upsert, not INSERT OR REPLACE: a replace deletes the row and
-    // inserts it again, touching every index, while an update of a key
-    // that exists leaves the hash index (the key's hash never changes)
-    // alone: one dirty page fewer per overwrite.
     this.#upsert = db.prepare(
       `INSERT INTO records (${COLUMNS}, hash) ` +
-        `VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET ` +
-        "value = excluded.value, wall = excluded.wall, " +
-        "counter = excluded.counter, node = excluded.node, " +
-        "tombstone = excluded.tombstone, expires_at = excluded.expires_at",
+        `VALUES (?, ?, ?, ?, ?, ?, ?, ?) ${UPSERT_SET}`,
     );
     this.#delete = db.prepare(`DELETE FROM records WHERE key = ?`);
     const scan = (from: string, to: string) =>
@@ -436,6 +445,54 @@ export class SqliteStore implements Store {
       json,
       ...pending,
     }));
+  }
+
+  applyMany(records: readonly StoredRecord[]): Promise<boolean[]> {
+    this.#assertOpen();
+    if (records.length === 0) return Promise.resolve([]);
+    const writes: Write[] = [];
+    const results = new Array<boolean>(records.length);
+    let left = records.length;
+    let settled = false;
+    return new Promise((resolve, reject) => {
+      for (let i = 0; i < records.length; i++) {
+        const record = records[i]!;
+        let json: string | null;
+        try {
+          json = valueJson(record);
+        } catch (error) {
+          reject(error);
+          return;
+        }
+        writes.push({
+          kind: "apply",
+          key: encodeKey(record.key),
+          hash: hashKey(record.key),
+          record,
+          json,
+          // One promise for the batch: each write settles its slot.
+          resolve: (stored) => {
+            results[i] = stored;
+            if (--left === 0 && !settled) {
+              settled = true;
+              resolve(results);
+            }
+          },
+          reject: (error) => {
+            if (settled) return;
+            settled = true;
+            reject(error);
+          },
+        });
+      }
+      // The batch goes into one transaction: what is queued before it
+      // commits first if together they would not fit.
+      if (this.#queue.length + writes.length > this.#batchMax) {
+        this.#commitQueued();
+      }
+      for (const write of writes) this.#queue.push(write);
+      this.#scheduleFlush();
+    });
   }
 
   watch(listener: ChangeListener): void {
@@ -586,17 +643,21 @@ export class SqliteStore implements Store {
   #enqueue(make: (pending: Pending) => Write): Promise<boolean> {
     return new Promise((resolve, reject) => {
       this.#queue.push(make({ resolve, reject }));
-      if (this.#queue.length >= this.#batchMax) {
-        this.#commitQueued();
-      } else {
-        // setImmediate runs after the I/O callbacks of this turn: every
-        // request that arrived in the same turn joins the transaction.
-        this.#flushScheduled ??= this.#atEndOfTurn(() => {
-          this.#flushScheduled = null;
-          this.#commitQueued();
-        });
-      }
+      this.#scheduleFlush();
     });
+  }
+
+  #scheduleFlush(): void {
+    if (this.#queue.length >= this.#batchMax) {
+      this.#commitQueued();
+    } else {
+      // setImmediate runs after the I/O callbacks of this turn: every
+      // request that arrived in the same turn joins the transaction.
+      this.#flushScheduled ??= this.#atEndOfTurn(() => {
+        this.#flushScheduled = null;
+        this.#commitQueued();
+      });
+    }
   }
 
   /** Runs `fn` at the end of this turn, unless cancelled first. */
@@ -633,7 +694,12 @@ export class SqliteStore implements Store {
     const started = performance.now();
     try {
       this.#db.exec("BEGIN");
+      let skip = 0;
       for (const write of batch) {
+        if (skip > 0) {
+          skip--;
+          continue;
+        }
         if (write.kind === "hint_put") {
           const [wall, counter, node] = write.record.version;
           this.#hintUpsert.run(
@@ -661,27 +727,36 @@ export class SqliteStore implements Store {
           results.push(Number(changes) > 0);
           continue;
         }
+        if (write.kind === "apply") {
+          // A run of applies goes as a few multi-row statements.
+          const run: Extract<Write, { kind: "apply" }>[] = [write];
+          while (
+            run.length < APPLY_CHUNK_MAX &&
+            batch[results.length + run.length]?.kind === "apply"
+          ) {
+            run.push(
+              batch[results.length + run.length] as Extract<
+                Write,
+                { kind: "apply" }
+              >,
+            );
+          }
+          delta += this.#applyRun(run, results, before);
+          // The loop's own step moves past the run's first write.
+          skip = run.length - 1;
+          continue;
+        }
         const row = this.#selectVersion.get(write.key) as
           | VersionRow
           | undefined;
         before[results.length] = row === undefined ? undefined : versionOf(row);
-        if (write.kind === "apply") {
-          const stored = row === undefined ||
-            compareVersions(write.record.version, versionOf(row)) > 0;
-          if (stored) {
-            this.#write(write.key, write.hash, write.record, write.json);
-          }
-          if (stored && row === undefined) delta++;
-          results.push(stored);
-        } else {
-          const removed = row !== undefined &&
-            compareVersions(versionOf(row), write.version) === 0;
-          if (removed) {
-            this.#delete.run(write.key);
-            delta--;
-          }
-          results.push(removed);
+        const removed = row !== undefined &&
+          compareVersions(versionOf(row), write.version) === 0;
+        if (removed) {
+          this.#delete.run(write.key);
+          delta--;
         }
+        results.push(removed);
       }
       this.#db.exec("COMMIT");
     } catch (error) {
@@ -713,6 +788,86 @@ export class SqliteStore implements Store {
       }
     });
     batch.forEach((write, i) => write.resolve(results[i]!));
+  }
+
+  /**
+   * Applies a run of writes inside the open transaction: one statement
+   * reads the stored versions of all their keys, one writes the rows that
+   * are newer (a key written twice in the run keeps its last newer
+   * version). Pushes each write's result and replaced version; returns
+   * how many keys are new.
+   */
+  #applyRun(
+    run: Extract<Write, { kind: "apply" }>[],
+    results: boolean[],
+    before: (Version | undefined)[],
+  ): number {
+    const current = new Map<string, Version>();
+    const rows = this.#statement(
+      this.#selectIn,
+      run.length,
+      () =>
+        `SELECT key, wall, counter, node FROM records WHERE key IN (${
+          Array(run.length).fill("?").join(", ")
+        })`,
+    ).all(...run.map((w) => w.key)) as unknown as (VersionRow & {
+      key: Uint8Array;
+    })[];
+    for (const row of rows) current.set(decodeKey(row.key), versionOf(row));
+    const rowsToWrite = new Map<string, Extract<Write, { kind: "apply" }>>();
+    let fresh = 0;
+    for (const write of run) {
+      const key = write.record.key;
+      const held = current.get(key);
+      const stored = held === undefined ||
+        compareVersions(write.record.version, held) > 0;
+      before[results.length] = held;
+      results.push(stored);
+      if (!stored) continue;
+      if (held === undefined && !rowsToWrite.has(key)) fresh++;
+      current.set(key, write.record.version);
+      rowsToWrite.set(key, write);
+    }
+    if (rowsToWrite.size > 0) {
+      const writes = [...rowsToWrite.values()];
+      const params: (Uint8Array | string | number | null)[] = [];
+      for (const w of writes) {
+        const [wall, counter, node] = w.record.version;
+        params.push(
+          w.key,
+          w.json,
+          wall,
+          counter,
+          node,
+          w.record.tombstone ? 1 : 0,
+          w.record.expiresAtMs,
+          w.hash,
+        );
+      }
+      this.#statement(
+        this.#insertValues,
+        writes.length,
+        () =>
+          `INSERT INTO records (${COLUMNS}, hash) VALUES ${
+            Array(writes.length).fill("(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")
+          } ${UPSERT_SET}`,
+      ).run(...params);
+    }
+    return fresh;
+  }
+
+  /** A statement for `count` rows, prepared once per count. */
+  #statement(
+    cache: Map<number, StatementSync>,
+    count: number,
+    sql: () => string,
+  ): StatementSync {
+    let statement = cache.get(count);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql());
+      cache.set(count, statement);
+    }
+    return statement;
   }
 
   #write(

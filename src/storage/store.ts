@@ -91,6 +91,12 @@ export interface Store {
    */
   apply(record: StoredRecord): Promise<boolean>;
   /**
+   * {@link apply} for many records at once, in one transaction on a durable
+   * engine (a batch is committed together, or not at all): resolves with
+   * each record's result, in order.
+   */
+  applyMany(records: readonly StoredRecord[]): Promise<boolean[]>;
+  /**
    * Forgets the record for `key` only if its version is exactly `version`
    * (a newer write in between is kept). Resolves once durable, to true when
    * a record was removed.

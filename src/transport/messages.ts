@@ -102,10 +102,21 @@ export type PeerRequest =
     kind: "ae_buckets";
     from: string;
     ring: number;
+    /**
+     * The digests cover the record versions whose wall time is before
+     * this (ms); the peer moves its own to the same cut before comparing.
+     */
+    cut: number;
     buckets: DigestBucket[];
   }
   /** Anti-entropy: your digests of the leaves we both replicate in these buckets. */
-  | { kind: "ae_leaves"; from: string; ring: number; buckets: number[] }
+  | {
+    kind: "ae_leaves";
+    from: string;
+    ring: number;
+    cut: number;
+    buckets: number[];
+  }
   /**
    * Anti-entropy: your records in these leaves (summaries, no values), of
    * versions whose wall time is before `before` (both sides use one cut).
@@ -150,7 +161,12 @@ export type PeerResponse =
   | {
     kind: "ae_buckets";
     differing: number[];
-    skip?: "ring" | "counting";
+    /**
+     * "cut": this node's digests are past the asked cut already; `cut` is
+     * theirs, and the asker may move to it and ask again.
+     */
+    skip?: "ring" | "counting" | "cut";
+    cut?: number;
   }
   | { kind: "ae_leaves"; leaves: LeafDigestEntry[] }
   /** `complete` false: more records than one answer holds; the rest next round. */
@@ -329,6 +345,7 @@ export function parsePeerRequest(x: unknown): PeerRequest {
         kind: "ae_buckets",
         from: parseAddress(x.from),
         ring: parseUint32(x.ring, "ring id"),
+        cut: parseWallMs(x.cut),
         buckets,
       };
     }
@@ -337,6 +354,7 @@ export function parsePeerRequest(x: unknown): PeerRequest {
         kind: "ae_leaves",
         from: parseAddress(x.from),
         ring: parseUint32(x.ring, "ring id"),
+        cut: parseWallMs(x.cut),
         buckets: parseList(x.buckets, AE_BUCKETS, parseBucketIndex),
       };
     case "ae_entries":
@@ -485,9 +503,12 @@ export function parsePeerResponse(
         differing: parseList(x.differing, AE_BUCKETS, parseBucketIndex),
       };
       if (x.skip !== undefined) {
-        if (x.skip !== "ring" && x.skip !== "counting") fail("bad skip");
+        if (x.skip !== "ring" && x.skip !== "counting" && x.skip !== "cut") {
+          fail("bad skip");
+        }
         answer.skip = x.skip;
       }
+      if (x.cut !== undefined) answer.cut = parseWallMs(x.cut);
       return answer;
     }
     case "ae_leaves":

@@ -114,6 +114,26 @@ export class SimStore implements Store {
     );
   }
 
+  applyMany(records: readonly StoredRecord[]): Promise<boolean[]> {
+    const before = records.map((r) => this.#inner.get(r.key)?.version);
+    const quiet = this.#removing === 0;
+    const removals = this.#removals;
+    // A key twice in one batch: the second compares with the first.
+    const counts = new Map<string, number>();
+    for (const r of records) counts.set(r.key, (counts.get(r.key) ?? 0) + 1);
+    return this.#fence(
+      this.#inner.applyMany(records).then((stored) => {
+        records.forEach((record, i) => {
+          if (stored[i]) this.#observer.stored(this.#node, record);
+          if (
+            quiet && removals === this.#removals && counts.get(record.key) === 1
+          ) this.#check(record, before[i], stored[i]!);
+        });
+        return stored;
+      }),
+    );
+  }
+
   /** Last writer wins: stored only if newer, refused only if not. */
   #check(
     record: StoredRecord,
