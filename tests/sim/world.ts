@@ -144,6 +144,8 @@ class SimNode implements NetworkHost {
   hintShadow = new Map<string, Version>();
   /** When the disk was last lost (ms), for the hint check. */
   diskLostAt = -1;
+  /** When the process last crashed or lost its disk (ms). */
+  crashedAt = -1;
   /** Total ms frozen, and since when (or -1). */
   pausedMs = 0;
   pausedSince = -1;
@@ -431,6 +433,7 @@ export class World {
     if (!node.up) return;
     this.#log(`crash ${node.address}${loseDisk ? " losing its disk" : ""}`);
     this.stats.crashes++;
+    node.crashedAt = this.scheduler.now;
     const incarnation = node.incarnation;
     node.up = false;
     node.paused = false;
@@ -463,6 +466,7 @@ export class World {
     node.shadow.clear();
     node.hintShadow.clear();
     node.diskLostAt = this.scheduler.now;
+    node.crashedAt = this.scheduler.now;
     const ring = this.#running()[0]?.core?.coordinator;
     if (ring !== undefined) {
       this.history.lostReplica((key) =>
@@ -1043,7 +1047,13 @@ export class World {
           replica?.core !== undefined && replica.up && !replica.paused &&
           replica.incarnation === wasRunning.get(m);
       };
-      if (replicas.every(answered)) {
+      // And only when every node places the key alike: a node that is
+      // a replica in a stale view only hands a repair on.
+      const agreed = this.#running().every((m) =>
+        !m.core!.topology.inTransition &&
+        m.core!.coordinator.replicas(key).join() === replicas.join()
+      );
+      if (agreed && replicas.every(answered)) {
         this.#reads.push({
           key,
           version: record.version,
@@ -1064,7 +1074,14 @@ export class World {
       ...op.replicas,
       ...coordinator.core?.coordinator.replicas(op.key) ?? [],
     ];
+    const since = op.invokedAt - EPOCH_MS;
     for (const node of this.nodes) {
+      // A node that crashed since the write began may have held it then
+      // (a memory engine's hints, a lost disk): it may count.
+      if (node.crashedAt >= since) {
+        holders.push(`${node.address} (crashed since)`);
+        continue;
+      }
       const stored = node.shadow.get(op.key);
       const inStore = stored !== undefined && compareVersions(stored, v) >= 0;
       if (op.strict) {
@@ -1190,7 +1207,11 @@ export class World {
               show(read.version)
             } at ${read.at} ms, but replica ${address} still holds ${
               held === undefined ? "nothing" : show(held)
-            }`,
+            } (its store: ${
+              show(node.store?.get(read.key)?.version ?? [0, 0, ""])
+            }; its replicas: ${
+              node.core?.coordinator.replicas(read.key).join(" ")
+            })`,
           );
         }
       }
