@@ -46,6 +46,9 @@ import {
 } from "../transport/mod.ts";
 import { fanOut } from "./fan_out.ts";
 import { gatherQuorum, type QuorumOutcome } from "./quorum.ts";
+import { hedgedWrite } from "./hedged_write.ts";
+import { LatencyEstimate } from "./latency.ts";
+import { writePlan } from "./write_plan.ts";
 
 /** How many replicas a read or write waits for. */
 export type Consistency = "one" | "quorum" | "all";
@@ -211,6 +214,8 @@ export class Coordinator {
   readonly #hints: HintStore;
   readonly #clockRefusal: () => string | undefined;
   #batchedInFlight = 0;
+  /** Peer write latency, for the hedge delay. */
+  readonly #latency = new LatencyEstimate();
   #settings: ReplicationSettings;
   #settingsVersion = -1;
 
@@ -365,6 +370,13 @@ export class Coordinator {
     }
     this.#batchedInFlight += records.length;
     try {
+      // During a join or leave a record must reach W on its future
+      // replicas as well: one by one, through write().
+      if (this.#topology.inTransition) {
+        return await Promise.allSettled(
+          records.map((record) => this.write(record, options)),
+        );
+      }
       return await this.#writeBatch(records, options);
     } finally {
       this.#batchedInFlight -= records.length;
@@ -443,24 +455,6 @@ export class Coordinator {
         mark(i, target, true);
       });
     });
-    if (this.#topology.inTransition) {
-      // The future replicas get the batch too, without counting.
-      const extra = new Map<string, StoredRecord[]>();
-      for (const record of records) {
-        const now = ring.preferenceList(record.key, n);
-        for (
-          const target of this.#topology.writeRing.preferenceList(record.key, n)
-        ) {
-          if (now.includes(target)) continue;
-          extra.set(target, [...(extra.get(target) ?? []), record]);
-        }
-      }
-      for (const [target, batch] of extra) {
-        this.#writeMany(target, batch, deadlineMs).catch((error) => {
-          if (!isPeerFailure(error)) throw error;
-        });
-      }
-    }
     // Every record settled, or every call did (whichever is first; a call
     // still in flight then finishes in the background).
     await Promise.race([allSettled, Promise.all(calls).then(() => {})]);
@@ -641,7 +635,7 @@ export class Coordinator {
     const strict = options.strict === true || options.consistency === "all";
     let current = record;
     for (let round = 1;; round++) {
-      const outcome = await this.#writeRound(current, replicas, need, strict);
+      const outcome = await this.#writeRound(current, n, need, strict);
       const newer = newestVersion(
         [...outcome.replies.values()].map((ack) => ack.newer),
       );
@@ -666,55 +660,62 @@ export class Coordinator {
     }
   }
 
-  /** One round of a write: every replica, until a write quorum or its loss. */
+  /**
+   * One round of a write: every replica (and, during a join or leave,
+   * every future replica: both groups must reach W), with a stand-in
+   * asked in parallel for any that is down, fails or is late
+   * ({@link hedgedWrite}), until a write quorum or its loss.
+   */
   async #writeRound(
     record: StoredRecord,
-    replicas: readonly string[],
+    n: number,
     need: number,
     strict: boolean,
   ): Promise<QuorumOutcome<WriteAck>> {
-    const n = replicas.length;
-    const used = new Set(replicas);
-    const deliver = async (target: string): Promise<WriteAck> => {
-      if (!this.#members.isDown(target)) {
-        try {
-          return await this.#writeOne(target, record);
-        } catch (error) {
-          if (!isPeerFailure(error)) throw error;
-          // fall through to a stand-in
-        }
-      }
-      await this.#writeHinted(target, record, used);
-      return { hinted: true, newer: undefined };
-    };
-    if (this.#topology.inTransition) {
-      for (
-        const target of this.#topology.writeRing.preferenceList(record.key, n)
-      ) {
-        if (!used.has(target)) {
-          used.add(target);
-          deliver(target).catch(() => {
-            // Not counted: anti-entropy and the transfer cover a miss.
-          });
-        }
-      }
-    }
-    const quorum = gatherQuorum(
-      replicas,
+    const isDown = (m: string) => this.#members.isDown(m);
+    const plan = writePlan(record.key, n, {
+      current: this.ring,
+      future: this.#topology.writeRing,
+    }, isDown);
+    const round = hedgedWrite({
+      plan,
       need,
-      deliver,
-      this.#clock,
-      this.#requestDeadlineMs,
-      { counts: (ack) => !strict || !ack.hinted },
-    );
-    const outcome = await quorum.outcome;
+      strict,
+      isDown,
+      direct: (target) => this.#writeOne(target, record),
+      hint: (standIn, target) => this.#hintOn(standIn, target, record),
+      isFailure: isPeerFailure,
+      clock: this.#clock,
+      deadlineMs: this.#requestDeadlineMs,
+      hedgeDelayMs: this.#latency.hedgeDelayMs(),
+    });
+    const outcome = await round.outcome;
     this.#observer?.quorum("write", outcomeOf(outcome));
     if (outcome.state === "lost") {
       throw new UnavailableError(
-        quorumFailure("write", "acknowledgements", need, await quorum.all),
+        quorumFailure("write", "acknowledgements", need, await round.all),
       );
     }
     return outcome;
+  }
+
+  /** Has `standIn` (maybe this node) keep `record` as a hint for `target`. */
+  async #hintOn(
+    standIn: string,
+    target: string,
+    record: StoredRecord,
+  ): Promise<void> {
+    if (standIn === this.#self) {
+      if (!await this.#hints.add(target, record)) {
+        throw new UnavailableError("this node's hint store is full");
+      }
+      return;
+    }
+    await this.#transport.call(
+      standIn,
+      { kind: "write", records: [record], hintFor: target },
+      this.#peerDeadlineMs,
+    );
   }
 
   /** Stores `record` as a hint for `target` on the first healthy stand-in. */
@@ -944,11 +945,13 @@ export class Coordinator {
         newer: stored ? undefined : this.#newerThan(record),
       };
     }
+    const sentAtMs = this.#clock.now();
     const answer = await this.#transport.call(
       target,
       { kind: "write", records: [record] },
       this.#peerDeadlineMs,
     );
+    this.#latency.observe(Math.max(0, this.#clock.now() - sentAtMs));
     if (answer.kind !== "write") throw new Error("unexpected answer kind");
     return { hinted: false, newer: answer.newer?.[0]?.[1] };
   }

@@ -43,6 +43,18 @@ export function quorumState(c: QuorumCounts): QuorumState {
   return "pending";
 }
 
+/**
+ * The outcome of a quorum that must be met in every one of several
+ * groups (a write during a join or leave: the replicas now, and the
+ * replicas after): won once every group is, lost as soon as one is.
+ */
+export function jointQuorumState(groups: readonly QuorumCounts[]): QuorumState {
+  assert(groups.length >= 1, "a joint quorum has at least one group");
+  const states = groups.map(quorumState);
+  if (states.includes("lost")) return "lost";
+  return states.every((s) => s === "won") ? "won" : "pending";
+}
+
 /** A settled quorum: the replies and failures seen when it settled. */
 export interface QuorumOutcome<T> {
   state: "won" | "lost";

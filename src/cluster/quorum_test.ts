@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { quorumState } from "./quorum.ts";
+import { jointQuorumState, quorumState } from "./quorum.ts";
 
 Deno.test("quorumState() decides as soon as the counts make the outcome certain", () => {
   const table: [number, number, number, number, string][] = [
@@ -32,4 +32,22 @@ Deno.test("quorumState() asserts its counts are possible", () => {
   assertThrows(() =>
     quorumState({ targets: 2, need: 0, counted: 0, failed: 0 })
   );
+});
+
+Deno.test("jointQuorumState() is won when every group is, lost when one is", () => {
+  const won = { targets: 3, need: 2, counted: 2, failed: 0 };
+  const pending = { targets: 3, need: 2, counted: 1, failed: 1 };
+  const lost = { targets: 3, need: 2, counted: 1, failed: 2 };
+  const table: [typeof won[], string][] = [
+    [[won], "won"],
+    [[won, won], "won"],
+    [[won, pending], "pending"],
+    [[pending, won], "pending"],
+    [[won, lost], "lost"],
+    [[lost, pending], "lost"],
+  ];
+  for (const [groups, state] of table) {
+    assertEquals(jointQuorumState(groups), state, JSON.stringify(groups));
+  }
+  assertThrows(() => jointQuorumState([]));
 });

@@ -1,0 +1,60 @@
+/**
+ * Where a write goes, as data (riak_core's annotated preference list,
+ * `get_apl_ann`): the key's replicas, which count towards W; during a
+ * join or leave, the replicas it will have after, which must reach W as
+ * well (so that the new owners hold every acknowledged write when the
+ * move completes, whatever the transfer missed); and the stand-ins that
+ * may keep a hint for a replica that is down or late, in ring order.
+ *
+ * Pure: the rings and the failure detector's view are handed in.
+ *
+ * @module
+ */
+
+import { assert } from "@std/assert";
+
+/** What a plan needs of a ring. */
+export interface PlacementRing {
+  readonly members: readonly string[];
+  preferenceList(key: string, n: number): string[];
+}
+
+/** A write's targets, as {@link writePlan} decides them. */
+export interface WritePlan {
+  /** Replica groups, each of which must reach W: now, and after a move. */
+  groups: string[][];
+  /** Every replica of any group, once, the current ones first. */
+  targets: string[];
+  /** Nodes that may keep a hint, in ring order: not a target, not down. */
+  standIns: string[];
+}
+
+/**
+ * The plan for a write of `key` with `n` replicas. `future` is the ring
+ * after the current joins and leaves (the same ring when none).
+ */
+export function writePlan(
+  key: string,
+  n: number,
+  rings: { current: PlacementRing; future: PlacementRing },
+  isDown: (member: string) => boolean,
+): WritePlan {
+  const { current, future } = rings;
+  assert(n >= 1, `a write has at least one replica: got n = ${n}`);
+  const now = current.preferenceList(key, n);
+  const groups = [now];
+  const targets = [...now];
+  if (future !== current) {
+    const after = future.preferenceList(
+      key,
+      Math.min(n, future.members.length),
+    );
+    if (after.some((m) => !now.includes(m))) {
+      groups.push(after);
+      for (const m of after) if (!targets.includes(m)) targets.push(m);
+    }
+  }
+  const standIns = current.preferenceList(key, current.members.length)
+    .filter((m) => !targets.includes(m) && !isDown(m));
+  return { groups, targets, standIns };
+}
