@@ -164,6 +164,9 @@ export class ClusterNode {
       topology,
       replicationFactor: () => this.coordinator.settings.replicationFactor,
       peerDeadlineMs: o.peerDeadlineMs,
+      // A write is acknowledged only by replicas that stored it within a
+      // peer deadline of its sending.
+      moveSettleMs: o.peerDeadlineMs,
       ...(o.log !== undefined ? { log: o.log } : {}),
     });
     this.serializer = new KeySerializer({

@@ -50,8 +50,20 @@ export interface RepairOptions {
   /** N as configured (capped at the ring size). */
   replicationFactor: () => number;
   peerDeadlineMs: number;
+  /**
+   * How long a write message may take to land and still be acknowledged
+   * (the peer deadline): a join or leave waits that long, once every
+   * member has heard of it, before it streams (Cassandra's ring delay).
+   * Default 0.
+   */
+  moveSettleMs?: number;
   log?: EventLog;
 }
+
+/** Announcements of a join or leave, a retry apart, until all members heard. */
+const MOVE_ANNOUNCES_MAX = 10;
+/** Wait between announcements of a move that not every member heard. */
+const MOVE_ANNOUNCE_RETRY_MS = 250;
 
 /** Progress of a join or leave, for `cluster_info` and the CLI. */
 export interface TransferProgress {
@@ -224,7 +236,7 @@ export class Repair {
     const progress = this.#stats.transfer;
     progress.phase = "joining";
     const { membership, topology, self } = this.#o;
-    await membership.announce();
+    await this.#settleMove();
     await topology.update(membership.members());
     const sources = topology.readRing.members.filter((m) => m !== self);
     for (const source of sources) {
@@ -288,6 +300,7 @@ export class Repair {
     progress.waitingFor = null;
     const { membership, topology } = this.#o;
     await membership.setPhase("leaving");
+    await this.#settleMove();
     for (let attempt = 1;; attempt++) {
       await topology.update(membership.members());
       const version = topology.version;
@@ -318,6 +331,32 @@ export class Repair {
     progress.phase = "done";
     onProgress?.(structuredClone(progress));
     await membership.leave();
+  }
+
+  /**
+   * Before a move streams: every member that is up has heard of it (so
+   * the writes it begins from now on reach the new owners too), and the
+   * writes begun before that are done. Otherwise a write acknowledged by
+   * the old replicas only, after the stream passed its key, would be
+   * missing on the new owner once the move completes.
+   */
+  async #settleMove(): Promise<void> {
+    const { membership, clock } = this.#o;
+    for (let attempt = 1; attempt <= MOVE_ANNOUNCES_MAX; attempt++) {
+      const answered = await membership.announce();
+      const up = membership.members().filter((m) =>
+        m.address !== this.#o.self && m.state !== "left" &&
+        !membership.isDown(m.address)
+      ).length;
+      if (answered >= up) {
+        break;
+      }
+      await new Promise<void>((r) =>
+        clock.after(MOVE_ANNOUNCE_RETRY_MS, r)
+      );
+    }
+    const settleMs = this.#o.moveSettleMs ?? 0;
+    if (settleMs > 0) await new Promise<void>((r) => clock.after(settleMs, r));
   }
 
   /** One pass of a leave: every record to its new owners (or their stand-ins). */
