@@ -28,6 +28,7 @@ import {
 } from "../limits.ts";
 import type { Ring } from "../ring/mod.ts";
 import { HintStore } from "./hints.ts";
+import { mutants } from "../mutants.ts";
 import type { Topology } from "./topology.ts";
 import {
   isLive,
@@ -295,7 +296,11 @@ export class Coordinator {
         quorumFailure("read", "replies", need, await quorum.all),
       );
     }
-    const best = newest(outcome.replies.values());
+    const best = newest(
+      mutants.has("ignore_tombstone")
+        ? [...outcome.replies.values()].filter((r) => !r?.tombstone)
+        : outcome.replies.values(),
+    );
     if (best !== undefined) this.#hlc.observe(best.version);
     // Read repair: once every replica has answered, bring the stale ones up
     // to date, without holding up the reply.
@@ -966,6 +971,7 @@ export class Coordinator {
   }
 
   #repair(replies: Map<string, StoredRecord | undefined>): void {
+    if (mutants.has("skip_read_repair")) return;
     const best = newest(replies.values());
     if (best === undefined) return;
     for (const [target, record] of replies) {

@@ -13,6 +13,7 @@
  */
 
 import { compareVersions, type Version } from "../clock/mod.ts";
+import { mutants } from "../mutants.ts";
 import { type HintLog, type StoredRecord, supersedes } from "../storage/mod.ts";
 
 /** Bounds on the hints one node holds. */
@@ -73,6 +74,7 @@ export class HintStore {
    * fails rejects, and the hint is not held.
    */
   async add(target: string, record: StoredRecord): Promise<boolean> {
+    if (mutants.has("drop_hints")) return true;
     const current = this.#byTarget.get(target)?.get(record.key);
     if (current !== undefined && !supersedes(record, current)) return true;
     const bytes = sizeOf(record);

@@ -7,6 +7,7 @@
 
 import { compareVersions, type Version } from "../clock/mod.ts";
 import { hashKey } from "../ring/mod.ts";
+import { mutants } from "../mutants.ts";
 import { type StoredRecord, supersedes } from "./record.ts";
 import type {
   ChangeListener,
@@ -45,10 +46,18 @@ export class MemoryStore implements Store {
     return this.#records.get(key);
   }
 
+  /** Last writer wins (unless the simulator's mutant says otherwise). */
+  #takes(record: StoredRecord, current: StoredRecord | undefined): boolean {
+    if (supersedes(record, current)) return true;
+    if (compareVersions(record.version, current!.version) === 0) return false;
+    return mutants.has("accept_older") ||
+      (mutants.has("ignore_tombstone") && current!.tombstone);
+  }
+
   apply(record: StoredRecord): Promise<boolean> {
     this.#assertOpen();
     const current = this.#records.get(record.key);
-    if (!supersedes(record, current)) return Promise.resolve(false);
+    if (!this.#takes(record, current)) return Promise.resolve(false);
     if (current === undefined) {
       this.#sorted = null;
       if (this.#bySegment !== null) this.#index(this.#bySegment, record.key);
@@ -65,7 +74,7 @@ export class MemoryStore implements Store {
     const results: boolean[] = [];
     for (const record of records) {
       const current = this.#records.get(record.key);
-      if (!supersedes(record, current)) {
+      if (!this.#takes(record, current)) {
         results.push(false);
         continue;
       }

@@ -5,19 +5,23 @@
  *   deno task sim --runs 500          # 500 random seeds
  *   deno task sim --seed 42           # one seed: replays a failure exactly
  *   deno task sim --steps 2000 --nodes 7
+ *   deno task sim --mutant drop_hints --runs 50   # a deliberate bug
  *
  * Prints each failing seed with the command that replays it, and ends
- * with "N passed, N failed"; exits 1 when a run failed.
+ * with "N passed, N failed"; exits 1 when a run failed. With `--mutant`
+ * (a name of `src/mutants.ts`, or `all`) failures are what is wanted: it
+ * says which runs caught each mutant, and exits 1 if one went uncaught.
  *
  * @module
  */
 
 import { parseArgs } from "@std/cli/parse-args";
 import { drawConfig, FAULT_KINDS, type FaultKind } from "./config.ts";
+import { type Mutant, MUTANTS, mutants } from "../../src/mutants.ts";
 import { World } from "./world.ts";
 
 const args = parseArgs(Deno.args, {
-  string: ["seed", "runs", "steps", "nodes", "from", "faults"],
+  string: ["seed", "runs", "steps", "nodes", "from", "faults", "mutant"],
   boolean: ["verbose", "trace"],
 });
 const faults = (args.faults as string | undefined)?.split(",").filter((f) =>
@@ -41,39 +45,70 @@ const seeds = args.seed !== undefined ? [Number(args.seed)] : Array.from(
       ? Number(args.from) + i
       : crypto.getRandomValues(new Uint32Array(1))[0]!,
 );
-const started = performance.now();
-let passed = 0;
-let failed = 0;
-for (const seed of seeds) {
-  const config = drawConfig(seed, overrides);
-  const world = new World(config);
-  if (args.trace) {
-    console.log(`=== seed ${seed}`);
-    world.trace = (line) => console.log(line);
-  }
-  const result = await world.run();
-  if (result.violation === undefined) {
-    passed++;
-    if (args.verbose) {
-      console.log(`seed ${seed}: ok ${JSON.stringify(result.stats)}`);
+const flags = (seed: number, mutant?: string) =>
+  [
+    `--seed ${seed}`,
+    ...(args.steps !== undefined ? [`--steps ${args.steps}`] : []),
+    ...(args.nodes !== undefined ? [`--nodes ${args.nodes}`] : []),
+    ...(args.faults !== undefined ? [`--faults ${args.faults}`] : []),
+    ...(mutant !== undefined ? [`--mutant ${mutant}`] : []),
+  ].join(" ");
+
+/** Runs every seed; resolves with the seeds that failed. */
+async function runAll(mutant?: string): Promise<number[]> {
+  const failures: number[] = [];
+  for (const seed of seeds) {
+    const world = new World(drawConfig(seed, overrides));
+    if (args.trace) {
+      console.log(`=== seed ${seed}`);
+      world.trace = (line) => console.log(line);
     }
-  } else {
-    failed++;
-    const flags = [
-      `--seed ${seed}`,
-      ...(args.steps !== undefined ? [`--steps ${args.steps}`] : []),
-      ...(args.nodes !== undefined ? [`--nodes ${args.nodes}`] : []),
-      ...(args.faults !== undefined ? [`--faults ${args.faults}`] : []),
-    ].join(" ");
+    const result = await world.run();
+    runs++;
+    if (result.violation === undefined) {
+      if (args.verbose) {
+        console.log(`seed ${seed}: ok ${JSON.stringify(result.stats)}`);
+      }
+      continue;
+    }
+    failures.push(seed);
     console.log(`seed ${seed}: ${result.violation}`);
-    console.log(`  replay: deno task sim ${flags}`);
+    console.log(`  replay: deno task sim ${flags(seed, mutant)}`);
   }
+  return failures;
 }
-const seconds = (performance.now() - started) / 1000;
-console.log(
-  `${seeds.length} runs in ${seconds.toFixed(1)} s (${
-    (seeds.length / seconds).toFixed(2)
-  } runs/s)`,
-);
-console.log(`${passed} passed, ${failed} failed`);
+
+const started = performance.now();
+let runs = 0;
+const report = () => {
+  const seconds = (performance.now() - started) / 1000;
+  console.log(
+    `${runs} runs in ${seconds.toFixed(1)} s (${
+      (runs / seconds).toFixed(2)
+    } runs/s)`,
+  );
+};
+if (args.mutant !== undefined) {
+  const names = args.mutant === "all" ? MUTANTS : [args.mutant as Mutant];
+  let missed = 0;
+  for (const name of names) {
+    if (!MUTANTS.includes(name)) {
+      console.error(`unknown mutant '${name}': one of ${MUTANTS.join(", ")}`);
+      Deno.exit(2);
+    }
+    mutants.clear();
+    mutants.add(name);
+    const caught = await runAll(name);
+    if (caught.length === 0) missed++;
+    console.log(
+      `mutant ${name}: caught by ${caught.length} of ${seeds.length} runs`,
+    );
+  }
+  mutants.clear();
+  report();
+  Deno.exit(missed > 0 ? 1 : 0);
+}
+const failed = (await runAll()).length;
+report();
+console.log(`${seeds.length - failed} passed, ${failed} failed`);
 Deno.exit(failed > 0 ? 1 : 0);
