@@ -320,6 +320,11 @@ export class World {
 
   #start(node: SimNode): void {
     this.#log(`start ${node.address}${node.join ? " (join)" : ""}`);
+    // Its seeds all left: the operator points it at the members.
+    const members = this.#members().map((m) => m.address);
+    if (!node.seeds.some((a) => a !== node.address && members.includes(a))) {
+      node.seeds = members;
+    }
     node.incarnation++;
     node.up = true;
     node.paused = false;
@@ -487,7 +492,8 @@ export class World {
           best = v;
         }
       };
-      for (const node of this.nodes) {
+      // A node that left keeps its disk, but out of the cluster.
+      for (const node of this.#members()) {
         better(node.shadow.get(key));
         if (node.up && node.core !== undefined) {
           better(node.core.hints.newest(key));
@@ -709,6 +715,7 @@ export class World {
       node.status = "spare";
       this.#stop(node);
       this.#forget(node.address);
+      this.#noteSurvivors();
     }, (error) => {
       this.#log(`leave of ${node.address} failed: ${error}`);
       node.leaving = false;
