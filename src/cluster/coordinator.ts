@@ -812,9 +812,12 @@ export class Coordinator {
     );
     const answers = results.flatMap((r) => r.ok ? [r.value] : []);
     const missing = members.length - answers.length;
-    // Every key lives on N distinct members: with fewer than N silent, each
-    // key still has a replica that answered.
-    if (missing >= this.settings.replicationFactor) {
+    // Every key lives on N distinct members: with at most N - R silent,
+    // R of each key's replicas answered, and one of them holds its newest
+    // acknowledged write (R + W > N). With more, a key whose writers'
+    // replicas are all silent would be missed.
+    const { replicationFactor, readQuorum } = this.settings;
+    if (missing > replicationFactor - readQuorum) {
       throw new UnavailableError(
         `list_keys incomplete: ${missing} of ${members.length} members did not answer`,
       );

@@ -176,7 +176,7 @@ Deno.test("a replica that never answers loses the quorum at the deadline", async
 });
 
 Deno.test("listKeys() pages through every key exactly once, in order", async () => {
-  const { node, network } = await cluster({ n: 2 });
+  const { node, network } = await cluster({ n: 2, r: 1 });
   const keys = Array.from(
     { length: 120 },
     (_, i) => `key:${String(i).padStart(3, "0")}`,
@@ -197,13 +197,26 @@ Deno.test("listKeys() pages through every key exactly once, in order", async () 
   assertEquals(
     (await node("n1:1").coordinator.allKeys()).length,
     119,
-    "one member down of three with N=2: every key still has a replica",
+    "one member down of three with N=2, R=1: every key still has R replicas",
   );
   network.down("n2:1");
   await assertRejects(
     () => node("n1:1").coordinator.allKeys(),
     UnavailableError,
     "list_keys incomplete: 2 of 3 members did not answer",
+  );
+});
+
+Deno.test("listKeys() refuses when a key may have fewer than R replicas answering", async () => {
+  // N=2, R=2, W=2: a key written to n2 and n3 only is missed with n2 down
+  // unless the listing waits for R of every key's replicas.
+  const { node, network } = await cluster({ n: 2 });
+  await node("n1:1").coordinator.set("k", 1);
+  network.down("n2:1");
+  await assertRejects(
+    () => node("n1:1").coordinator.allKeys(),
+    UnavailableError,
+    "list_keys incomplete: 1 of 3 members did not answer",
   );
 });
 
