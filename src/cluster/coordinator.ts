@@ -472,9 +472,11 @@ export class Coordinator {
         const record = records[i]!;
         const used = new Set(ring.preferenceList(record.key, n));
         for (const target of failed.get(i)!) {
-          this.#writeHinted(target, record, used).catch((error) => {
-            if (!isPeerFailure(error)) throw error;
-          });
+          this.#writeHinted(target, record, used, "no answer").catch(
+            (error) => {
+              if (!isPeerFailure(error)) throw error;
+            },
+          );
         }
       }
     }
@@ -728,6 +730,7 @@ export class Coordinator {
     target: string,
     record: StoredRecord,
     used: Set<string>,
+    why: string,
   ): Promise<void> {
     const ring = this.ring;
     for (
@@ -753,7 +756,9 @@ export class Coordinator {
         // try the next stand-in
       }
     }
-    throw new UnavailableError(`no stand-in could take a hint for ${target}`);
+    throw new UnavailableError(
+      `${why}, and no stand-in could take a hint for it`,
+    );
   }
 
   /**
@@ -1094,6 +1099,7 @@ function describeFailure(failure: unknown): string {
     return failure.message.slice(failure.peer.length + 2).slice(0, 120);
   }
   if (failure instanceof Error) return failure.message.slice(0, 120);
+  if (typeof failure === "string") return failure;
   const ack = failure as Partial<WriteAck> | undefined;
   if (ack?.hinted) return "only a stand-in holds it (not counted: strict)";
   return "no answer";

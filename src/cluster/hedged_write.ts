@@ -174,6 +174,7 @@ export function hedgedWrite(o: HedgedWriteOptions): HedgedWrite {
   for (const [target, s] of targets) {
     if (o.isDown(target)) {
       s.directFailed = true;
+      s.error = "down";
       standIn(target);
       continue;
     }

@@ -1,0 +1,158 @@
+/**
+ * The simulator's CI budget: a fixed range of seeds under every fault,
+ * the regression seeds (each a bug the simulator found, fixed), every
+ * mutant of `src/mutants.ts` caught, and a seed that replays the same
+ * trace. A failure prints the command that replays it
+ * (`deno task sim --seed S ...`); docs/simulation.md says more.
+ */
+
+import { assert, assertEquals } from "@std/assert";
+import { type Mutant, MUTANTS, mutants } from "../../src/mutants.ts";
+import { type ConfigOverrides, drawConfig, type FaultKind } from "./config.ts";
+import { World } from "./world.ts";
+
+/** Every fault but the moves (join, leave, remove): see docs/simulation.md. */
+const STEADY_FAULTS: FaultKind[] = [
+  "split",
+  "asymmetric",
+  "isolate",
+  "bridge",
+  "flap",
+  "crash",
+  "restart",
+  "pause",
+  "clock_step",
+];
+
+/** Bugs the simulator found, with the arguments that showed them. */
+export const REGRESSIONS: {
+  seed: number;
+  steps: number;
+  faults?: FaultKind[];
+  bug: string;
+}[] = [
+  {
+    seed: 109,
+    steps: 40,
+    bug: "a write acknowledged by a leaving node was missing once it left",
+  },
+  {
+    seed: 1055,
+    steps: 60,
+    bug: "a write during a leave reached W on the old replicas only",
+  },
+  {
+    seed: 1058,
+    steps: 60,
+    bug: "a join streamed before every coordinator knew of it",
+  },
+  {
+    seed: 141,
+    steps: 30,
+    faults: STEADY_FAULTS,
+    bug: "list_keys answered with more than N - R members silent",
+  },
+  {
+    seed: 1009,
+    steps: 60,
+    bug: "checker: a holder that crashed before the acknowledgement",
+  },
+  {
+    seed: 1000,
+    steps: 60,
+    bug: "checker: read repair judged on a stale view of the ring",
+  },
+];
+
+async function run(
+  seed: number,
+  overrides: ConfigOverrides,
+): Promise<string | undefined> {
+  const result = await new World(drawConfig(seed, overrides)).run();
+  return result.violation;
+}
+
+function replay(seed: number, o: ConfigOverrides, mutant?: Mutant): string {
+  return [
+    `deno task sim --seed ${seed}`,
+    ...(o.steps !== undefined ? [`--steps ${o.steps}`] : []),
+    ...(o.faults !== undefined ? [`--faults ${o.faults.join(",")}`] : []),
+    ...(mutant !== undefined ? [`--mutant ${mutant}`] : []),
+  ].join(" ");
+}
+
+/** Runs seeds `from`..`from + count - 1`; the failures, with replays. */
+async function budget(
+  from: number,
+  count: number,
+  overrides: ConfigOverrides,
+): Promise<string[]> {
+  const failures: string[] = [];
+  for (let seed = from; seed < from + count; seed++) {
+    const violation = await run(seed, overrides);
+    if (violation !== undefined) {
+      failures.push(`${violation}\n  replay: ${replay(seed, overrides)}`);
+    }
+  }
+  return failures;
+}
+
+Deno.test("sim: 160 seeds under partitions, loss, crashes, pauses and clock steps lose no acknowledged write", async () => {
+  const failures = await budget(1, 160, { steps: 30, faults: STEADY_FAULTS });
+  assertEquals(failures, [], failures.join("\n"));
+});
+
+Deno.test("sim: 40 seeds with joins, leaves and removals among every other fault", async () => {
+  const failures = await budget(10_001, 40, { steps: 30 });
+  assertEquals(failures, [], failures.join("\n"));
+});
+
+Deno.test("sim: the regression seeds replay green", async () => {
+  const failures: string[] = [];
+  for (const { seed, steps, faults, bug } of REGRESSIONS) {
+    const overrides = { steps, ...(faults !== undefined ? { faults } : {}) };
+    const violation = await run(seed, overrides);
+    if (violation !== undefined) {
+      failures.push(
+        `${bug}: ${violation}\n  replay: ${replay(seed, overrides)}`,
+      );
+    }
+  }
+  assertEquals(failures, [], failures.join("\n"));
+});
+
+Deno.test("sim: every mutant is caught within 20 seeds", async () => {
+  const caughtAt: Record<string, number | null> = {};
+  try {
+    for (const mutant of MUTANTS) {
+      mutants.clear();
+      mutants.add(mutant);
+      caughtAt[mutant] = null;
+      for (let seed = 1; seed <= 20; seed++) {
+        if (await run(seed, { steps: 30 }) !== undefined) {
+          caughtAt[mutant] = seed;
+          break;
+        }
+      }
+    }
+  } finally {
+    mutants.clear();
+  }
+  const missed = Object.entries(caughtAt).filter(([, s]) => s === null);
+  assertEquals(missed, [], `uncaught: ${JSON.stringify(caughtAt)}`);
+});
+
+Deno.test("sim: a seed replays the same trace", async () => {
+  const trace = async () => {
+    const lines: string[] = [];
+    const world = new World(drawConfig(7, { steps: 30 }));
+    world.trace = (line) => lines.push(line);
+    const result = await world.run();
+    return { lines, stats: result.stats };
+  };
+  const first = await trace();
+  const second = await trace();
+  assert(first.lines.length > 50, "the trace says what happened");
+  assertEquals(second.lines, first.lines);
+  assertEquals(second.stats, first.stats);
+});
