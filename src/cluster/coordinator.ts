@@ -152,6 +152,13 @@ const WRITE_ROUNDS_MAX = 4;
  */
 export const BATCHED_IN_FLIGHT_MAX = 20_000;
 
+/**
+ * Largest batch that hedges like a single write: past the hedge delay its
+ * records short of W go through write(). A larger one has a longer
+ * deadline instead (a slow replica is not a down one).
+ */
+const HEDGED_BATCH_RECORDS_MAX = 16;
+
 /** A batch's peer deadline grows by one peer deadline per this many records. */
 const BATCH_RECORDS_PER_DEADLINE = 1_000;
 
@@ -461,8 +468,20 @@ export class Coordinator {
       });
     });
     // Every record settled, or every call did (whichever is first; a call
-    // still in flight then finishes in the background).
-    await Promise.race([allSettled, Promise.all(calls).then(() => {})]);
+    // still in flight then finishes in the background). A small batch
+    // also hedges: past the hedge delay, the records short of W go on
+    // through write(), whose stand-ins do not wait for a cut-off replica.
+    const waits = [allSettled, Promise.all(calls).then(() => {})];
+    let hedge: { cancel(): void } | undefined;
+    if (records.length <= HEDGED_BATCH_RECORDS_MAX) {
+      waits.push(
+        new Promise<void>((resolve) =>
+          hedge = this.#clock.after(this.#latency.hedgeDelayMs(), resolve)
+        ),
+      );
+    }
+    await Promise.race(waits);
+    hedge?.cancel();
     const again: number[] = [];
     for (let i = 0; i < records.length; i++) {
       if (newer.has(i) || acks[i]! < need) again.push(i);
