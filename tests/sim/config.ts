@@ -25,9 +25,17 @@ export type FaultKind =
   | "leave"
   | "remove";
 
+/**
+ * A scripted fault instead of random ones, for the availability figures:
+ * "split" cuts the first two nodes off the other three; "freeze" pauses
+ * the last node. Clients then write (sloppy quorum) through the others.
+ */
+export type Scenario = "split" | "freeze";
+
 /** Everything a run is made of. */
 export interface SimConfig {
   seed: number;
+  scenario?: Scenario;
   /** Members at start. */
   nodes: number;
   /** Addresses that may join later (up to 7 nodes in all). */
@@ -69,6 +77,7 @@ export interface ConfigOverrides {
   steps?: number;
   /** Only these kinds of fault (each with weight 1). */
   faults?: readonly FaultKind[];
+  scenario?: Scenario;
 }
 
 /** Every kind of fault. */
@@ -98,11 +107,12 @@ export function drawConfig(
     items[Math.floor(r() * items.length)]!;
   const between = (lo: number, hi: number) => lo + r() * (hi - lo);
   const int = (lo: number, hi: number) => Math.floor(between(lo, hi + 1));
-  const nodes = overrides.nodes ?? int(5, 7);
+  const scenario = overrides.scenario;
+  const nodes = scenario !== undefined ? 5 : overrides.nodes ?? int(5, 7);
   const spares = Math.max(0, Math.min(2, 7 - nodes));
-  const n = pick([3, 3, 3, 2]);
+  const n = scenario !== undefined ? 3 : pick([3, 3, 3, 2]);
   const majority = Math.floor(n / 2) + 1;
-  const [readQuorum, writeQuorum] = pick(
+  const [readQuorum, writeQuorum] = scenario !== undefined ? [2, 2] : pick(
     [
       [majority, majority],
       [majority, majority],
@@ -126,6 +136,7 @@ export function drawConfig(
   const delayMinMs = int(1, 3);
   return {
     seed,
+    ...(scenario !== undefined ? { scenario } : {}),
     nodes,
     spares,
     replicationFactor: n,
@@ -151,7 +162,9 @@ export function drawConfig(
     clients: int(2, 5),
     keys: pick([4, 10, 30]),
     faultEveryMs: pick([150, 400, 1_000]),
-    faults: only !== undefined
+    faults: scenario !== undefined
+      ? {}
+      : only !== undefined
       ? Object.fromEntries([...only, "heal"].map((k) => [k, 1]))
       : {
         split: pick([0, 2, 4]),
@@ -174,7 +187,7 @@ export function drawConfig(
     hintIntervalMs: 500,
     requestDeadlineMs: 5_000,
     peerDeadlineMs: 2_000,
-    strictRate: pick([0.3, 0.7, 1]),
+    strictRate: scenario !== undefined ? 0 : pick([0.3, 0.7, 1]),
     thinkMaxMs: pick([5, 20, 60]),
   };
 }

@@ -6,6 +6,7 @@
  *   deno task sim --seed 42           # one seed: replays a failure exactly
  *   deno task sim --steps 2000 --nodes 7
  *   deno task sim --mutant drop_hints --runs 50   # a deliberate bug
+ *   deno task sim --scenario split --runs 20      # availability figures
  *
  * Prints each failing seed with the command that replays it, and ends
  * with "N passed, N failed"; exits 1 when a run failed. With `--mutant`
@@ -16,12 +17,27 @@
  */
 
 import { parseArgs } from "@std/cli/parse-args";
-import { drawConfig, FAULT_KINDS, type FaultKind } from "./config.ts";
+import {
+  drawConfig,
+  FAULT_KINDS,
+  type FaultKind,
+  type Scenario,
+} from "./config.ts";
+import type { ScenarioStats } from "./world.ts";
 import { type Mutant, MUTANTS, mutants } from "../../src/mutants.ts";
 import { World } from "./world.ts";
 
 const args = parseArgs(Deno.args, {
-  string: ["seed", "runs", "steps", "nodes", "from", "faults", "mutant"],
+  string: [
+    "seed",
+    "runs",
+    "steps",
+    "nodes",
+    "from",
+    "faults",
+    "mutant",
+    "scenario",
+  ],
   boolean: ["verbose", "trace"],
 });
 const faults = (args.faults as string | undefined)?.split(",").filter((f) =>
@@ -33,7 +49,13 @@ for (const f of faults ?? []) {
     Deno.exit(2);
   }
 }
+const scenario = args.scenario as Scenario | undefined;
+if (scenario !== undefined && scenario !== "split" && scenario !== "freeze") {
+  console.error(`unknown scenario '${scenario}': split or freeze`);
+  Deno.exit(2);
+}
 const overrides = {
+  ...(scenario !== undefined ? { scenario } : {}),
   ...(faults !== undefined ? { faults: faults as FaultKind[] } : {}),
   ...(args.steps !== undefined ? { steps: Number(args.steps) } : {}),
   ...(args.nodes !== undefined ? { nodes: Number(args.nodes) } : {}),
@@ -52,6 +74,7 @@ const flags = (seed: number, mutant?: string) =>
     ...(args.nodes !== undefined ? [`--nodes ${args.nodes}`] : []),
     ...(args.faults !== undefined ? [`--faults ${args.faults}`] : []),
     ...(mutant !== undefined ? [`--mutant ${mutant}`] : []),
+    ...(scenario !== undefined ? [`--scenario ${scenario}`] : []),
   ].join(" ");
 
 /** Runs every seed; resolves with the seeds that failed. */
@@ -65,6 +88,9 @@ async function runAll(mutant?: string): Promise<number[]> {
     }
     const result = await world.run();
     runs++;
+    if (result.stats.scenario !== undefined) {
+      scenarios.push(result.stats.scenario);
+    }
     if (result.violation === undefined) {
       if (args.verbose) {
         console.log(`seed ${seed}: ok ${JSON.stringify(result.stats)}`);
@@ -80,6 +106,32 @@ async function runAll(mutant?: string): Promise<number[]> {
 
 const started = performance.now();
 let runs = 0;
+const scenarios: ScenarioStats[] = [];
+/** The availability figures over every run of a scenario. */
+const reportScenario = () => {
+  const sum = (f: (s: ScenarioStats) => number) =>
+    scenarios.reduce((t, s) => t + f(s), 0);
+  const ms = scenarios.flatMap((s) => s.latenciesMs).sort((a, b) => a - b);
+  const at = (q: number) =>
+    ms[Math.min(ms.length - 1, Math.floor(q * ms.length))];
+  const pct = (a: number, b: number) => `${(100 * a / b).toFixed(2)} %`;
+  console.log(
+    `${scenario}: ${sum((s) => s.acknowledged)} of ${
+      sum((s) => s.writes)
+    } writes acknowledged (${
+      pct(sum((s) => s.acknowledged), sum((s) => s.writes))
+    }); first second ${sum((s) => s.firstSecondAcknowledged)} of ${
+      sum((s) => s.firstSecondWrites)
+    } (${
+      pct(
+        sum((s) => s.firstSecondAcknowledged),
+        sum((s) => s.firstSecondWrites),
+      )
+    }); simulated latency p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${
+      ms.at(-1)
+    } ms`,
+  );
+};
 const report = () => {
   const seconds = (performance.now() - started) / 1000;
   console.log(
@@ -109,6 +161,7 @@ if (args.mutant !== undefined) {
   Deno.exit(missed > 0 ? 1 : 0);
 }
 const failed = (await runAll()).length;
+if (scenario !== undefined) reportScenario();
 report();
 console.log(`${seeds.length - failed} passed, ${failed} failed`);
 Deno.exit(failed > 0 ? 1 : 0);

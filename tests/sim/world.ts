@@ -62,6 +62,8 @@ const CALM_MS = 3_000;
 const CONVERGE_MS_MAX = 60_000;
 /** How often convergence is looked at. */
 const CONVERGE_POLL_MS = 250;
+/** A scenario's fault strikes this long after the load begins. */
+const SCENARIO_AFTER_MS = 1_000;
 /** How often the hint stores are compared with their last snapshot. */
 const HINT_CHECK_MS = 100;
 
@@ -101,6 +103,19 @@ export interface RunStats {
   duplicated: number;
   /** Simulated ms from the last fault to convergence. */
   convergedInMs: number;
+  /** With a scenario: the writes from its start on. */
+  scenario?: ScenarioStats;
+}
+
+/** Writes during a scripted fault (all through nodes on the healthy side). */
+export interface ScenarioStats {
+  writes: number;
+  acknowledged: number;
+  /** Begun in the first simulated second of the fault. */
+  firstSecondWrites: number;
+  firstSecondAcknowledged: number;
+  /** Simulated ms each acknowledged write took, ascending. */
+  latenciesMs: number[];
 }
 
 /** The outcome of one run. */
@@ -699,6 +714,49 @@ export class World {
     }
   }
 
+  /** The scripted fault: from now on clients use the healthy side only. */
+  #scenario(): void {
+    const members = this.#members();
+    this.#scenarioAt = this.scheduler.now;
+    this.#lastFaultAt = this.scheduler.now;
+    this.#log(`scenario ${this.config.scenario}`);
+    if (this.config.scenario === "split") {
+      const minority = members.slice(0, 2);
+      this.network.split(
+        minority.map((n) => n.address),
+        members.slice(2).map((n) => n.address),
+      );
+      this.#healthy = members.slice(2);
+      this.stats.partitions++;
+    } else {
+      const frozen = members.at(-1)!;
+      // Frozen until the calm resumes it.
+      this.#pause(frozen, 1e9);
+      this.#healthy = members.slice(0, -1);
+    }
+  }
+
+  /** Writes from the scenario's start on, for the figures. */
+  #scenarioStats(): ScenarioStats | undefined {
+    const at = this.#scenarioAt;
+    if (at === undefined) return undefined;
+    const from = EPOCH_MS + at;
+    // A pop reads first: R replicas are needed, which a split may not leave.
+    const writes = this.history.writes.filter((w) =>
+      w.invokedAt >= from && w.outcome !== "pending" && w.kind !== "pop"
+    );
+    const first = writes.filter((w) => w.invokedAt < from + 1_000);
+    const ok = (w: WriteOp) => w.outcome === "ok";
+    return {
+      writes: writes.length,
+      acknowledged: writes.filter(ok).length,
+      firstSecondWrites: first.length,
+      firstSecondAcknowledged: first.filter(ok).length,
+      latenciesMs: writes.filter(ok).map((w) => w.settledAt! - w.invokedAt)
+        .sort((a, b) => a - b),
+    };
+  }
+
   #leave(node: SimNode): void {
     const core = node.core!;
     const incarnation = node.incarnation;
@@ -758,7 +816,10 @@ export class World {
     try {
       while (this.#stepsLeft > 0 || (this.#calm && !this.#calmOver)) {
         if (!this.#calm) this.#stepsLeft--;
-        const node = this.#pickFrom(r, this.#members());
+        const node = this.#pickFrom(
+          r,
+          this.#calm ? this.#members() : this.#healthy ?? this.#members(),
+        );
         if (node !== undefined) await this.#operate(id, r, node, () => ++seq);
         await this.#sleep(Math.floor(r() * this.config.thinkMaxMs));
         if (this.#violation !== undefined) return;
@@ -769,6 +830,9 @@ export class World {
   }
 
   #calmOver = false;
+  /** During a scenario, the nodes clients use. */
+  #healthy: SimNode[] | undefined;
+  #scenarioAt: number | undefined;
 
   #pickFrom<T>(r: () => number, items: readonly T[]): T | undefined {
     return items.length === 0
@@ -869,7 +933,9 @@ export class World {
   ): Promise<void> {
     const dice = r();
     const key = () => `k${Math.floor(r() * this.config.keys)}`;
-    const consistency: Consistency = r() < 0.1
+    const consistency: Consistency = this.config.scenario !== undefined
+      ? "quorum"
+      : r() < 0.1
       ? "one"
       : r() < 0.1
       ? "all"
@@ -906,13 +972,16 @@ export class World {
       op: WriteOp,
       outcome: WriteOp["outcome"],
       version?: Version,
+      why?: unknown,
     ) => {
       op.outcome = outcome;
       op.settledAt = now();
       this.#log(
         `${op.kind} #${op.id} '${op.key}'=${op.value} via ${op.coordinator}${
           op.strict ? " strict" : ""
-        } W=${op.w}: ${outcome}${version ? " " + show(version) : ""}`,
+        } W=${op.w}: ${outcome}${version ? " " + show(version) : ""}${
+          why instanceof Error ? ` (${why.message})` : ""
+        }`,
       );
       this.stats.writes++;
       if (outcome === "ok") {
@@ -933,7 +1002,7 @@ export class World {
       );
       if (out === undefined) settle(op, "unknown");
       else if (out.ok) settle(op, "ok", out.value);
-      else settle(op, "failed");
+      else settle(op, "failed", undefined, out.error);
     } else if (!this.#calm && dice < 0.5) {
       const k = key();
       const op = write("pop", k, null);
@@ -981,10 +1050,12 @@ export class World {
     } else if (dice < 0.95) {
       const k = key();
       const invokedAt = now();
+      // Replicas up, and not failing fast to this coordinator, as it began.
       const running = new Map(
-        this.nodes.filter((m) => m.up && m.core !== undefined).map((
-          m,
-        ) => [m.address, m.incarnation]),
+        this.nodes.filter((m) =>
+          m.up && m.core !== undefined && !m.paused &&
+          node.breaker?.isOpen(m.address) !== true
+        ).map((m) => [m.address, m.incarnation]),
       );
       const out = await this.#request(
         node,
@@ -1452,6 +1523,8 @@ export class World {
     s.messages = this.network.stats.sent;
     s.dropped = this.network.stats.dropped;
     s.duplicated = this.network.stats.duplicated;
+    const scenario = this.#scenarioStats();
+    if (scenario !== undefined) s.scenario = scenario;
     return {
       seed: this.config.seed,
       config: this.config,
@@ -1483,10 +1556,12 @@ export class World {
         faults,
       );
     };
-    this.scheduler.after(
-      Math.floor(this.#r() * this.config.faultEveryMs),
-      faults,
-    );
+    if (this.config.scenario === undefined) {
+      this.scheduler.after(
+        Math.floor(this.#r() * this.config.faultEveryMs),
+        faults,
+      );
+    } else this.scheduler.after(SCENARIO_AFTER_MS, () => this.#scenario());
     for (let i = 0; i < this.config.clients; i++) void this.#client(i);
     await this.#runWhile(() => this.#stepsLeft > 0);
     // Calm: every fault heals, every node runs; reads go on a while.
