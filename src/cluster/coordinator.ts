@@ -811,7 +811,8 @@ export class Coordinator {
         }
         await this.#hints.delivered(target, batch);
         handed += batch.length;
-      } catch {
+      } catch (error) {
+        if (!isPeerFailure(error)) throw error;
         // still unreachable: keep the hints for the next round
       }
     }
@@ -834,6 +835,10 @@ export class Coordinator {
       this.#fanOutMax,
       (member) => this.#scanOne(member, request),
     );
+    for (const r of results) {
+      // A member that failed to answer is missing; a bug is not.
+      if (!r.ok && !isPeerFailure(r.error)) throw r.error;
+    }
     const answers = results.flatMap((r) => r.ok ? [r.value] : []);
     const missing = members.length - answers.length;
     // Every key lives on N distinct members: with at most N - R silent,

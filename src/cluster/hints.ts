@@ -13,6 +13,7 @@
  */
 
 import { compareVersions, type Version } from "../clock/mod.ts";
+import { KvdbError } from "../errors.ts";
 import { mutants } from "../mutants.ts";
 import { type HintLog, type StoredRecord, supersedes } from "../storage/mod.ts";
 
@@ -187,7 +188,13 @@ export class HintStore {
     if (this.#log === undefined) return;
     const log = this.#log;
     await Promise.all(
-      gone.map((r) => log.remove(target, r.key, r.version).catch(() => {})),
+      gone.map((r) =>
+        log.remove(target, r.key, r.version).catch((error) => {
+          // Delivered already: a log that failed to forget it hands it
+          // over again after a restart, which is harmless.
+          if (!(error instanceof KvdbError)) throw error;
+        })
+      ),
     );
   }
 

@@ -38,12 +38,18 @@
 import type { Clock } from "../clock/mod.ts";
 import { KvdbError, UnavailableError } from "../errors.ts";
 import type { StoredRecord } from "../storage/mod.ts";
-import type {
-  AtomicRequest,
-  PeerResponse,
-  PeerTransport,
+import {
+  type AtomicRequest,
+  PeerError,
+  type PeerResponse,
+  type PeerTransport,
 } from "../transport/mod.ts";
 import type { Coordinator } from "./coordinator.ts";
+
+/** A peer that could not answer, or answered with a project error. */
+function isPeerFailure(error: unknown): boolean {
+  return error instanceof PeerError || error instanceof KvdbError;
+}
 
 /** One write an operation asks for. */
 export type AtomicWrite =
@@ -187,6 +193,7 @@ export class KeySerializer {
     try {
       answer = await this.#forward(owner, request);
     } catch (error) {
+      if (!isPeerFailure(error)) throw error;
       this.#stats.forwardFailed++;
       throw new OwnerUnreachableError(
         owner,
@@ -210,7 +217,8 @@ export class KeySerializer {
         request,
         this.#o.forwardDeadlineMs,
       );
-    } catch {
+    } catch (error) {
+      if (!isPeerFailure(error)) throw error;
       return await this.#o.transport.call(
         owner,
         request,

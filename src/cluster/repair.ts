@@ -255,6 +255,7 @@ export class Repair {
             this.#o.peerDeadlineMs * 5,
           );
         } catch (error) {
+          if (!isTransferFailure(error)) throw error;
           // The source may not have rebuilt its ring yet, or be down (its
           // replicas hold the same ranges, and anti-entropy fills gaps).
           if (++attempt > 20 || membership.isDown(source)) {
@@ -493,7 +494,8 @@ export class Repair {
         await Promise.all(
           [...byTarget].map(([target, records]) => this.#push(target, records)),
         );
-      } catch {
+      } catch (error) {
+        if (!isTransferFailure(error)) throw error;
         continue; // a replica is down: keep the records for a later round
       }
       if (topology.version !== version) return handed;

@@ -384,7 +384,8 @@ export class HttpTransport implements PeerTransport {
       const answer = response.text;
       try {
         body = JSON.parse(answer);
-      } catch {
+      } catch (error) {
+        if (!(error instanceof SyntaxError)) throw error;
         throw new PeerError(
           peer,
           `answered ${response.status} with a body that is not JSON`,

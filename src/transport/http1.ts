@@ -222,8 +222,9 @@ export class Http1Client {
     if (conn === null) return;
     try {
       conn.close();
-    } catch {
+    } catch (error) {
       // Already closed by the other side or by a failed read.
+      if (!(error instanceof Deno.errors.BadResource)) throw error;
     }
   }
 
