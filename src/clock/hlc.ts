@@ -9,6 +9,7 @@
  * @module
  */
 
+import { assert } from "@std/assert";
 import type { Clock } from "./clock.ts";
 
 /** A write's version: wall milliseconds, logical counter, writer's node id. */
@@ -39,12 +40,19 @@ export class HybridClock {
   /** A version newer than every version this clock has issued or observed. */
   now(): Version {
     const wall = this.#clock.now();
+    assert(Number.isFinite(wall), `a clock reads a finite time: got ${wall}`);
+    const [lastWall, lastCounter] = [this.#wallMs, this.#counter];
     if (wall > this.#wallMs) {
       this.#wallMs = wall;
       this.#counter = 0;
     } else {
       this.#counter++;
     }
+    assert(
+      this.#wallMs > lastWall ||
+        (this.#wallMs === lastWall && this.#counter > lastCounter),
+      "versions a clock issues only grow",
+    );
     return [this.#wallMs, this.#counter, this.#node];
   }
 

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { assert } from "@std/assert";
 import { setImmediate } from "node:timers";
 import type { Version } from "../clock/mod.ts";
 import type { StoredRecord } from "../storage/mod.ts";
@@ -104,6 +105,13 @@ export class BatchingTransport implements PeerTransport {
     const batch = this.#open.get(id);
     if (batch === undefined) return;
     this.#open.delete(id);
+    // The callers' shares tile the batch, in order, without gap or overlap.
+    let end = 0;
+    for (const waiter of batch.waiters) {
+      assert(waiter.offset === end, "batch shares are contiguous");
+      end += waiter.count;
+    }
+    assert(end === this.#size(batch), "batch shares cover the batch");
     const request: PeerRequest = batch.kind === "write"
       ? {
         kind: "write",
