@@ -5,6 +5,7 @@
  * @module
  */
 
+import { KvdbError } from "../errors.ts";
 import {
   parsePeerRequest,
   parsePeerResponse,
@@ -76,7 +77,19 @@ export class MemoryNetwork {
     }
     // Through JSON both ways, so nothing is shared by reference.
     const wire = parsePeerRequest(JSON.parse(JSON.stringify(request)));
-    const answer = await handler(wire);
+    let answer: PeerResponse;
+    try {
+      answer = await handler(wire);
+    } catch (error) {
+      // As over HTTP: the peer answered with an error, so it is up. A bug
+      // (not a project error) goes on to crash the test that caused it.
+      if (!(error instanceof KvdbError)) throw error;
+      throw new PeerError(
+        peer,
+        `answered ${error.status}: ${error.message.slice(0, 200)}`,
+        { failure: "refused", cause: error },
+      );
+    }
     if (!this.#reachable(peer, from)) throw new PeerError(peer, "unreachable");
     return parsePeerResponse(request, JSON.parse(JSON.stringify(answer)));
   }
