@@ -32,11 +32,6 @@ export const REGRESSIONS: {
   bug: string;
 }[] = [
   {
-    seed: 109,
-    steps: 40,
-    bug: "a write acknowledged by a leaving node was missing once it left",
-  },
-  {
     seed: 1055,
     steps: 60,
     bug: "a write during a leave reached W on the old replicas only",
