@@ -15,14 +15,11 @@ import {
 } from "../clock/mod.ts";
 import {
   ClockSkewError,
-  KvdbError,
   OverloadedError,
   UnavailableError,
 } from "../errors.ts";
 import {
   FAN_OUT_MAX,
-  LIST_KEYS_MAX,
-  PEER_BATCH_BYTES_MAX,
   PEER_DEADLINE_MS_DEFAULT,
   REQUEST_DEADLINE_MS_DEFAULT,
 } from "../limits.ts";
@@ -39,13 +36,14 @@ import {
 } from "../storage/mod.ts";
 import {
   type KeyEntry,
-  PEER_BATCH_MAX,
   PeerError,
   type PeerRequest,
   type PeerResponse,
   type PeerTransport,
 } from "../transport/mod.ts";
-import { fanOut } from "./fan_out.ts";
+import { deliverHints } from "./hinted_handoff.ts";
+import { KeyListing, type KeyPage, type ListOptions } from "./key_listing.ts";
+import { isPeerFailure } from "./peer_failure.ts";
 import { gatherQuorum, type QuorumOutcome } from "./quorum.ts";
 import { hedgedWrite } from "./hedged_write.ts";
 import { LatencyEstimate } from "./latency.ts";
@@ -162,20 +160,6 @@ const HEDGED_BATCH_RECORDS_MAX = 16;
 /** A batch's peer deadline grows by one peer deadline per this many records. */
 const BATCH_RECORDS_PER_DEADLINE = 1_000;
 
-/** A page of keys and where the next page starts (null: no more). */
-export interface KeyPage {
-  keys: string[];
-  cursor: string | null;
-}
-
-/** Options of a key listing. */
-export interface ListOptions {
-  prefix?: string;
-  /** Keys strictly after this one. */
-  cursor?: string;
-  limit: number;
-}
-
 /** The replication settings in force. */
 export interface ReplicationSettings {
   /** Effective N: the configured factor capped at the cluster size. */
@@ -216,7 +200,7 @@ export class Coordinator {
   readonly #configuredW: number | undefined;
   readonly #requestDeadlineMs: number;
   readonly #peerDeadlineMs: number;
-  readonly #fanOutMax: number;
+  readonly #listing: KeyListing;
   readonly #topology: Topology;
   readonly #members: MemberView;
   readonly #hints: HintStore;
@@ -239,13 +223,22 @@ export class Coordinator {
     this.#requestDeadlineMs = options.requestDeadlineMs ??
       REQUEST_DEADLINE_MS_DEFAULT;
     this.#peerDeadlineMs = options.peerDeadlineMs ?? PEER_DEADLINE_MS_DEFAULT;
-    this.#fanOutMax = options.fanOutMax ?? FAN_OUT_MAX;
     this.#topology = options.topology;
     this.#members = options.members ?? NOBODY_DOWN;
     this.#hints = options.hints ?? new HintStore();
     this.#clockRefusal = options.clockRefusal ?? (() => undefined);
     this.#settings = this.#computeSettings();
     this.#observer = options.observer;
+    this.#listing = new KeyListing({
+      self: this.#self,
+      members: () => this.ring.members,
+      settings: () => this.settings,
+      scanLocal: (request) => this.#scanLocal(request),
+      transport: this.#transport,
+      clock: this.#clock,
+      peerDeadlineMs: this.#peerDeadlineMs,
+      fanOutMax: options.fanOutMax ?? FAN_OUT_MAX,
+    });
   }
 
   /** The ring reads are placed on. */
@@ -781,110 +774,35 @@ export class Coordinator {
   }
 
   /**
-   * Hands hints to members that are back: one batch per member per call.
-   * Hints for a member that left are written to the key's current replicas
-   * instead. Resolves with how many records were handed over.
+   * Hands hints to members that are back: one batch per member per call
+   * ({@link deliverHints}). Resolves with how many records were handed over.
    */
-  async deliverHints(): Promise<number> {
-    let handed = 0;
-    for (const target of this.#hints.targets()) {
-      const batch = this.#hints.peek(
-        target,
-        PEER_BATCH_MAX,
-        PEER_BATCH_BYTES_MAX,
-      );
-      try {
-        if (this.#members.isGone(target)) {
-          await Promise.all(
-            batch.map((record) =>
-              this.write(record, { consistency: "one", keepVersion: true })
-            ),
-          );
-        } else if (this.#members.isDown(target)) {
-          continue;
-        } else {
-          await this.#transport.call(
-            target,
-            { kind: "write", records: batch },
-            this.#peerDeadlineMs,
-          );
-        }
-        await this.#hints.delivered(target, batch);
-        handed += batch.length;
-      } catch (error) {
-        if (!isPeerFailure(error)) throw error;
-        // still unreachable: keep the hints for the next round
-      }
-    }
-    return handed;
+  deliverHints(): Promise<number> {
+    return deliverHints({
+      hints: this.#hints,
+      members: this.#members,
+      transport: this.#transport,
+      peerDeadlineMs: this.#peerDeadlineMs,
+      writeToReplicas: (record) =>
+        this.write(record, { consistency: "one", keepVersion: true }),
+    });
   }
 
-  /**
-   * One page of live keys across the cluster, in order: every member is
-   * asked for its keys in the range, the answers are merged newest version
-   * first, and the page ends where the member with the shortest answer ends,
-   * so that no key is skipped.
-   */
-  async listKeys(options: ListOptions): Promise<KeyPage> {
-    const request: PeerRequest = { kind: "scan", limit: options.limit };
-    if (options.prefix !== undefined) request.prefix = options.prefix;
-    if (options.cursor !== undefined) request.after = options.cursor;
-    const members = this.ring.members;
-    const results = await fanOut(
-      members,
-      this.#fanOutMax,
-      (member) => this.#scanOne(member, request),
-    );
-    for (const r of results) {
-      // A member that failed to answer is missing; a bug is not.
-      if (!r.ok && !isPeerFailure(r.error)) throw r.error;
-    }
-    const answers = results.flatMap((r) => r.ok ? [r.value] : []);
-    const missing = members.length - answers.length;
-    // Every key lives on N distinct members: with at most N - R silent,
-    // R of each key's replicas answered, and one of them holds its newest
-    // acknowledged write (R + W > N). With more, a key whose writers'
-    // replicas are all silent would be missed.
-    const { replicationFactor, readQuorum } = this.settings;
-    if (missing > replicationFactor - readQuorum) {
-      throw new UnavailableError(
-        `list_keys incomplete: ${missing} of ${members.length} members did not answer`,
-      );
-    }
-    return mergeKeyPages(answers, options.limit, this.#clock.now());
+  /** One page of live keys across the cluster ({@link KeyListing.listKeys}). */
+  listKeys(options: ListOptions): Promise<KeyPage> {
+    return this.#listing.listKeys(options);
   }
 
   /** This node's own live keys in a range, without asking peers. */
   listLocalKeys(options: ListOptions): KeyPage {
-    const answer = this.#scanLocal({
-      kind: "scan",
-      limit: options.limit,
-      ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
-      ...(options.cursor !== undefined ? { after: options.cursor } : {}),
-    });
-    return mergeKeyPages([answer], options.limit, this.#clock.now());
+    return this.#listing.listLocalKeys(options);
   }
 
-  /** Every live key in the cluster, in order, up to {@link LIST_KEYS_MAX}. */
-  async allKeys(
+  /** Every live key in the cluster, in order, up to `LIST_KEYS_MAX`. */
+  allKeys(
     options: { local?: boolean; prefix?: string } = {},
   ): Promise<string[]> {
-    const keys: string[] = [];
-    let cursor: string | undefined;
-    const pageLimit = 10_000;
-    for (;;) {
-      const page = options.local
-        ? this.listLocalKeys({ ...options, limit: pageLimit, cursor })
-        : await this.listKeys({ ...options, limit: pageLimit, cursor });
-      keys.push(...page.keys);
-      if (keys.length > LIST_KEYS_MAX) {
-        throw new UnavailableError(
-          `list_keys: more than ${LIST_KEYS_MAX} keys; page with 'limit' and 'cursor'`,
-        );
-      }
-      if (page.cursor === null) return keys;
-      cursor = page.cursor;
-    }
+    return this.#listing.allKeys(options);
   }
 
   /** Answers a peer's request from this node's own store. */
@@ -944,20 +862,6 @@ export class Coordinator {
       r.expiresAtMs,
     ]);
     return { kind: "scan", entries, complete: entries.length < request.limit };
-  }
-
-  async #scanOne(
-    member: string,
-    request: Extract<PeerRequest, { kind: "scan" }>,
-  ): Promise<Extract<PeerResponse, { kind: "scan" }>> {
-    if (member === this.#self) return this.#scanLocal(request);
-    const answer = await this.#transport.call(
-      member,
-      request,
-      this.#peerDeadlineMs,
-    );
-    if (answer.kind !== "scan") throw new Error("unexpected answer kind");
-    return answer;
   }
 
   async #readOne(
@@ -1037,52 +941,6 @@ export class Coordinator {
       writeQuorum: Math.min(this.#configuredW ?? majority(n), n),
     };
   }
-}
-
-/**
- * Merges members' scan answers into one page of live keys. A member that
- * returned a full page may hold more keys after its last one, so the page
- * stops at the smallest such last key.
- */
-export function mergeKeyPages(
-  answers: readonly Extract<PeerResponse, { kind: "scan" }>[],
-  limit: number,
-  nowMs: number,
-): KeyPage {
-  let bound: string | undefined;
-  for (const answer of answers) {
-    const last = answer.entries.at(-1);
-    if (!answer.complete && last !== undefined) {
-      if (bound === undefined || last[0] < bound) bound = last[0];
-    }
-  }
-  const merged = new Map<string, KeyEntry>();
-  for (const answer of answers) {
-    for (const entry of answer.entries) {
-      if (bound !== undefined && entry[0] > bound) break;
-      const seen = merged.get(entry[0]);
-      if (seen === undefined || compareVersions(entry[1], seen[1]) > 0) {
-        merged.set(entry[0], entry);
-      }
-    }
-  }
-  const keys: string[] = [];
-  const ordered = [...merged.keys()].sort();
-  for (const key of ordered) {
-    const [, , tombstone, expiresAtMs] = merged.get(key)!;
-    if (tombstone || (expiresAtMs !== null && expiresAtMs <= nowMs)) continue;
-    keys.push(key);
-    if (keys.length === limit) {
-      const more = key !== ordered.at(-1) || bound !== undefined;
-      return { keys, cursor: more ? key : null };
-    }
-  }
-  return { keys, cursor: bound ?? null };
-}
-
-/** True for the errors a peer call or a store can fail with while running. */
-function isPeerFailure(error: unknown): boolean {
-  return error instanceof PeerError || error instanceof KvdbError;
 }
 
 /** The newest of some versions (undefined entries are skipped). */

@@ -38,18 +38,13 @@
 import type { Clock } from "../clock/mod.ts";
 import { KvdbError, UnavailableError } from "../errors.ts";
 import type { StoredRecord } from "../storage/mod.ts";
-import {
-  type AtomicRequest,
-  PeerError,
-  type PeerResponse,
-  type PeerTransport,
+import type {
+  AtomicRequest,
+  PeerResponse,
+  PeerTransport,
 } from "../transport/mod.ts";
 import type { Coordinator } from "./coordinator.ts";
-
-/** A peer that could not answer, or answered with a project error. */
-function isPeerFailure(error: unknown): boolean {
-  return error instanceof PeerError || error instanceof KvdbError;
-}
+import { isPeerFailure } from "./peer_failure.ts";
 
 /** One write an operation asks for. */
 export type AtomicWrite =

@@ -10,16 +10,20 @@ export {
   Coordinator,
   type CoordinatorObserver,
   type CoordinatorOptions,
-  type KeyPage,
-  type ListOptions,
   majority,
   type MemberView,
-  mergeKeyPages,
   type ReadOptions,
   type ReplicationSettings,
   type WriteAck,
   type WriteOptions,
 } from "./coordinator.ts";
+export {
+  type KeyPage,
+  type ListOptions,
+  mergeKeyPages,
+} from "./key_listing.ts";
+export { deliverHints, type HandoffOptions } from "./hinted_handoff.ts";
+export { isPeerFailure } from "./peer_failure.ts";
 export {
   AE_KEYS_PER_ROUND_DEFAULT,
   AE_SETTLE_MS,
