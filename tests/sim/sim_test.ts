@@ -137,34 +137,40 @@ Deno.test("sim: every mutant is caught within 20 seeds", async () => {
   assertEquals(missed, [], `uncaught: ${JSON.stringify(caughtAt)}`);
 });
 
-Deno.test("sim: writes through the majority of a 2|3 split succeed from the first second", async () => {
-  let writes = 0;
-  let acknowledged = 0;
-  let firstSecond = 0;
-  let firstSecondAcknowledged = 0;
-  const failures: string[] = [];
-  for (let seed = 1; seed <= 10; seed++) {
-    const result = await new World(drawConfig(seed, { scenario: "split" }))
-      .run();
-    if (result.violation !== undefined) {
-      failures.push(
-        `${result.violation}\n  replay: deno task sim --seed ${seed} --scenario split`,
-      );
+for (
+  const [scenario, what] of [
+    ["split", "through the majority of a 2|3 split"],
+    ["freeze", "around a frozen node"],
+  ] as const
+) {
+  Deno.test(`sim: writes ${what} succeed from the first second`, async () => {
+    let writes = 0;
+    let acknowledged = 0;
+    let firstSecond = 0;
+    let firstSecondAcknowledged = 0;
+    const failures: string[] = [];
+    for (let seed = 1; seed <= 10; seed++) {
+      const result = await new World(drawConfig(seed, { scenario })).run();
+      if (result.violation !== undefined) {
+        failures.push(
+          `${result.violation}\n  replay: deno task sim --seed ${seed} --scenario ${scenario}`,
+        );
+      }
+      const s = result.stats.scenario!;
+      writes += s.writes;
+      acknowledged += s.acknowledged;
+      firstSecond += s.firstSecondWrites;
+      firstSecondAcknowledged += s.firstSecondAcknowledged;
     }
-    const s = result.stats.scenario!;
-    writes += s.writes;
-    acknowledged += s.acknowledged;
-    firstSecond += s.firstSecondWrites;
-    firstSecondAcknowledged += s.firstSecondAcknowledged;
-  }
-  assertEquals(failures, [], failures.join("\n"));
-  assert(writes > 500, `only ${writes} writes`);
-  assert(acknowledged / writes >= 0.99, `${acknowledged} of ${writes}`);
-  assert(
-    firstSecondAcknowledged / firstSecond >= 0.99,
-    `first second: ${firstSecondAcknowledged} of ${firstSecond}`,
-  );
-});
+    assertEquals(failures, [], failures.join("\n"));
+    assert(writes > 500, `only ${writes} writes`);
+    assert(acknowledged / writes >= 0.99, `${acknowledged} of ${writes}`);
+    assert(
+      firstSecondAcknowledged / firstSecond >= 0.99,
+      `first second: ${firstSecondAcknowledged} of ${firstSecond}`,
+    );
+  });
+}
 
 Deno.test("sim: a seed replays the same trace", async () => {
   const trace = async () => {

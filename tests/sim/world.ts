@@ -1050,11 +1050,13 @@ export class World {
     } else if (dice < 0.95) {
       const k = key();
       const invokedAt = now();
-      // Replicas up, and not failing fast to this coordinator, as it began.
+      // Replicas up, alive to this coordinator and not failing fast to it,
+      // as it began (a read asks only the replicas it holds up).
       const running = new Map(
         this.nodes.filter((m) =>
           m.up && m.core !== undefined && !m.paused &&
-          node.breaker?.isOpen(m.address) !== true
+          node.breaker?.isOpen(m.address) !== true &&
+          node.core?.membership.get(m.address)?.state === "alive"
         ).map((m) => [m.address, m.incarnation]),
       );
       const out = await this.#request(
