@@ -711,8 +711,15 @@ export class Coordinator {
     const outcome = await round.outcome;
     this.#observer?.quorum("write", outcomeOf(outcome));
     if (outcome.state === "lost") {
+      const why = quorumFailure(
+        "write",
+        "acknowledgements",
+        need,
+        await round.all,
+      );
       throw new UnavailableError(
-        quorumFailure("write", "acknowledgements", need, await round.all),
+        plan.groups.length === 1 ? why : `${why}; a member is joining or ` +
+          "leaving, and the key's replicas after the move must reach W too",
       );
     }
     return outcome;
