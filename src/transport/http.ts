@@ -217,7 +217,10 @@ class PeerPool {
             });
             await Promise.race([connecting, expired]);
             if (timedOut) {
-              connecting.catch(() => {});
+              // Abandoned: its failure (always an Http1Error) is nobody's.
+              connecting.catch((error) => {
+                if (!(error instanceof Http1Error)) throw error;
+              });
               throw timeout();
             }
           }
