@@ -279,15 +279,18 @@ export class Coordinator {
     }
     const need = this.#need(options.consistency, "read");
     // Ask the replicas believed up; those believed down only when the up
-    // ones are too few (a down peer fails fast, see BreakerTransport).
+    // ones are too few, fail, or are later than the hedge delay (a down
+    // peer fails fast, see BreakerTransport).
     const up = replicas.filter((r) => !this.#members.isDown(r));
     const targets = up.length >= need ? up : replicas;
+    const spares = replicas.filter((r) => !targets.includes(r));
     const quorum = gatherQuorum(
       targets,
       need,
       (target) => this.#readOne(target, key),
       this.#clock,
       this.#requestDeadlineMs,
+      { spares, hedgeDelayMs: this.#latency.hedgeDelayMs() },
     );
     const outcome = await quorum.outcome;
     this.#observer?.quorum("read", outcomeOf(outcome));

@@ -81,6 +81,14 @@ export interface Quorum<T> {
 export interface GatherOptions<T> {
   /** Whether a reply counts towards the quorum; default: every reply does. */
   counts?: (reply: T) => boolean;
+  /**
+   * Targets held back (believed down): called too once the quorum is
+   * still pending after `hedgeDelayMs`, or at once when the others can no
+   * longer win it alone. Default none.
+   */
+  spares?: readonly string[];
+  /** How long the first targets have before the spares are called. */
+  hedgeDelayMs?: number;
 }
 
 /**
@@ -96,6 +104,7 @@ export function gatherQuorum<T>(
   options: GatherOptions<T> = {},
 ): Quorum<T> {
   const counts = options.counts ?? (() => true);
+  const spares = [...options.spares ?? []];
   const replies = new Map<string, T>();
   const failures = new Map<string, unknown>();
   let state: QuorumState = "pending";
@@ -105,6 +114,7 @@ export function gatherQuorum<T>(
   const outcome = new Promise<QuorumOutcome<T>>((resolve) => settle = resolve);
   const all = new Promise<QuorumOutcome<T>>((resolve) => finish = resolve);
   let pending = targets.length;
+  const total = targets.length + spares.length;
   const snapshot = (s: "won" | "lost"): QuorumOutcome<T> => ({
     state: s,
     replies: new Map(replies),
@@ -130,21 +140,26 @@ export function gatherQuorum<T>(
 
   function decide(): void {
     if (state === "pending") {
+      // The targets asked so far cannot win it alone: ask the spares now.
+      const asked = total - spares.length;
+      if (spares.length > 0 && asked - failures.size < need) askSpares();
       state = quorumState({
-        targets: targets.length,
+        targets: total,
         need,
         counted: replies.size,
         failed: failures.size,
       });
       if (state !== "pending") settle(snapshot(state));
     }
-    if (pending === 0) {
+    // Every call asked has settled, and no spare will be: nothing changes.
+    if (pending === 0 && (spares.length === 0 || state !== "pending")) {
       timer.cancel();
+      hedge?.cancel();
       finish(final(state === "pending" ? "lost" : state));
     }
   }
 
-  for (const target of targets) {
+  function ask(target: string): void {
     call(target).then(
       (reply) => {
         if (timedOut) return;
@@ -159,6 +174,24 @@ export function gatherQuorum<T>(
       if (!timedOut) decide();
     });
   }
+
+  function askSpares(): void {
+    const now = spares.splice(0);
+    pending += now.length;
+    for (const target of now) ask(target);
+  }
+
+  // Still pending after the hedge delay: the spares are asked too.
+  const hedge = spares.length > 0
+    ? clock.after(options.hedgeDelayMs ?? 0, () => {
+      if (state === "pending" && !timedOut && spares.length > 0) {
+        askSpares();
+        decide();
+      }
+    })
+    : undefined;
+
+  for (const target of targets) ask(target);
   decide();
   return { outcome, all };
 }

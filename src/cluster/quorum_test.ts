@@ -1,5 +1,6 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { jointQuorumState, quorumState } from "./quorum.ts";
+import { ManualClock } from "../clock/mod.ts";
+import { gatherQuorum, jointQuorumState, quorumState } from "./quorum.ts";
 
 Deno.test("quorumState() decides as soon as the counts make the outcome certain", () => {
   const table: [number, number, number, number, string][] = [
@@ -50,4 +51,65 @@ Deno.test("jointQuorumState() is won when every group is, lost when one is", () 
     assertEquals(jointQuorumState(groups), state, JSON.stringify(groups));
   }
   assertThrows(() => jointQuorumState([]));
+});
+
+Deno.test("gatherQuorum() asks its spares once the targets are late or fail, and only then", async () => {
+  const settle = () => new Promise((r) => setTimeout(r, 0));
+  const cases: {
+    name: string;
+    answers: Record<string, "ok" | "fail" | "never">;
+    want: { asked: string[]; state: string; afterMs: number };
+  }[] = [
+    {
+      name: "the targets win: no spare asked, settled at once",
+      answers: { a: "ok", b: "ok" },
+      want: { asked: ["a", "b"], state: "won", afterMs: 0 },
+    },
+    {
+      name: "a target is late: the spare after the hedge delay",
+      answers: { a: "ok", b: "never", c: "ok" },
+      want: { asked: ["a", "b", "c"], state: "won", afterMs: 50 },
+    },
+    {
+      name: "a target fails: the spare at once",
+      answers: { a: "ok", b: "fail", c: "ok" },
+      want: { asked: ["a", "b", "c"], state: "won", afterMs: 0 },
+    },
+    {
+      name: "the spare fails too: lost",
+      answers: { a: "ok", b: "fail", c: "fail" },
+      want: { asked: ["a", "b", "c"], state: "lost", afterMs: 0 },
+    },
+  ];
+  for (const { name, answers, want } of cases) {
+    const clock = new ManualClock(0);
+    const asked: string[] = [];
+    const quorum = gatherQuorum(
+      ["a", "b"],
+      2,
+      (t) => {
+        asked.push(t);
+        const a = answers[t];
+        return a === "ok"
+          ? Promise.resolve(t)
+          : a === "fail"
+          ? Promise.reject(new Error(`${t} failed`))
+          : new Promise(() => {});
+      },
+      clock,
+      5_000,
+      { spares: ["c"], hedgeDelayMs: 50 },
+    );
+    let outcome: { state: string; at: number } | undefined;
+    quorum.outcome.then((o) => outcome = { state: o.state, at: clock.now() });
+    for (let t = 0; t <= 100 && outcome === undefined; t += 10) {
+      await settle();
+      if (outcome === undefined) clock.advance(10);
+    }
+    assertEquals(
+      { asked, state: outcome?.state, afterMs: outcome?.at },
+      want,
+      name,
+    );
+  }
 });
