@@ -1279,17 +1279,15 @@ export class World {
       const read = this.#reads.shift()!;
       for (const address of read.replicas) {
         const node = this.nodes.find((n) => n.address === address)!;
-        if (!node.up || node.paused) continue;
-        const held = node.shadow.get(read.key);
+        if (!node.up || node.paused || node.store === undefined) continue;
+        const held = node.store.get(read.key)?.version;
         if (held === undefined || compareVersions(held, read.version) < 0) {
           this.#fail(
             `read repair: '${read.key}' read as ${
               show(read.version)
             } at ${read.at} ms, but replica ${address} still holds ${
               held === undefined ? "nothing" : show(held)
-            } (its store: ${
-              show(node.store?.get(read.key)?.version ?? [0, 0, ""])
-            }; its replicas: ${
+            } (its replicas: ${
               node.core?.coordinator.replicas(read.key).join(" ")
             })`,
           );
