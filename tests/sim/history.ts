@@ -329,10 +329,13 @@ export class History {
 
   // ---------------------------------------------------------- losses
 
-  /** A replica of some keys lost its data: writes acknowledged so far count it. */
+  /** A replica of some keys lost its data: writes acknowledged or in flight count it. */
   lostReplica(isReplica: (key: string) => boolean): void {
     for (const w of this.writes) {
-      if (w.outcome === "ok" && isReplica(w.key)) w.losses++;
+      // A write still in flight may have been acknowledged by that replica
+      // before it lost its disk.
+      const maybeHeld = w.outcome === "ok" || w.outcome === "pending";
+      if (maybeHeld && isReplica(w.key)) w.losses++;
     }
   }
 
