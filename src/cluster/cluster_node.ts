@@ -20,6 +20,7 @@ import { HintStore } from "./hints.ts";
 import { type AtomicOp, KeySerializer } from "./key_serializer.ts";
 import { Membership, type MembershipTiming } from "./membership.ts";
 import { peerDispatcher } from "./peer_dispatch.ts";
+import { isPeerFailure } from "./peer_failure.ts";
 import type { Random } from "./random.ts";
 import { Repair } from "./repair.ts";
 import { type RingBuilder, Topology } from "./topology.ts";
@@ -232,6 +233,38 @@ export class ClusterNode {
     return this.#refusal;
   }
 
+  /**
+   * True when a node started with `--join` was a full member already: it
+   * holds records, and a seed still lists it `ready` (asked with a ping
+   * that carries no entry of its own, so the answer is the seed's view).
+   * Such a node restarted with its command line unchanged comes back as
+   * any restart does; joining again would take it off the ring reads use,
+   * handing its ranges to nodes that do not hold them. One whose join was
+   * cut short (still `joining` there), that left, or has no data, joins.
+   */
+  static async #wasReady(options: ClusterNodeOptions): Promise<boolean> {
+    if (options.store.count() === 0) return false;
+    for (const seed of options.seeds) {
+      if (seed === options.self) continue;
+      let answer;
+      try {
+        answer = await options.transport.call(
+          seed,
+          { kind: "ping", from: options.self, members: [] },
+          options.peerDeadlineMs,
+        );
+      } catch (error) {
+        if (!isPeerFailure(error)) throw error;
+        continue; // down, or does not know this node: ask the next one
+      }
+      if (answer.kind !== "ping") continue;
+      const me = answer.members.find((m) => m[0] === options.self);
+      if (me === undefined) continue;
+      return me[1] !== "left" && me[3] === "ready";
+    }
+    return false;
+  }
+
   /** Builds the node's core (the first ring needs async digests). */
   static async create(options: ClusterNodeOptions): Promise<ClusterNode> {
     const clockSkew = new ClockSkew(
@@ -239,10 +272,11 @@ export class ClusterNode {
         ? { maxOffsetMs: options.maxClockOffsetMs }
         : {},
     );
+    const joins = options.join && !await ClusterNode.#wasReady(options);
     const membership = new Membership({
       self: options.self,
       seeds: options.seeds,
-      phase: options.join ? "joining" : "ready",
+      phase: joins ? "joining" : "ready",
       // The wall clock as incarnation: a restarted node's word about
       // itself beats whatever the cluster remembers of its previous life.
       incarnation: options.clock.now(),
@@ -300,7 +334,9 @@ export class ClusterNode {
         report("tombstone purge"),
       ),
     );
-    if (this.#options.join) this.repair.join().catch(report("join failed"));
+    if (this.membership.me.phase === "joining") {
+      this.repair.join().catch(report("join failed"));
+    }
   }
 
   /** Stops every loop (the store is the caller's to close). */
