@@ -32,6 +32,26 @@ export const REGRESSIONS: {
   bug: string;
 }[] = [
   {
+    seed: 109,
+    steps: 40,
+    bug: "a member restarted with --join joined again; reads skipped it",
+  },
+  {
+    seed: 20161,
+    steps: 30,
+    bug: "every node restarted with --join joined again at once",
+  },
+  {
+    seed: 30016,
+    steps: 100,
+    bug: "a deleted key came back while restarted members joined again",
+  },
+  {
+    seed: 30004,
+    steps: 100,
+    bug: "checker: a disk lost while a write was in flight",
+  },
+  {
     seed: 1055,
     steps: 60,
     bug: "a write during a leave reached W on the old replicas only",
