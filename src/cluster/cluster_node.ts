@@ -11,7 +11,11 @@ import type { EventLog } from "../log.ts";
 import { type Clock, HybridClock, repeat, type Timer } from "../clock/mod.ts";
 import { Ring } from "../ring/mod.ts";
 import type { Store } from "../storage/mod.ts";
-import type { PeerHandler, PeerTransport } from "../transport/mod.ts";
+import type {
+  MemberEntry,
+  PeerHandler,
+  PeerTransport,
+} from "../transport/mod.ts";
 import { ClockSkew } from "./clock_skew.ts";
 import { AntiEntropy } from "./anti_entropy.ts";
 import { Coordinator, type CoordinatorObserver } from "./coordinator.ts";
@@ -24,6 +28,9 @@ import { isPeerFailure } from "./peer_failure.ts";
 import type { Random } from "./random.ts";
 import { Repair } from "./repair.ts";
 import { type RingBuilder, Topology } from "./topology.ts";
+
+/** Longest wait at start for a seed's member table. */
+const SEED_TABLE_WAIT_MS = 500;
 
 /** How often a node decides again whether its clock may stamp writes. */
 const CLOCK_CHECK_INTERVAL_MS = 100;
@@ -234,35 +241,38 @@ export class ClusterNode {
   }
 
   /**
-   * True when a node started with `--join` was a full member already: it
-   * holds records, and a seed still lists it `ready` (asked with a ping
-   * that carries no entry of its own, so the answer is the seed's view).
-   * Such a node restarted with its command line unchanged comes back as
-   * any restart does; joining again would take it off the ring reads use,
-   * handing its ranges to nodes that do not hold them. One whose join was
-   * cut short (still `joining` there), that left, or has no data, joins.
+   * The member table of the first seed to answer, asked with a ping that
+   * carries no entry of this node's own (so the answer is the seed's view,
+   * this node's entry included), or undefined when none answers in time.
+   * A node that starts from its `-C` list alone would take every member
+   * listed for a ready replica: one still joining, or since removed, would
+   * be read from for ranges it does not hold.
    */
-  static async #wasReady(options: ClusterNodeOptions): Promise<boolean> {
-    if (options.store.count() === 0) return false;
-    for (const seed of options.seeds) {
-      if (seed === options.self) continue;
-      let answer;
-      try {
-        answer = await options.transport.call(
+  static #seedTable(
+    options: ClusterNodeOptions,
+  ): Promise<{ from: string; entries: MemberEntry[] } | undefined> {
+    const seeds = options.seeds.filter((s) => s !== options.self);
+    if (seeds.length === 0) return Promise.resolve(undefined);
+    const deadlineMs = Math.min(options.peerDeadlineMs, SEED_TABLE_WAIT_MS);
+    return new Promise((resolve) => {
+      let left = seeds.length;
+      const none = () => --left === 0 && resolve(undefined);
+      for (const seed of seeds) {
+        options.transport.call(
           seed,
           { kind: "ping", from: options.self, members: [] },
-          options.peerDeadlineMs,
-        );
-      } catch (error) {
-        if (!isPeerFailure(error)) throw error;
-        continue; // down, or does not know this node: ask the next one
+          deadlineMs,
+        ).then((answer) => {
+          if (answer.kind === "ping") {
+            resolve({ from: seed, entries: answer.members });
+          } else none();
+        }, (error) => {
+          // Down, not started yet, or not knowing this node.
+          if (!isPeerFailure(error)) throw error;
+          none();
+        });
       }
-      if (answer.kind !== "ping") continue;
-      const me = answer.members.find((m) => m[0] === options.self);
-      if (me === undefined) continue;
-      return me[1] !== "left" && me[3] === "ready";
-    }
-    return false;
+    });
   }
 
   /** Builds the node's core (the first ring needs async digests). */
@@ -272,7 +282,16 @@ export class ClusterNode {
         ? { maxOffsetMs: options.maxClockOffsetMs }
         : {},
     );
-    const joins = options.join && !await ClusterNode.#wasReady(options);
+    const table = await ClusterNode.#seedTable(options);
+    // Started with `--join` but a full member already (it holds records,
+    // and the seed lists it ready): it comes back as any restart does.
+    // Joining again would take it off the ring reads use, handing its
+    // ranges to nodes that do not hold them. One whose join was cut short
+    // (still joining there), that left, or has no data, joins.
+    const me = table?.entries.find((e) => e[0] === options.self);
+    const wasReady = options.store.count() > 0 && me !== undefined &&
+      me[1] !== "left" && me[3] === "ready";
+    const joins = options.join && !wasReady;
     const membership = new Membership({
       self: options.self,
       seeds: options.seeds,
@@ -295,6 +314,10 @@ export class ClusterNode {
         ((members) => Ring.build(members, { vnodes: options.vnodes })),
       membership.members(),
     );
+    if (table !== undefined) {
+      membership.merge(table.from, table.entries);
+      await topology.update(membership.members());
+    }
     return new ClusterNode(options, membership, topology, clockSkew);
   }
 

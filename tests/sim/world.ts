@@ -1255,10 +1255,13 @@ export class World {
           continue;
         }
         const holds = (n: SimNode) => {
-          const held = n.shadow.get(key);
+          const held = n.store?.get(key)?.version ?? n.shadow.get(key);
           return held !== undefined && compareVersions(held, version) >= 0;
         };
-        const ok = owner.status === "member"
+        // A member that is no longer a replica of the key (the ring moved)
+        // hands it on and forgets it: then some node holds it.
+        const replica = owner.core?.coordinator.replicas(key).includes(target);
+        const ok = owner.status === "member" && replica !== false
           ? holds(owner)
           : this.nodes.some(holds);
         if (!ok) {
