@@ -47,6 +47,26 @@ export const REGRESSIONS: {
     bug: "a deleted key came back while restarted members joined again",
   },
   {
+    seed: 20455,
+    steps: 30,
+    bug: "a restarted node read from a member still joining (its -C list)",
+  },
+  {
+    seed: 30045,
+    steps: 100,
+    bug: "a node restarted after a removal placed keys on its old ring",
+  },
+  {
+    seed: 30035,
+    steps: 100,
+    bug: "a restarted node's first ring missed leaves and a re-join",
+  },
+  {
+    seed: 20435,
+    steps: 30,
+    bug: "checker: a hint's owner that is no longer a replica hands it on",
+  },
+  {
     seed: 30004,
     steps: 100,
     bug: "checker: a disk lost while a write was in flight",
