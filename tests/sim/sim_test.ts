@@ -67,6 +67,11 @@ export const REGRESSIONS: {
     bug: "checker: a hint's owner that is no longer a replica hands it on",
   },
   {
+    seed: 470,
+    steps: 30,
+    bug: "harness: a node restarted while its removal was under way",
+  },
+  {
     seed: 30004,
     steps: 100,
     bug: "checker: a disk lost while a write was in flight",

@@ -165,6 +165,8 @@ class SimNode implements NetworkHost {
   pausedMs = 0;
   pausedSince = -1;
   leaving = false;
+  /** Being removed (`remove-member`): not started meanwhile. */
+  removing = false;
   readonly #scheduler: Scheduler;
 
   constructor(
@@ -628,7 +630,7 @@ export class World {
         break;
       }
       case "restart": {
-        const node = this.#pick(down);
+        const node = this.#pick(down.filter((n) => !n.removing));
         if (node !== undefined) this.#start(node);
         break;
       }
@@ -690,18 +692,25 @@ export class World {
         const dead = this.#members().filter((n) =>
           !n.up && by.core!.membership.get(n.address)?.state === "dead"
         );
-        const victim = this.#pick(dead);
+        const victim = this.#pick(dead.filter((n) => !n.removing));
         if (victim === undefined) break;
         const core = by.core!;
         const replicaOf = (key: string) =>
           core.coordinator.replicas(key).includes(victim.address);
+        // The operator does not start a node it is removing.
+        victim.removing = true;
         void core.membership.remove(victim.address).then((refusal) => {
           this.#log(
             `remove ${victim.address} by ${by.address}: ${
               refusal ?? "removed"
             }`,
           );
-          if (refusal !== null) return;
+          victim.removing = false;
+          if (refusal !== null) {
+            // Still a member: in the calm every member runs.
+            if (!this.#faulting && !victim.up) this.#start(victim);
+            return;
+          }
           this.stats.removals++;
           this.history.lostReplica(replicaOf);
           // Removed for good: it does not come back in this run.
@@ -1579,7 +1588,7 @@ export class World {
     };
     for (const node of this.#members()) {
       if (node.paused) this.#resume(node);
-      if (!node.up) this.#start(node);
+      if (!node.up && !node.removing) this.#start(node);
     }
     this.#calm = true;
     for (let i = 0; i < this.config.clients; i++) void this.#client(i);
