@@ -63,6 +63,8 @@ interface TargetState {
   standInsActive: number;
   /** No stand-in is left to ask. */
   exhausted: boolean;
+  /** The write went to the replica a second time. */
+  resent: boolean;
 }
 
 /** Runs one hedged write round. */
@@ -78,6 +80,7 @@ export function hedgedWrite(o: HedgedWriteOptions): HedgedWrite {
       error: undefined,
       standInsActive: 0,
       exhausted: false,
+      resent: false,
     });
   }
   const standIns = [...plan.standIns];
@@ -149,6 +152,20 @@ export function hedgedWrite(o: HedgedWriteOptions): HedgedWrite {
     }
     if (candidate === undefined) {
       s.exhausted = true;
+      // No stand-in left for a replica that has not failed, only not
+      // answered: the write may have been lost on the way, so it goes to
+      // the replica once more (a write is idempotent).
+      if (!s.directFailed && !s.resent && state === "pending") {
+        s.resent = true;
+        void track(
+          o.direct(target).then(
+            (ack) => void (s.ack ??= ack),
+            (error) => {
+              if (!o.isFailure(error)) throw error;
+            },
+          ),
+        );
+      }
       return;
     }
     s.standInsActive++;

@@ -88,8 +88,17 @@ Deno.test("hedgedWrite() asks the next stand-in when one is late, never waiting 
   });
   await slow.run(300);
   // a and b late at 50: d (for a) and e (for b); d late at 100: f (for a);
-  // e late too, with no stand-in left. c and f make W.
-  assertEquals(slow.asked, ["a", "b", "c", "d for a", "e for b", "f for a"]);
+  // e late too, with no stand-in left: b gets the write once more. c and f
+  // make W.
+  assertEquals(slow.asked, [
+    "a",
+    "b",
+    "c",
+    "d for a",
+    "e for b",
+    "f for a",
+    "b",
+  ]);
   assertEquals(slow.outcome(), { state: "won", at: 110 });
 });
 
