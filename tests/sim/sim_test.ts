@@ -72,6 +72,11 @@ export const REGRESSIONS: {
     bug: "harness: a node restarted while its removal was under way",
   },
   {
+    seed: 10024,
+    steps: 30,
+    bug: "harness: a removal counted only once its announcement returned",
+  },
+  {
     seed: 30004,
     steps: 100,
     bug: "checker: a disk lost while a write was in flight",

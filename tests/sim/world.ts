@@ -165,8 +165,8 @@ class SimNode implements NetworkHost {
   pausedMs = 0;
   pausedSince = -1;
   leaving = false;
-  /** Being removed (`remove-member`): not started meanwhile. */
-  removing = false;
+  /** Removed (`remove-member`): the operator repeats it where unheard. */
+  removed = false;
   readonly #scheduler: Scheduler;
 
   constructor(
@@ -630,7 +630,7 @@ export class World {
         break;
       }
       case "restart": {
-        const node = this.#pick(down.filter((n) => !n.removing));
+        const node = this.#pick(down);
         if (node !== undefined) this.#start(node);
         break;
       }
@@ -662,6 +662,7 @@ export class World {
           this.#loseDisk(spare);
         }
         spare.status = "member";
+        spare.removed = false;
         spare.seeds = [seed.address];
         // The others list it from now on, as an operator would.
         for (const node of this.#members()) {
@@ -692,32 +693,29 @@ export class World {
         const dead = this.#members().filter((n) =>
           !n.up && by.core!.membership.get(n.address)?.state === "dead"
         );
-        const victim = this.#pick(dead.filter((n) => !n.removing));
+        const victim = this.#pick(dead);
         if (victim === undefined) break;
         const core = by.core!;
         const replicaOf = (key: string) =>
           core.coordinator.replicas(key).includes(victim.address);
-        // The operator does not start a node it is removing.
-        victim.removing = true;
         void core.membership.remove(victim.address).then((refusal) => {
           this.#log(
             `remove ${victim.address} by ${by.address}: ${
-              refusal ?? "removed"
+              refusal ?? "announced"
             }`,
           );
-          victim.removing = false;
-          if (refusal !== null) {
-            // Still a member: in the calm every member runs.
-            if (!this.#faulting && !victim.up) this.#start(victim);
-            return;
-          }
-          this.stats.removals++;
-          this.history.lostReplica(replicaOf);
-          // Removed for good: it does not come back in this run.
-          victim.status = "spare";
-          this.#loseDisk(victim);
-          this.#forget(victim.address);
         });
+        // The removal takes effect at once on the remover (the announce
+        // only spreads it): removed for good, it does not come back in
+        // this run, and its copies are lost.
+        if (core.membership.get(victim.address)?.state !== "left") break;
+        this.#log(`removed ${victim.address} by ${by.address}`);
+        this.stats.removals++;
+        this.history.lostReplica(replicaOf);
+        victim.status = "spare";
+        victim.removed = true;
+        this.#loseDisk(victim);
+        this.#forget(victim.address);
         break;
       }
     }
@@ -764,6 +762,22 @@ export class World {
       latenciesMs: writes.filter(ok).map((w) => w.settledAt! - w.invokedAt)
         .sort((a, b) => a - b),
     };
+  }
+
+  /**
+   * A removal whose remover crashed before anyone heard it is lost: the
+   * operator runs `remove-member` again, through a node that still lists
+   * the removed node dead (removing twice is not an error).
+   */
+  #repeatRemovals(): void {
+    for (const gone of this.nodes.filter((n) => n.removed && !n.up)) {
+      for (const node of this.#running()) {
+        const m = node.core!.membership.get(gone.address);
+        if (m?.state === "dead") {
+          void node.core!.membership.remove(gone.address);
+        }
+      }
+    }
   }
 
   #leave(node: SimNode): void {
@@ -1588,7 +1602,7 @@ export class World {
     };
     for (const node of this.#members()) {
       if (node.paused) this.#resume(node);
-      if (!node.up && !node.removing) this.#start(node);
+      if (!node.up) this.#start(node);
     }
     this.#calm = true;
     for (let i = 0; i < this.config.clients; i++) void this.#client(i);
@@ -1599,6 +1613,7 @@ export class World {
     const deadline = this.#lastFaultAt + CONVERGE_MS_MAX;
     let why = this.#unconverged();
     while (why !== undefined && this.scheduler.now < deadline) {
+      this.#repeatRemovals();
       await this.#runUntil(this.scheduler.now + CONVERGE_POLL_MS);
       why = this.#unconverged();
     }
