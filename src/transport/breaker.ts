@@ -107,7 +107,9 @@ export class BreakerTransport implements PeerTransport {
       if (!(error instanceof PeerError)) throw error;
       if (!error.silent) {
         this.#health.delete(peer);
-        this.#heardAtMs.set(peer, this.#clock.now());
+        // A peer that refuses this node as foreign is up, but not heard
+        // from as a member: membership may still suspect it.
+        if (!error.foreign) this.#heardAtMs.set(peer, this.#clock.now());
       } else if (
         // A probe's deadline is short (a fraction of a second): its timeout
         // under load says little, so only a refused connection counts.
