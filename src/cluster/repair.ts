@@ -55,6 +55,11 @@ const RANGE_READ_RECORDS = 2_000;
  */
 const JOIN_SLICES_PER_SOURCE = 2;
 
+/** Failed calls to a join's source before it is skipped (about a minute). */
+const JOIN_ATTEMPTS_MAX = 40;
+/** Wait before calling a join's source again, times the attempt (up to 8). */
+const JOIN_RETRY_MS = 250;
+
 /** Pushes of a leave or handoff in flight at once, over all targets. */
 const PUSHES_IN_FLIGHT_MAX = 4;
 
@@ -489,7 +494,7 @@ export class Repair {
     from: number,
     to: number,
   ): Promise<"done" | "legacy"> {
-    const { membership, self } = this.#o;
+    const { self } = this.#o;
     let after: HashPosition | undefined;
     let applying: Promise<void> = Promise.resolve();
     try {
@@ -513,13 +518,12 @@ export class Repair {
             error instanceof PeerError && error.failure === "refused" &&
             error.message.includes(`unknown kind "transfer_range"`)
           ) return "legacy";
-          // The source may not have rebuilt its ring yet, or be down (its
-          // replicas hold the same ranges, and anti-entropy fills gaps).
-          if (++attempt > 20 || membership.isDown(source)) {
-            this.#o.log?.("join.source_skipped", { source, error }, "warn");
+          // The source may not have rebuilt its ring yet, be busy, or be
+          // down (its replicas hold the same ranges, and anti-entropy fills
+          // gaps).
+          if (!await this.#retryJoinFrom(source, ++attempt, error)) {
             return "done";
           }
-          await new Promise((r) => this.#o.clock.after(250, () => r(null)));
           continue;
         }
         if (answer.kind !== "transfer_range") return "done";
@@ -533,6 +537,30 @@ export class Repair {
     }
   }
 
+  /**
+   * After the `attempt`th failed call to a join's source: false (and a
+   * warning) when the source is to be skipped, else true once it is time
+   * to try again. Only a source dead or gone is skipped at once: one merely
+   * suspect (slow to answer a probe on a busy machine) is waited for.
+   */
+  async #retryJoinFrom(
+    source: string,
+    attempt: number,
+    error: unknown,
+  ): Promise<boolean> {
+    const state = this.#o.membership.get(source)?.state;
+    if (
+      attempt > JOIN_ATTEMPTS_MAX || state === undefined || state === "dead" ||
+      state === "left"
+    ) {
+      this.#o.log?.("join.source_skipped", { source, error }, "warn");
+      return false;
+    }
+    const waitMs = JOIN_RETRY_MS * Math.min(attempt, 8);
+    await new Promise((r) => this.#o.clock.after(waitMs, () => r(null)));
+    return true;
+  }
+
   /** Stores a page a source sent, in one transaction, and counts it. */
   async #applyTransferred(records: StoredRecord[]): Promise<void> {
     if (records.length === 0) return;
@@ -544,7 +572,7 @@ export class Repair {
 
   /** {@link Repair.#streamFrom} from a source that streams by key order. */
   async #streamFromLegacy(source: string): Promise<void> {
-    const { membership, self } = this.#o;
+    const { self } = this.#o;
     let after: string | undefined;
     for (let attempt = 0;;) {
       let answer: PeerResponse;
@@ -560,11 +588,7 @@ export class Repair {
           this.#o.peerDeadlineMs * 5,
         );
       } catch (error) {
-        if (++attempt > 20 || membership.isDown(source)) {
-          this.#o.log?.("join.source_skipped", { source, error }, "warn");
-          return;
-        }
-        await new Promise((r) => this.#o.clock.after(250, () => r(null)));
+        if (!await this.#retryJoinFrom(source, ++attempt, error)) return;
         continue;
       }
       if (answer.kind !== "transfer") return;
