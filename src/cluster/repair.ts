@@ -456,25 +456,26 @@ export class Repair {
   async join(): Promise<void> {
     const progress = this.#transferBegins("joining");
     const { membership, topology, self } = this.#o;
-    await membership.announce();
-    await topology.update(membership.members());
-    const sources = topology.readRing.members.filter((m) => m !== self);
-    const slice = Math.ceil(RING_END / JOIN_SLICES_PER_SOURCE);
-    await Promise.all(sources.map(async (source) => {
-      const answers = await Promise.all(
-        Array.from(
-          { length: JOIN_SLICES_PER_SOURCE },
-          (_, i) =>
-            this.#streamFrom(
-              source,
-              i * slice,
-              Math.min(RING_END, (i + 1) * slice),
-            ),
-        ),
+    // The seed's answer brings the member table: the sources. A busy seed
+    // may not answer the first probe in time.
+    for (let attempt = 1; await membership.announce() === 0; attempt++) {
+      if (attempt >= JOIN_ATTEMPTS_MAX) {
+        this.#o.log?.("join.seed_unreachable", { attempts: attempt }, "warn");
+        break;
+      }
+      await new Promise((r) =>
+        this.#o.clock.after(JOIN_RETRY_MS * Math.min(attempt, 8), () => r(null))
       );
-      // A source of an earlier version streams by key order only.
-      if (answers.includes("legacy")) await this.#streamFromLegacy(source);
-    }));
+    }
+    // Members learned while streaming (gossip) are streamed from too.
+    const streamed = new Set([self]);
+    for (;;) {
+      await topology.update(membership.members());
+      const sources = topology.readRing.members.filter((m) => !streamed.has(m));
+      if (sources.length === 0) break;
+      for (const source of sources) streamed.add(source);
+      await Promise.all(sources.map((source) => this.#streamAllFrom(source)));
+    }
     await membership.setPhase("ready");
     await topology.update(membership.members());
     this.#transferEnds("done");
@@ -482,6 +483,24 @@ export class Repair {
       records: progress.keysMoved,
       bytes: progress.bytesMoved,
     });
+  }
+
+  /** Streams from `source` its share of this node's ranges, slices at once. */
+  async #streamAllFrom(source: string): Promise<void> {
+    const slice = Math.ceil(RING_END / JOIN_SLICES_PER_SOURCE);
+    const answers = await Promise.all(
+      Array.from(
+        { length: JOIN_SLICES_PER_SOURCE },
+        (_, i) =>
+          this.#streamFrom(
+            source,
+            i * slice,
+            Math.min(RING_END, (i + 1) * slice),
+          ),
+      ),
+    );
+    // A source of an earlier version streams by key order only.
+    if (answers.includes("legacy")) await this.#streamFromLegacy(source);
   }
 
   /**
