@@ -75,8 +75,13 @@ Deno.test("durability: kill -9 during writes from 4 clients, 20 times, loses no 
         };
         const clients = [0, 1, 2, 3].map(client);
         const before = acknowledged.size;
-        // Kill at a random moment once writes are flowing.
-        await new Promise((r) => setTimeout(r, 30 + random() * 120));
+        // Kill at a random moment once writes are flowing: after the first
+        // acknowledgement of the round (a busy machine may take a while).
+        await waitFor(
+          `round ${round}: a first write acknowledged`,
+          () => acknowledged.size > before,
+        );
+        await new Promise((r) => setTimeout(r, random() * 120));
         await node.kill("SIGKILL");
         stop = true;
         await Promise.all(clients);

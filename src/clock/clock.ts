@@ -104,16 +104,24 @@ export function repeat(
 }
 
 /**
- * A clock whose timers share one interval, at a coarse resolution: arming
- * and cancelling a timer is a Set insertion and deletion instead of a
- * runtime timer each. Every quorum arms a deadline and almost always
+ * A clock whose timers share one runtime timer, at a coarse resolution:
+ * arming and cancelling a timer is a Set insertion and deletion instead of
+ * a runtime timer each. Every quorum arms a deadline and almost always
  * cancels it, so on the request path this saves a runtime timer per
  * request. Timers fire up to `resolutionMs` late, never early.
+ *
+ * The runtime timer is set for the earliest slot that holds a timer, and
+ * moved only when an earlier one is armed: an idle node wakes when a timer
+ * is due, not every `resolutionMs` (a fixed interval cost an idle node
+ * about 1% of a core in wake-ups). A slot emptied by cancels is dropped;
+ * the runtime timer set for it finds nothing and moves on to the next.
  */
 export class TimerWheel implements Clock {
   readonly #resolutionMs: number;
   readonly #buckets = new Map<number, Set<() => void>>();
-  #interval: ReturnType<typeof setInterval> | undefined;
+  #timeout: ReturnType<typeof setTimeout> | undefined;
+  /** The slot the runtime timer is set for; Infinity when none is. */
+  #armedSlot = Infinity;
   #size = 0;
 
   constructor(resolutionMs = 10) {
@@ -138,25 +146,42 @@ export class TimerWheel implements Clock {
     const entry = () => fn();
     bucket.add(entry);
     this.#size++;
-    this.#arm();
+    if (slot < this.#armedSlot) this.#armAt(slot);
     const owner = bucket;
     return {
       cancel: () => {
-        if (owner.delete(entry) && --this.#size === 0) this.#disarm();
+        if (!owner.delete(entry)) return;
+        this.#size--;
+        if (owner.size === 0 && this.#buckets.get(slot) === owner) {
+          this.#buckets.delete(slot);
+        }
+        if (this.#size === 0) this.#disarm();
       },
     };
   }
 
-  #arm(): void {
-    if (this.#interval !== undefined) return;
-    this.#interval = setInterval(() => this.#tick(), this.#resolutionMs);
+  /** Sets the runtime timer for `slot`'s start (moving it if set). */
+  #armAt(slot: number): void {
+    if (this.#timeout !== undefined) clearTimeout(this.#timeout);
+    this.#armedSlot = slot;
+    this.#timeout = setTimeout(
+      () => this.#fire(),
+      Math.max(0, slot * this.#resolutionMs - Date.now()),
+    );
   }
 
-  #tick(): void {
+  #fire(): void {
+    this.#timeout = undefined;
+    this.#armedSlot = Infinity;
     const due = Math.floor(Date.now() / this.#resolutionMs);
+    // The due buckets first: a timer a callback arms waits for a later turn.
+    const fired: Set<() => void>[] = [];
     for (const [slot, bucket] of this.#buckets) {
       if (slot > due) continue;
       this.#buckets.delete(slot);
+      fired.push(bucket);
+    }
+    for (const bucket of fired) {
       for (const fn of bucket) {
         this.#size--;
         fn();
@@ -164,13 +189,16 @@ export class TimerWheel implements Clock {
       // Fired timers leave the set, so a late cancel() changes nothing.
       bucket.clear();
     }
-    if (this.#size === 0) this.#disarm();
+    let next = Infinity;
+    for (const slot of this.#buckets.keys()) next = Math.min(next, slot);
+    if (next < this.#armedSlot) this.#armAt(next);
   }
 
-  /** No timer is pending: stop the interval, forget the empty buckets. */
+  /** No timer is pending: clear the runtime timer. */
   #disarm(): void {
-    clearInterval(this.#interval);
-    this.#interval = undefined;
+    if (this.#timeout !== undefined) clearTimeout(this.#timeout);
+    this.#timeout = undefined;
+    this.#armedSlot = Infinity;
     this.#buckets.clear();
   }
 }

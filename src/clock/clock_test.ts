@@ -28,3 +28,33 @@ Deno.test("TimerWheel does not fire a cancelled timer, and a late cancel is harm
   );
   assertEquals(again, ["x"]);
 });
+
+Deno.test("TimerWheel fires timers in the order they fall due, one runtime timer moved to the earliest", async () => {
+  const wheel = new TimerWheel(5);
+  const fired: number[] = [];
+  const done = new Promise<void>((resolve) => {
+    for (const delay of [60, 20, 40, 5]) {
+      wheel.after(delay, () => {
+        fired.push(delay);
+        if (fired.length === 4) resolve();
+      });
+    }
+  });
+  // A cancelled early timer leaves its slot: the later ones still fire.
+  wheel.after(1, () => fired.push(-1)).cancel();
+  await done;
+  assertEquals(fired, [5, 20, 40, 60]);
+});
+
+Deno.test("TimerWheel: a timer armed by a firing callback waits for a later turn", async () => {
+  const wheel = new TimerWheel(5);
+  let runs = 0;
+  await new Promise<void>((resolve) => {
+    const again = () => {
+      if (++runs === 20) resolve();
+      else wheel.after(0, again);
+    };
+    wheel.after(0, again);
+  });
+  assertEquals(runs, 20);
+});

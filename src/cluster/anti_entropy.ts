@@ -41,7 +41,9 @@ import {
   type SummaryEntry,
 } from "../transport/mod.ts";
 import { batches, recordBytes } from "./batches.ts";
-import { type Digests, ringId } from "./digests.ts";
+import { AE_SETTLE_MS, type Digests, ringId } from "./digests.ts";
+
+export { AE_SETTLE_MS };
 import type { Membership } from "./membership.ts";
 import { type Random, shuffle } from "./random.ts";
 import type { Topology } from "./topology.ts";
@@ -52,13 +54,6 @@ export const AE_KEYS_PER_ROUND_DEFAULT = 10_000;
 const BUCKETS_PER_STEP = 32;
 /** Leaves one `ae_entries` request names at most. */
 const LEAVES_PER_REQUEST = 512;
-
-/**
- * Records younger than this (by their version's wall time) are left out of
- * a round: under a steady write load they are still in flight (in
- * profiles, ~5% of a coordinator's time went to reconciling them).
- */
-export const AE_SETTLE_MS = 5_000;
 
 /** What anti-entropy needs from the world. */
 export interface AntiEntropyOptions {

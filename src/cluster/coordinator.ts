@@ -458,9 +458,11 @@ export class Coordinator {
         const record = records[i]!;
         const used = new Set(ring.preferenceList(record.key, n));
         for (const target of failed.get(i)!) {
-          this.#writeHinted(target, record, used).catch((error) => {
-            if (!isPeerFailure(error)) throw error;
-          });
+          this.#writeHinted(target, record, used, "no answer").catch(
+            (error) => {
+              if (!isPeerFailure(error)) throw error;
+            },
+          );
         }
       }
     }
@@ -639,15 +641,17 @@ export class Coordinator {
     const n = replicas.length;
     const used = new Set(replicas);
     const deliver = async (target: string): Promise<WriteAck> => {
+      let why = "down";
       if (!this.#members.isDown(target)) {
         try {
           return await this.#writeOne(target, record);
         } catch (error) {
           if (!isPeerFailure(error)) throw error;
           // fall through to a stand-in
+          why = describeFailure(error);
         }
       }
-      await this.#writeHinted(target, record, used);
+      await this.#writeHinted(target, record, used, why);
       return { hinted: true, newer: undefined };
     };
     if (this.#topology.inTransition) {
@@ -685,6 +689,7 @@ export class Coordinator {
     target: string,
     record: StoredRecord,
     used: Set<string>,
+    why: string,
   ): Promise<void> {
     const ring = this.ring;
     for (
@@ -710,7 +715,9 @@ export class Coordinator {
         // try the next stand-in
       }
     }
-    throw new UnavailableError(`no stand-in could take a hint for ${target}`);
+    throw new UnavailableError(
+      `${why}, and no stand-in could take a hint for it`,
+    );
   }
 
   /**

@@ -1,9 +1,9 @@
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
 import { ManualClock } from "../clock/mod.ts";
 import { Ring } from "../ring/mod.ts";
 import { MemoryStore } from "../storage/mod.ts";
 import { record } from "../storage/conformance.ts";
-import { Digests } from "./digests.ts";
+import { AE_SETTLE_MS, Digests } from "./digests.ts";
 
 /** Runs the digests' background counting to its end on a manual clock. */
 async function settle(clock: ManualClock, done: Promise<void>) {
@@ -110,4 +110,23 @@ Deno.test("Digests shows a record version only once the cut has passed it", asyn
   assertEquals(total(), 4);
   digests.advance(3_000);
   assertEquals(total(), 4, "the same keys, one overwritten");
+});
+
+Deno.test("Digests moves its own cut as writes come: what waits for it stays bounded without rounds", async () => {
+  const clock = new ManualClock(1_000_000);
+  const ring = await Ring.build(["a:1", "b:1", "c:1"], { vnodes: 64 });
+  const store = new MemoryStore();
+  const digests = new Digests(store, clock);
+  await settle(clock, digests.follow(ring));
+  // Writes at 1,000 per simulated second for 20 s, each stamped now.
+  for (let i = 0; i < 20_000; i++) {
+    if (i % 1_000 === 0) clock.advance(1_000);
+    await store.apply(record(`k${i}`, i, [clock.now(), 0, "a"]));
+  }
+  const { settling } = digests.status();
+  // Only the last settle time's writes (5 s of them) and the changes since
+  // the last move wait; no round was run.
+  assert(settling <= 6_100, `${settling} changes wait`);
+  assert(settling >= 4_000, `${settling} changes wait`);
+  assert(digests.cut >= clock.now() - AE_SETTLE_MS - 2_000);
 });

@@ -60,7 +60,7 @@ export interface RaftTiming {
 export const RAFT_TIMING: RaftTiming = {
   tickMs: 100,
   electionTicks: 10,
-  heartbeatTicks: 1,
+  heartbeatTicks: 2,
 };
 
 /** Everything a {@link KvDatabase} is built from. */

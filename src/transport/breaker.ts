@@ -5,7 +5,10 @@
  * further calls to it fail at once, without opening a connection,
  * until one reaches it again: probes (`ping`, `ping_req`) always go
  * through, and one other call a second is let through as a trial. A peer
- * that answers with an error is up, and resets the count.
+ * that answers with an error is up, and resets the count. A call that
+ * times out while the peer was heard from meanwhile (another call's
+ * answer, a probe's, or its own probe coming in) does not count: that
+ * peer is slow (a large batch on a loaded machine), not silent.
  *
  * Without this, every request of a loaded node would wait out a full peer
  * deadline on a frozen or cut-off replica, and open a socket doing so.
@@ -42,6 +45,8 @@ export class BreakerTransport implements PeerTransport {
   readonly #inner: PeerTransport;
   readonly #clock: Clock;
   readonly #health = new Map<string, PeerHealth>();
+  /** When each peer was last heard from (ms): an answer, or its probe. */
+  readonly #heardAtMs = new Map<string, number>();
   #failedFast = 0;
 
   constructor(inner: PeerTransport, clock: Clock) {
@@ -57,6 +62,7 @@ export class BreakerTransport implements PeerTransport {
   /** Forgets `peer`'s failures: it was heard from (its probe came in). */
   reset(peer: string): void {
     this.#health.delete(peer);
+    this.#heardAtMs.set(peer, this.#clock.now());
   }
 
   stats(): BreakerStats {
@@ -86,16 +92,25 @@ export class BreakerTransport implements PeerTransport {
       }
       health.lastTrialMs = now;
     }
+    const startedMs = this.#clock.now();
     try {
       const response = await this.#inner.call(peer, request, deadlineMs);
       this.#health.delete(peer);
+      this.#heardAtMs.set(peer, this.#clock.now());
       return response;
     } catch (error) {
       if (!(error instanceof PeerError)) throw error;
-      if (!error.silent) this.#health.delete(peer);
-      // A probe's deadline is short (a fraction of a second): its timeout
-      // under load says little, so only a refused connection counts.
-      else if (!isProbe(request) || error.failure === "unreachable") {
+      if (!error.silent) {
+        this.#health.delete(peer);
+        this.#heardAtMs.set(peer, this.#clock.now());
+      } else if (
+        // A probe's deadline is short (a fraction of a second): its timeout
+        // under load says little, so only a refused connection counts.
+        (!isProbe(request) || error.failure === "unreachable") &&
+        // Heard from since this call began: slow, not silent.
+        !((this.#heardAtMs.get(peer) ?? -Infinity) >= startedMs &&
+          error.failure !== "unreachable")
+      ) {
         this.#silent(peer);
       }
       throw error;

@@ -89,3 +89,39 @@ Deno.test("BreakerTransport.reset() closes a peer's breaker at once", async () =
   state.failure = null;
   await breaker.call("b:1", WRITE, 100);
 });
+
+Deno.test("BreakerTransport: writes that time out while the peer answers probes do not open it (slow, not silent)", async () => {
+  const clock = new ManualClock();
+  const pending: (() => void)[] = [];
+  const transport: PeerTransport = {
+    call(peer, request) {
+      if (request.kind === "ping") {
+        return Promise.resolve({ kind: "ping", members: [] });
+      }
+      // A write on a loaded peer: no answer by its deadline.
+      return new Promise((_, reject) =>
+        pending.push(() =>
+          reject(new PeerError(peer, "timeout", { failure: "timeout" }))
+        )
+      );
+    },
+  };
+  const breaker = new BreakerTransport(transport, clock);
+  for (let round = 0; round < 3; round++) {
+    const writes = [0, 1, 2].map(() => breaker.call("b:1", WRITE, 100));
+    clock.advance(50);
+    await breaker.call("b:1", PING, 100); // its probe answers meanwhile
+    clock.advance(50);
+    for (const expire of pending.splice(0)) expire();
+    for (const write of writes) await assertRejects(() => write, PeerError);
+    assertEquals(breaker.isOpen("b:1"), false, `round ${round}`);
+  }
+  // The same peer falls silent: probes time out too, and writes started
+  // after its last answer count again.
+  clock.advance(1);
+  const writes = [0, 1].map(() => breaker.call("b:1", WRITE, 100));
+  clock.advance(100);
+  for (const expire of pending.splice(0)) expire();
+  for (const write of writes) await assertRejects(() => write, PeerError);
+  assertEquals(breaker.isOpen("b:1"), true);
+});

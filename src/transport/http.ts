@@ -98,6 +98,9 @@ interface Waiter {
 }
 
 /** One peer's connections. */
+/** Which connections a call uses: probes have their own. */
+type Lane = "data" | "probe";
+
 interface Slots {
   idle: Http1Client[];
   /** Connections handed out (in use, or connecting). */
@@ -123,6 +126,12 @@ export interface PoolStats {
  */
 class PeerPool {
   readonly #slots = new Map<string, Slots>();
+  /**
+   * Probes' own connections, by peer: a probe never waits for a connection
+   * behind data calls (a saturated peer's 32 busy with large writes), so a
+   * busy peer is not taken for a silent one.
+   */
+  readonly #probeSlots = new Map<string, Slots>();
   readonly #scheme: string;
   readonly #caCerts: string[] | undefined;
 
@@ -133,8 +142,12 @@ class PeerPool {
 
   stats(): PoolStats {
     const stats: PoolStats = { busy: {}, idle: 0, connecting: 0, waiting: 0 };
-    for (const [peer, slots] of this.#slots) {
-      if (slots.busy > 0) stats.busy[peer] = slots.busy;
+    for (
+      const [peer, slots] of [...this.#slots, ...this.#probeSlots]
+    ) {
+      if (slots.busy > 0) {
+        stats.busy[peer] = (stats.busy[peer] ?? 0) + slots.busy;
+      }
       stats.idle += slots.idle.length;
       stats.connecting += slots.connecting;
       stats.waiting += slots.waiting.length;
@@ -147,8 +160,9 @@ class PeerPool {
     body: string,
     headers: Record<string, string> | undefined,
     deadlineMs: number,
+    lane: Lane = "data",
   ): Promise<Exchange> {
-    const slots = this.#slotsOf(peer);
+    const slots = this.#slotsOf(peer, lane);
     let timedOut = false;
     let client: Http1Client | undefined;
     let waiter: Waiter | undefined;
@@ -208,14 +222,14 @@ class PeerPool {
             }
           }
           const answer = await client.post(body, headers);
-          this.#release(peer, client, true);
+          this.#release(slots, client, true);
           return {
             status: answer.status,
             text: answer.text,
             headers: () => new Headers([...answer.headers]),
           };
         } catch (error) {
-          this.#release(peer, client, false);
+          this.#release(slots, client, false);
           if (timedOut) throw timeout();
           // A kept connection the peer has closed (it restarted, or timed
           // the connection out) fails before any answer: once more on a new
@@ -232,11 +246,12 @@ class PeerPool {
     }
   }
 
-  #slotsOf(peer: string): Slots {
-    let slots = this.#slots.get(peer);
+  #slotsOf(peer: string, lane: Lane): Slots {
+    const lanes = lane === "probe" ? this.#probeSlots : this.#slots;
+    let slots = lanes.get(peer);
     if (slots === undefined) {
       slots = { idle: [], busy: 0, connecting: 0, waiting: [] };
-      this.#slots.set(peer, slots);
+      lanes.set(peer, slots);
     }
     return slots;
   }
@@ -249,8 +264,7 @@ class PeerPool {
   }
 
   /** Gives a connection back (kept if still good) and wakes one waiter. */
-  #release(peer: string, client: Http1Client, reusable: boolean): void {
-    const slots = this.#slotsOf(peer);
+  #release(slots: Slots, client: Http1Client, reusable: boolean): void {
     slots.busy--;
     if (reusable && slots.idle.length < IDLE_PER_PEER_MAX) {
       slots.idle.push(client);
@@ -289,9 +303,16 @@ export class HttpTransport implements PeerTransport {
     text: string,
     signedHeaders: Record<string, string> | undefined,
     deadlineMs: number,
+    lane: Lane,
   ): Promise<Exchange> {
     if (this.#pool !== undefined) {
-      return await this.#pool.post(peer, text, signedHeaders, deadlineMs);
+      return await this.#pool.post(
+        peer,
+        text,
+        signedHeaders,
+        deadlineMs,
+        lane,
+      );
     }
     const init: RequestInit & { client?: Deno.HttpClient } = {
       method: "POST",
@@ -379,6 +400,9 @@ export class HttpTransport implements PeerTransport {
         text,
         signed?.headers,
         deadlineMs,
+        request.kind === "ping" || request.kind === "ping_req"
+          ? "probe"
+          : "data",
       );
       // As text first: a signature covers the exact bytes.
       const answer = response.text;

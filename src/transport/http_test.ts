@@ -71,3 +71,49 @@ Deno.test("HttpTransport holds at most a bounded number of connections to a peer
     server.close();
   }
 });
+
+Deno.test("HttpTransport: a probe does not wait for a connection behind data calls to a busy peer", async () => {
+  // A peer that answers probes at once and holds every other call.
+  const held: (() => void)[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (request) => {
+      const body = await request.json();
+      if (body.kind !== "ping") {
+        await new Promise<void>((resolve) => held.push(resolve));
+      }
+      const result = body.kind === "ping"
+        ? { kind: "ping", members: [] }
+        : { kind: "read", records: [null] };
+      return Response.json({ status: "OK.", result });
+    },
+  );
+  const address = `127.0.0.1:${server.addr.port}`;
+  const transport = new HttpTransport();
+  try {
+    // More data calls than the peer's connections: every one is busy.
+    const reads = Array.from(
+      { length: CONNECTIONS_PER_PEER_MAX + 8 },
+      () => transport.call(address, { kind: "read", keys: ["k"] }, 10_000),
+    );
+    await waitFor(
+      "the data connections to be busy",
+      () => held.length >= CONNECTIONS_PER_PEER_MAX,
+    );
+    const answer = await transport.call(
+      address,
+      { kind: "ping", from: "127.0.0.1:1", members: [] },
+      2_000,
+    );
+    assertEquals(answer.kind, "ping");
+    while (held.length > 0) held.shift()!();
+    // The ones that waited for a connection go out once one is free.
+    await waitFor("the waiting calls to be sent", () => {
+      while (held.length > 0) held.shift()!();
+      return transport.poolStats()!.waiting === 0;
+    });
+    await Promise.all(reads);
+  } finally {
+    await server.shutdown();
+  }
+});
