@@ -328,7 +328,7 @@ export const SETTINGS: readonly SettingDef[] = [
     default: CLUSTER_DEFAULTS.streamMbPerS,
     defaultDoc: "0 (no limit)",
     description:
-      "most MB (10^6 bytes of keys and values) per second this node's join, leave and handoff streams send, together; 0: no limit",
+      "most MB/s (10^6 bytes of keys and values) that this node's join, leave and handoff streams send, together; 0: no limit",
     doc: "([docs/operations.md](docs/operations.md#rebalancing-speed))",
   },
   {
