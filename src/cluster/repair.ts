@@ -583,6 +583,11 @@ export class Repair {
   /** Stores a page a source sent, in one transaction, and counts it. */
   async #applyTransferred(records: StoredRecord[]): Promise<void> {
     if (records.length === 0) return;
+    // A page comes in ring order, which is random by key; a durable engine
+    // keeps its rows by key, and inserts them about 1.5 times as fast in
+    // key order (a page holds each key once, so the order changes nothing
+    // else).
+    records.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
     await this.#o.store.applyMany(records);
     const progress = this.#stats.transfer;
     progress.keysMoved += records.length;
