@@ -449,6 +449,7 @@ async function afterLoad(): Promise<void> {
       ...STREAM_ARGS,
     ]);
     const joinStart = performance.now();
+    const sourceTicks0 = nodes.map((n) => n.cpuTicks());
     await joiner.ready();
     let moved = 0;
     let streamingMs = 0;
@@ -468,6 +469,12 @@ async function afterLoad(): Promise<void> {
       100,
     );
     const joinS = (performance.now() - joinStart) / 1000;
+    // CPU, not wall time, is what a shared machine does not distort: the
+    // joiner's (its start included) and the busiest source's.
+    const joinerCpuS = joiner.cpuTicks() / TICKS_PER_S;
+    const sourceCpuS = Math.max(
+      ...nodes.map((n, i) => (n.cpuTicks() - sourceTicks0[i]!) / TICKS_PER_S),
+    );
     phase = "over";
     await load;
     for (const list of Object.values(latencies)) list.sort((a, b) => a - b);
@@ -479,6 +486,11 @@ async function afterLoad(): Promise<void> {
       ? Math.round(moved / 1e3 / streamingMs * 100) / 100
       : null;
     result.joinMB = Math.round(moved / 1e5) / 10;
+    result.joinerCpuSeconds = Math.round(joinerCpuS * 10) / 10;
+    result.joinBusiestSourceCpuSeconds = Math.round(sourceCpuS * 10) / 10;
+    result.joinMBPerJoinerCpuSecond =
+      Math.round(moved / 1e6 / joinerCpuS * 100) /
+      100;
     result.joinClientP99Ms = p99(latencies.joining);
     result.beforeJoinClientP99Ms = p99(latencies.before);
     result.joinClientRequests = latencies.joining.length;
@@ -525,6 +537,10 @@ async function afterLoad(): Promise<void> {
   if (args.join) {
     line("join (MB/s, from the joiner's start)", result.joinMBPerSecond);
     line("join streaming alone (MB/s)", result.joinStreamingMBPerSecond);
+    line(
+      "join: MB per CPU second of the joiner (its CPU s; busiest source's)",
+      `${result.joinMBPerJoinerCpuSecond} (${result.joinerCpuSeconds}; ${result.joinBusiestSourceCpuSeconds})`,
+    );
     line(
       "client p99 during the join (ms; just before it)",
       `${result.joinClientP99Ms} (${result.beforeJoinClientP99Ms})`,
