@@ -508,6 +508,8 @@ export async function startNode(
           return {
             residentBytes: memory.rss,
             heapUsedBytes: memory.heapUsed,
+            heapTotalBytes: memory.heapTotal,
+            externalBytes: memory.external,
             cpuSeconds: (cpu.user + cpu.system) / 1e6,
             startTimeSeconds: startedAtMs / 1000,
           };

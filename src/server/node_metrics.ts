@@ -47,6 +47,8 @@ export interface NodeMetricSources {
   process(): {
     residentBytes: number;
     heapUsedBytes: number;
+    heapTotalBytes: number;
+    externalBytes: number;
     cpuSeconds: number;
     startTimeSeconds: number;
   };
@@ -229,6 +231,18 @@ export function nodeMetrics(sources: NodeMetricSources): MetricFamily[] {
       "gauge",
       "JavaScript heap in use, in bytes.",
       proc.heapUsedBytes,
+    ),
+    one(
+      "kvdb_heap_total_bytes",
+      "gauge",
+      "JavaScript heap reserved (in use and free), in bytes.",
+      proc.heapTotalBytes,
+    ),
+    one(
+      "kvdb_external_memory_bytes",
+      "gauge",
+      "Memory of objects outside the JavaScript heap that it holds (buffers), in bytes.",
+      proc.externalBytes,
     ),
     one(
       "process_cpu_seconds_total",
