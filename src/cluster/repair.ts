@@ -356,9 +356,14 @@ export class Repair {
    * replica on the read ring (see {@link Repair.#firstLiveHolder}).
    */
   #rangesFor(joiner: string): [number, number][] {
-    const { topology } = this.#o;
+    const { topology, membership } = this.#o;
     const n = this.#o.replicationFactor();
-    return ringRanges(
+    // Every page of a join asks again: the answer changes only with the
+    // ring, N or which members are down, and computing it walks every token.
+    const down = topology.readRing.members.filter((m) => membership.isDown(m));
+    const key = `${joiner} ${topology.version} ${n} ${down.join(",")}`;
+    if (this.#ranges?.key === key) return this.#ranges.ranges;
+    const ranges = ringRanges(
       [topology.writeRing, topology.readRing],
       (hash) =>
         topology.writeRing.preferenceListForHash(hash, n).includes(joiner) &&
@@ -367,7 +372,12 @@ export class Repair {
           joiner,
         ),
     );
+    this.#ranges = { key, ranges };
+    return ranges;
   }
+
+  /** The last {@link Repair.#rangesFor} answer, and what it depends on. */
+  #ranges: { key: string; ranges: [number, number][] } | null = null;
 
   /**
    * A page of the records `request.for` replicates on the write ring, in
