@@ -54,6 +54,8 @@ export const AE_KEYS_PER_ROUND_DEFAULT = 10_000;
 const BUCKETS_PER_STEP = 32;
 /** Leaves one `ae_entries` request names at most. */
 const LEAVES_PER_REQUEST = 512;
+/** An anti-entropy request's deadline, in peer deadlines. */
+const AE_DEADLINE_FACTOR = 4;
 
 /** What anti-entropy needs from the world. */
 export interface AntiEntropyOptions {
@@ -334,7 +336,11 @@ export class AntiEntropy {
     return differing;
   }
 
-  /** Exchanges what differs in `leaves`; resolves with the records moved. */
+  /**
+   * Exchanges what differs in `leaves`, a request's worth of leaves at a
+   * time, each chunk's records moved before the next is asked for (a
+   * later failure keeps what was moved); resolves with the records moved.
+   */
   async #reconcile(
     peer: string,
     ring: number,
@@ -342,10 +348,12 @@ export class AntiEntropy {
     leaves: number[],
     keysMax: number,
   ): Promise<number> {
-    const pull: Summary[] = [];
-    const push: string[] = [];
+    let pulled = 0;
+    let pushed = 0;
     for (let i = 0; i < leaves.length; i += LEAVES_PER_REQUEST) {
-      if (pull.length >= keysMax && push.length >= keysMax) break;
+      if (pulled >= keysMax && pushed >= keysMax) break;
+      const pull: Summary[] = [];
+      const push: string[] = [];
       const chunk = leaves.slice(i, i + LEAVES_PER_REQUEST);
       const answer = await this.#call(peer, {
         kind: "ae_entries",
@@ -364,25 +372,29 @@ export class AntiEntropy {
       for (const [key, [, version, , , bytes]] of theirs) {
         const own = mine.get(key);
         if (
-          pull.length < keysMax &&
+          pulled + pull.length < keysMax &&
           (own === undefined || compareVersions(version, own.version) > 0)
         ) pull.push({ key, version, bytes });
       }
       // Only from leaves the answer covered whole.
-      if (!answer.complete) break;
-      for (const [key, own] of mine) {
-        const other = theirs.get(key);
-        if (
-          push.length < keysMax &&
-          (other === undefined || compareVersions(own.version, other[1]) > 0)
-        ) push.push(key);
+      if (answer.complete) {
+        for (const [key, own] of mine) {
+          const other = theirs.get(key);
+          if (
+            pushed + push.length < keysMax &&
+            (other === undefined || compareVersions(own.version, other[1]) > 0)
+          ) push.push(key);
+        }
       }
+      await this.#pull(peer, pull);
+      this.#stats.pulled += pull.length;
+      pulled += pull.length;
+      await this.#push(peer, push);
+      this.#stats.pushed += push.length;
+      pushed += push.length;
+      if (!answer.complete) break;
     }
-    await this.#pull(peer, pull);
-    await this.#push(peer, push);
-    this.#stats.pulled += pull.length;
-    this.#stats.pushed += push.length;
-    return pull.length + push.length;
+    return pulled + pushed;
   }
 
   async #pull(peer: string, wanted: Summary[]): Promise<void> {
@@ -410,8 +422,18 @@ export class AntiEntropy {
     }
   }
 
+  /**
+   * Anti-entropy is background work: a peer busy with clients may take
+   * longer than a client's replica call would be given before it answers
+   * a digest or a page of entries, and a round that gave up on it would
+   * start over and never finish under load.
+   */
   #call(peer: string, request: PeerRequest): Promise<PeerResponse> {
-    return this.#o.transport.call(peer, request, this.#o.peerDeadlineMs);
+    return this.#o.transport.call(
+      peer,
+      request,
+      this.#o.peerDeadlineMs * AE_DEADLINE_FACTOR,
+    );
   }
 }
 
