@@ -247,6 +247,7 @@ export async function startNode(
       : {}),
     requestDeadlineMs: config.requestDeadlineMs,
     peerDeadlineMs: config.peerDeadlineMs,
+    heardAtMs: (peer) => breaker.heardAtMs(peer),
     timing: {
       probeIntervalMs: setting("probeIntervalMs"),
       probeTimeoutMs: Math.max(1, Math.floor(setting("probeIntervalMs") / 2)),

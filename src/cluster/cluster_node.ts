@@ -41,6 +41,12 @@ export interface ClusterTiming extends MembershipTiming {
 /** Everything a {@link ClusterNode} is built from. */
 export interface ClusterNodeOptions {
   self: string;
+  /**
+   * When a peer was last heard from by any means (the transport knows):
+   * membership does not suspect a member that answered something else
+   * while its probe failed.
+   */
+  heardAtMs?: (peer: string) => number | undefined;
   /** Members known at start: the static list and the `--join` seed. */
   seeds: readonly string[];
   /** True to join through the seeds (stream ranges first). */
@@ -254,6 +260,9 @@ export class ClusterNode {
       onClockSample: (peer, sent, peerNow, received) =>
         clockSkew.record(peer, sent, peerNow, received),
       ...(options.log !== undefined ? { log: options.log } : {}),
+      ...(options.heardAtMs !== undefined
+        ? { heardAtMs: options.heardAtMs }
+        : {}),
     });
     const topology: Topology = await Topology.create(
       (members) => Ring.build(members, { vnodes: options.vnodes }),

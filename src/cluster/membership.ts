@@ -94,6 +94,13 @@ export interface MembershipOptions {
   ) => void;
   /** Log lines for state changes. */
   log?: EventLog;
+  /**
+   * When `peer` was last heard from by any means (an answer to any call,
+   * its own probe coming in), on this node's clock; undefined: never. A
+   * member heard from since a failed probe began is busy, not silent, and
+   * is not suspected.
+   */
+  heardAtMs?: (peer: string) => number | undefined;
 }
 
 /**
@@ -125,6 +132,7 @@ export class Membership {
   readonly #onChange: () => void;
   readonly #onClockSample: NonNullable<MembershipOptions["onClockSample"]>;
   readonly #log: EventLog;
+  readonly #heardAtMs: (peer: string) => number | undefined;
   #probeOrder: string[] = [];
   /**
    * Local health: 0 when this node's probes go as expected; raised when
@@ -149,6 +157,7 @@ export class Membership {
     this.#onChange = options.onChange ?? (() => {});
     this.#onClockSample = options.onClockSample ?? (() => {});
     this.#log = options.log ?? NO_LOG;
+    this.#heardAtMs = options.heardAtMs ?? (() => undefined);
     this.#members.set(this.self, {
       address: this.self,
       state: "alive",
@@ -361,6 +370,14 @@ export class Membership {
     // Both probes together took far longer than their timeouts: this
     // node's own event loop was held up, and its verdict means nothing.
     if (this.#clock.now() - started > 3 * timeoutMs + timeoutMs) {
+      this.#health(1);
+      return;
+    }
+    // It answered something else meanwhile (a write, a read, its own
+    // probe): busy under load, not gone. A frozen or dead member sends
+    // nothing and is suspected as before.
+    const heard = this.#heardAtMs(target);
+    if (heard !== undefined && heard >= started) {
       this.#health(1);
       return;
     }

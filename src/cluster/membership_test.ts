@@ -131,3 +131,29 @@ Deno.test("a removal outranks 'dead' in gossip; a restart with a higher incarnat
   c.merge("b:1", [["b:1", "alive", 8, "ready"]]);
   assertEquals(c.get("b:1")?.state, "alive", "the member returned");
 });
+
+Deno.test("a member heard from while its probe failed is busy, not suspect; one silent since is suspected", async () => {
+  const clock = new ManualClock(1_000);
+  let heardAtMs: number | undefined;
+  const m = new Membership({
+    self: "a:1",
+    seeds: ["b:1", "c:1"],
+    phase: "ready",
+    incarnation: 1,
+    transport: silent,
+    clock,
+    random: seededRandom(1),
+    heardAtMs: () => heardAtMs,
+  });
+  // Every probe fails, but an answer to some other call came meanwhile.
+  heardAtMs = clock.now();
+  for (let i = 0; i < 4; i++) await m.probeOnce();
+  assertEquals(m.get("b:1")?.state, "alive");
+  assertEquals(m.get("c:1")?.state, "alive");
+  // Heard from before the probe began, not since: suspected as before.
+  clock.advance(10);
+  heardAtMs = clock.now() - 1;
+  for (let i = 0; i < 4; i++) await m.probeOnce();
+  assertEquals(m.get("b:1")?.state, "suspect");
+  assertEquals(m.get("c:1")?.state, "suspect");
+});

@@ -59,6 +59,11 @@ export class BreakerTransport implements PeerTransport {
     return (this.#health.get(peer)?.openSinceMs ?? null) !== null;
   }
 
+  /** When `peer` was last heard from (an answer, or its probe coming in). */
+  heardAtMs(peer: string): number | undefined {
+    return this.#heardAtMs.get(peer);
+  }
+
   /** Forgets `peer`'s failures: it was heard from (its probe came in). */
   reset(peer: string): void {
     this.#health.delete(peer);
