@@ -5,7 +5,7 @@
  *
  * deno task bench:scale [--keys 1000000] [--nodes 3] [--value-bytes 100]
  *   [--batch 500] [--clients 8] [--idle 10] [--tree DIR] [--no-join]
- *   [--json FILE]
+ *   [--stream-mb-per-s N] [--keep DIR | --data DIR] [--json FILE]
  *
  * Steps, each measured:
  * 1. start `--nodes` nodes on the SQLite engine (temporary data
@@ -20,11 +20,20 @@
  *    CPU of one round with nothing to repair, at most);
  * 4. RSS per node;
  * 5. a node joins through the first one while a light load (reads and
- *    writes, four clients) runs: its transfer's MB/s and the load's p99;
+ *    writes, four clients) runs: its transfer's MB/s (over the whole join,
+ *    from the joiner's start, and over its streaming alone, by the
+ *    joiner's `transfer.elapsed_ms`) and the load's p99 during the join
+ *    (and, for reference, over as long just before it); with
+ *    `--stream-mb-per-s N`, every node streams at most N MB/s;
  * 6. one node is killed (kill -9) and started again: time to serving.
  *
  * `--tree DIR` runs the nodes of another checkout of KVDB (its main.ts), to
  * compare a change against the code before it in the same run.
+ *
+ * `--keep DIR` stops after step 2 (and the hints' delivery) and keeps the
+ * loaded nodes' data directories in DIR; `--data DIR` starts from a copy of
+ * them (on the same ports) instead of loading, so that A/B runs of the
+ * later steps, interleaved, start from the same data.
  *
  * @module
  */
@@ -43,6 +52,9 @@ const args = parseArgs(Deno.args, {
     "idle",
     "tree",
     "json",
+    "stream-mb-per-s",
+    "keep",
+    "data",
   ],
   boolean: ["join"],
   default: {
@@ -64,6 +76,9 @@ const IDLE_S = Number(args.idle);
 const TREE = args.tree ?? new URL("..", import.meta.url).pathname;
 const MAIN = `${TREE.replace(/\/$/, "")}/main.ts`;
 const TICKS_PER_S = 100;
+const STREAM_ARGS = args["stream-mb-per-s"] === undefined
+  ? []
+  : ["--stream-mb-per-s", args["stream-mb-per-s"]];
 
 /** A node process of the tree under test, its log kept. */
 class Node {
@@ -121,6 +136,16 @@ class Node {
       timeoutMs,
       20,
     );
+  }
+
+  /** Stops it as an operator would (SIGTERM), for its data to be reused. */
+  async stop(): Promise<void> {
+    try {
+      this.#child.kill("SIGTERM");
+    } catch {
+      // gone
+    }
+    await this.#child.status;
   }
 
   async kill(): Promise<void> {
@@ -183,10 +208,25 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const root = await Deno.makeTempDir({ prefix: "kvdb-scale-" });
-const ports = freePorts(NODES + 1);
+let ports = freePorts(NODES + 1);
+if (args.data !== undefined) {
+  // The loaded nodes' ports (their names in the ring and in the data).
+  const kept = JSON.parse(await Deno.readTextFile(`${args.data}/ports.json`));
+  ports = [...kept, ports.find((p) => !kept.includes(p))!];
+  const copy = new Deno.Command("cp", {
+    args: ["-a", ...kept.map((p: number) => `${args.data}/${p}`), root],
+  });
+  if (!(await copy.output()).success) throw new Error("cannot copy --data");
+}
 const members = ports.slice(0, NODES).map((p) => `127.0.0.1:${p}`).join(",");
 const nodes = ports.slice(0, NODES).map((port) =>
-  new Node(port, `${root}/${port}`, ["-C", members, "-R", "3"])
+  new Node(port, `${root}/${port}`, [
+    "-C",
+    members,
+    "-R",
+    "3",
+    ...STREAM_ARGS,
+  ])
 );
 const result: Record<string, unknown> = {
   tree: TREE,
@@ -199,7 +239,58 @@ const result: Record<string, unknown> = {
 try {
   await Promise.all(nodes.map((n) => n.ready()));
   console.error(`${NODES} nodes up; loading ${KEYS} keys`);
+  if (args.data === undefined) await load();
+  else await digestsReady();
+  if (args.keep !== undefined) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await Deno.mkdir(args.keep, { recursive: true });
+    const copy = new Deno.Command("cp", {
+      args: [
+        "-a",
+        ...ports.slice(0, NODES).map((p) => `${root}/${p}`),
+        args.keep,
+      ],
+    });
+    if (!(await copy.output()).success) {
+      throw new Error("cannot copy to --keep");
+    }
+    await Deno.writeTextFile(
+      `${args.keep}/ports.json`,
+      JSON.stringify(ports.slice(0, NODES)),
+    );
+    console.error(`loaded data kept in ${args.keep}`);
+  } else {
+    await afterLoad();
+  }
+} finally {
+  await Promise.all(nodes.map((n) => n.kill()));
+  await Deno.remove(root, { recursive: true });
+}
 
+/** Nodes started on kept data count their digests first: not part of the steps. */
+async function digestsReady(): Promise<void> {
+  const started = performance.now();
+  await waitFor(
+    "the digests to be counted",
+    async () => {
+      for (const node of nodes) {
+        const ae = (await info(node.address)).anti_entropy as {
+          digests?: { ready: boolean };
+        };
+        if (ae.digests?.ready === false) return false;
+      }
+      return true;
+    },
+    600_000,
+    500,
+  );
+  console.error(
+    `digests counted in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+}
+
+/** Step 2: the load, then the hints' delivery. */
+async function load(): Promise<void> {
   // 2. The load.
   const value = "v".repeat(VALUE_BYTES);
   const batches = Math.ceil(KEYS / BATCH);
@@ -264,14 +355,14 @@ try {
   result.failedBatches = failed;
   result.retriedBatches = retried;
   result.failures = failures;
-  result.suspectTransitions = nodes.reduce((n, node) =>
-    n + node.suspicions(), 0) - suspectBefore;
+  result.suspectTransitions =
+    nodes.reduce((n, node) => n + node.suspicions(), 0) - suspectBefore;
   console.error(
     `loaded in ${loadS.toFixed(1)} s: ${result.loadKeysPerSecond} keys/s, ` +
       `${failed} failed batches, ${result.suspectTransitions} suspect transitions`,
   );
 
-  // 3. Idle, once hints are delivered.
+  // Hints delivered: the load is over.
   await waitFor(
     "hints to be handed over",
     async () => {
@@ -284,6 +375,12 @@ try {
     300_000,
     500,
   );
+}
+
+/** Steps 3 to 6, and the table. */
+async function afterLoad(): Promise<void> {
+  const value = "v".repeat(VALUE_BYTES);
+  // 3. Idle.
   await sleep(5_000);
   const rounds0 = await Promise.all(
     nodes.map(async (n) =>
@@ -318,61 +415,91 @@ try {
 
   // 5. A join under a light load.
   if (args.join) {
-    const joiner = new Node(ports[NODES]!, `${root}/${ports[NODES]}`, [
-      "--join",
-      nodes[0]!.address,
-      "-R",
-      "3",
-    ]);
-    let joining = true;
-    const latencies: number[] = [];
+    let phase: "before" | "joining" | "over" = "before";
+    const latencies = { before: [] as number[], joining: [] as number[] };
     const load = Promise.all(Array.from({ length: 4 }, async (_, c) => {
       const client = new Http1Client(
         `http://${nodes[c % nodes.length]!.address}/`,
       );
       try {
-        for (let i = 0; joining; i++) {
+        for (let i = 0; phase !== "over"; i++) {
           const key = `key${
             String(Math.floor(Math.random() * KEYS)).padStart(10, "0")
           }`;
+          const during = phase;
           const started = performance.now();
           await (i % 2 === 0
             ? rpc(client, "get", [key])
             : rpc(client, "set", [key, value]));
-          latencies.push(performance.now() - started);
+          latencies[during].push(performance.now() - started);
           await sleep(10);
         }
       } finally {
         client.close();
       }
     }));
+    // The same load, as long, before the join: what the join adds to it.
+    await sleep(5_000);
+    phase = "joining";
+    const joiner = new Node(ports[NODES]!, `${root}/${ports[NODES]}`, [
+      "--join",
+      nodes[0]!.address,
+      "-R",
+      "3",
+      ...STREAM_ARGS,
+    ]);
     const joinStart = performance.now();
+    const sourceTicks0 = nodes.map((n) => n.cpuTicks());
     await joiner.ready();
     let moved = 0;
+    let streamingMs = 0;
     await waitFor(
       "the join to finish",
       async () => {
         const transfer = (await info(joiner.address)).transfer as {
           phase: string;
           bytes_moved: number;
+          elapsed_ms?: number | null;
         };
         moved = transfer.bytes_moved;
+        streamingMs = transfer.elapsed_ms ?? 0;
         return transfer.phase === "done";
       },
       3_600_000,
       100,
     );
     const joinS = (performance.now() - joinStart) / 1000;
-    joining = false;
+    // CPU, not wall time, is what a shared machine does not distort: the
+    // joiner's (its start included) and the busiest source's.
+    const joinerCpuS = joiner.cpuTicks() / TICKS_PER_S;
+    const sourceCpuS = Math.max(
+      ...nodes.map((n, i) => (n.cpuTicks() - sourceTicks0[i]!) / TICKS_PER_S),
+    );
+    phase = "over";
     await load;
-    latencies.sort((a, b) => a - b);
+    for (const list of Object.values(latencies)) list.sort((a, b) => a - b);
+    const p99 = (list: number[]) =>
+      Math.round(percentile(list, 0.99) * 10) / 10;
     result.joinSeconds = Math.round(joinS * 10) / 10;
     result.joinMBPerSecond = Math.round(moved / 1e6 / joinS * 100) / 100;
-    result.joinClientP99Ms = Math.round(percentile(latencies, 0.99) * 10) / 10;
-    result.joinClientRequests = latencies.length;
+    result.joinStreamingMBPerSecond = streamingMs > 0
+      ? Math.round(moved / 1e3 / streamingMs * 100) / 100
+      : null;
+    result.joinMB = Math.round(moved / 1e5) / 10;
+    result.joinerCpuSeconds = Math.round(joinerCpuS * 10) / 10;
+    result.joinBusiestSourceCpuSeconds = Math.round(sourceCpuS * 10) / 10;
+    result.joinMBPerJoinerCpuSecond =
+      Math.round(moved / 1e6 / joinerCpuS * 100) /
+      100;
+    result.joinClientP99Ms = p99(latencies.joining);
+    result.beforeJoinClientP99Ms = p99(latencies.before);
+    result.joinClientRequests = latencies.joining.length;
+    result.joinSourcesSkipped =
+      (joiner.log.match(/join\.source_skipped/g) ?? []).length;
     console.error(
       `join: ${(moved / 1e6).toFixed(1)} MB in ${joinS.toFixed(1)} s, ` +
-        `client p99 ${result.joinClientP99Ms} ms`,
+        `client p99 ${result.joinClientP99Ms} ms (before: ` +
+        `${result.beforeJoinClientP99Ms} ms)`,
     );
     nodes.push(joiner);
   }
@@ -393,7 +520,10 @@ try {
     `load keys/s (${KEYS} keys, ${CLIENTS} clients)`,
     result.loadKeysPerSecond,
   );
-  line("failed batches (retried after Retry-After)", `${failed} (${retried})`);
+  line(
+    "failed batches (retried after Retry-After)",
+    `${result.failedBatches} (${result.retriedBatches})`,
+  );
   line("suspect transitions during the load", result.suspectTransitions);
   line(
     "idle CPU per node (share of a core)",
@@ -405,14 +535,19 @@ try {
     result.aeRoundCpuMsAtMost,
   );
   if (args.join) {
-    line("join (MB/s)", result.joinMBPerSecond);
-    line("client p99 during the join (ms)", result.joinClientP99Ms);
+    line("join (MB/s, from the joiner's start)", result.joinMBPerSecond);
+    line("join streaming alone (MB/s)", result.joinStreamingMBPerSecond);
+    line(
+      "join: MB per CPU second of the joiner (its CPU s; busiest source's)",
+      `${result.joinMBPerJoinerCpuSecond} (${result.joinerCpuSeconds}; ${result.joinBusiestSourceCpuSeconds})`,
+    );
+    line(
+      "client p99 during the join (ms; just before it)",
+      `${result.joinClientP99Ms} (${result.beforeJoinClientP99Ms})`,
+    );
   }
   line("start-up after kill -9 (s)", result.startupSeconds);
   if (args.json !== undefined) {
     await Deno.writeTextFile(args.json, JSON.stringify(result, null, 2) + "\n");
   }
-} finally {
-  await Promise.all(nodes.map((n) => n.kill()));
-  await Deno.remove(root, { recursive: true });
 }

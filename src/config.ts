@@ -58,6 +58,11 @@ export interface NodeConfig {
   hintCountMax?: number;
   /** Most bytes of hints this node holds. */
   hintBytesMax?: number;
+  /**
+   * Most MB (10^6 bytes of keys and values) per second this node's join,
+   * leave and handoff streams send, together; 0: no limit.
+   */
+  streamMbPerS?: number;
   /** How long a tombstone is kept before it may be purged. */
   tombstoneGraceMs?: number;
   /**

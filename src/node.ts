@@ -260,6 +260,7 @@ export async function startNode(
     hintCountMax: setting("hintCountMax"),
     hintBytesMax: setting("hintBytesMax"),
     tombstoneGraceMs: setting("tombstoneGraceMs"),
+    streamBytesPerSecond: setting("streamMbPerS") * 1_000_000,
     // Every node serialises Redis's read-modify-write commands for the
     // keys it owns, whether or not it has a RESP port itself.
     atomicOps: ATOMIC_OPS,
@@ -357,6 +358,15 @@ export async function startNode(
           bytes_moved: stats.transfer.bytesMoved,
           keys_remaining: stats.transfer.keysRemaining,
           waiting_for: stats.transfer.waitingFor,
+          elapsed_ms: stats.transfer.elapsedMs,
+        },
+        stream: {
+          bytes_sent: stats.stream.bytesSent,
+          records_sent: stats.stream.recordsSent,
+          throttled_ms: stats.stream.throttledMs,
+          mb_per_s_max: stats.stream.bytesPerSecondMax === null
+            ? null
+            : stats.stream.bytesPerSecondMax / 1_000_000,
         },
       };
     },

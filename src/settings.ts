@@ -38,6 +38,7 @@ export const CLUSTER_DEFAULTS = {
   hintBytesMax: 64 * 1024 * 1024,
   tombstoneGraceMs: 24 * 3600 * 1000,
   maxClockOffsetMs: 500,
+  streamMbPerS: 0,
 } as const;
 
 /** What a setting's value is and how its flag reads it. */
@@ -315,6 +316,20 @@ export const SETTINGS: readonly SettingDef[] = [
     default: CLUSTER_DEFAULTS.hintBytesMax,
     defaultDoc: "64 MiB",
     description: "most bytes of hints held",
+  },
+  {
+    flag: "--stream-mb-per-s",
+    arg: "<n>",
+    kind: "integer",
+    key: "streamMbPerS",
+    unit: "MB/s",
+    min: 0,
+    max: 100_000,
+    default: CLUSTER_DEFAULTS.streamMbPerS,
+    defaultDoc: "0 (no limit)",
+    description:
+      "most MB/s (10^6 bytes of keys and values) that this node's join, leave and handoff streams send, together; 0: no limit",
+    doc: "([docs/operations.md](docs/operations.md#rebalancing-speed))",
   },
   {
     flag: "--tombstone-grace",

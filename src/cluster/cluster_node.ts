@@ -86,6 +86,11 @@ export interface ClusterNodeOptions {
    */
   tombstoneGraceMs: number;
   /**
+   * Bytes per second this node's join, leave and handoff streams send at
+   * most, together; absent or 0: no limit.
+   */
+  streamBytesPerSecond?: number;
+  /**
    * Read-modify-write operations this node serialises for the keys it
    * owns (src/resp registers Redis's); absent: none.
    */
@@ -181,6 +186,9 @@ export class ClusterNode {
       // A write is acknowledged only by replicas that stored it within a
       // peer deadline of its sending.
       moveSettleMs: o.peerDeadlineMs,
+      ...(o.streamBytesPerSecond !== undefined
+        ? { streamBytesPerSecond: o.streamBytesPerSecond }
+        : {}),
       ...(o.log !== undefined ? { log: o.log } : {}),
     });
     this.serializer = new KeySerializer({

@@ -58,6 +58,7 @@ export function peerDispatcher(services: PeerServices): PeerHandler {
       case "scan":
         return await coordinator.handlePeer(request);
       case "transfer":
+      case "transfer_range":
         return await repair.handlePeer(request);
       case "atomic":
         if (serializer === undefined) {

@@ -153,6 +153,7 @@ export function addressesIn(request: PeerRequest): string[] {
     case "ping_req":
       return [request.target];
     case "transfer":
+    case "transfer_range":
       return [request.for];
     case "ae_buckets":
     case "ae_leaves":

@@ -26,6 +26,7 @@ export interface NodeMetricSources {
       bytesMoved: number;
       keysRemaining: number | null;
     };
+    stream: { bytesSent: number; throttledMs: number };
   };
   storage(): {
     engine: string;
@@ -166,6 +167,18 @@ export function nodeMetrics(sources: NodeMetricSources): MetricFamily[] {
       "counter",
       "Bytes moved by this node's join or leave transfer.",
       transfer.bytesMoved,
+    ),
+    one(
+      "kvdb_stream_bytes_sent_total",
+      "counter",
+      "Bytes of keys and values this node's join, leave and handoff streams sent.",
+      repair.stream.bytesSent,
+    ),
+    one(
+      "kvdb_stream_throttled_seconds_total",
+      "counter",
+      "Time this node's streams waited for --stream-mb-per-s, summed over the streams.",
+      repair.stream.throttledMs / 1000,
     ),
     one(
       "kvdb_transfer_keys_remaining",

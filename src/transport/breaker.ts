@@ -45,7 +45,7 @@ export class BreakerTransport implements PeerTransport {
   readonly #inner: PeerTransport;
   readonly #clock: Clock;
   readonly #health = new Map<string, PeerHealth>();
-  /** When each peer was last heard from (ms): an answer, or its probe. */
+  /** When each peer was last heard from (ms): a good answer, or its probe. */
   readonly #heardAtMs = new Map<string, number>();
   #failedFast = 0;
 
@@ -105,12 +105,10 @@ export class BreakerTransport implements PeerTransport {
       return response;
     } catch (error) {
       if (!(error instanceof PeerError)) throw error;
-      if (!error.silent) {
-        this.#health.delete(peer);
-        // A peer that refuses this node as foreign is up, but not heard
-        // from as a member: membership may still suspect it.
-        if (!error.foreign) this.#heardAtMs.set(peer, this.#clock.now());
-      } else if (
+      // An error answer proves the peer up, but not one of ours (another
+      // cluster secret answers too): it does not count as heard from.
+      if (!error.silent) this.#health.delete(peer);
+      else if (
         // A probe's deadline is short (a fraction of a second): its timeout
         // under load says little, so only a refused connection counts.
         (!isProbe(request) || error.failure === "unreachable") &&

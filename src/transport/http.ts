@@ -428,12 +428,7 @@ export class HttpTransport implements PeerTransport {
               ? description.slice(0, 200)
               : "(no description)"
           }`,
-          // 401, 403: it does not take this node for one of its cluster
-          // (another cluster secret, or not a member).
-          {
-            failure: "refused",
-            foreign: response.status === 401 || response.status === 403,
-          },
+          { failure: "refused" },
         );
       }
       if (

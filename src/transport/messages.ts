@@ -71,6 +71,9 @@ export type SummaryEntry = readonly [
   bytes: number,
 ];
 
+/** A position on the ring: a key's hash, then the key (a cursor). */
+export type HashPosition = [hash: number, key: string];
+
 /** Requests a node sends to a peer. */
 export type PeerRequest =
   /**
@@ -94,6 +97,19 @@ export type PeerRequest =
   | { kind: "ping_req"; target: string }
   /** Records of which `for` is (or is about to be) a replica: join and leave streaming. */
   | { kind: "transfer"; for: string; after?: string; limit: number }
+  /**
+   * The same by ring position: records of which `for` is (or is about to
+   * be) a replica and this node is the one to send, with key hashes in
+   * [`from`, `to`), in (hash, key) order, after the position `after`.
+   */
+  | {
+    kind: "transfer_range";
+    for: string;
+    from: number;
+    to: number;
+    after?: HashPosition;
+    limit: number;
+  }
   /**
    * Anti-entropy: my bucket digests of the leaves we both replicate on the
    * ring `ring` (an id of the ring and N); which differ?
@@ -154,6 +170,12 @@ export type PeerResponse =
   | { kind: "ping"; members: MemberEntry[]; nowMs?: number }
   | { kind: "ping_req"; ok: boolean }
   | { kind: "transfer"; records: StoredRecord[]; cursor: string | null }
+  /** `cursor`: where the next page starts; null when the range is done. */
+  | {
+    kind: "transfer_range";
+    records: StoredRecord[];
+    cursor: HashPosition | null;
+  }
   /**
    * `skip`: the answering node cannot compare now (another ring, or its
    * digests are still being counted); `differing` is then empty.
@@ -179,6 +201,13 @@ export type PeerResponse =
 
 /** The most records or keys one peer message carries. */
 export const PEER_BATCH_MAX = BATCH_KEYS_MAX;
+
+/**
+ * The most records one `transfer_range` answer carries (besides its byte
+ * bound): streaming moves many small records, and a page per round trip
+ * is what sets its speed.
+ */
+export const TRANSFER_RECORDS_MAX = 20_000;
 
 /** The most record summaries one anti-entropy answer carries. */
 export const AE_ENTRIES_MAX = 20_000;
@@ -283,6 +312,21 @@ function parseDigestBucket(x: unknown): DigestBucket {
   return [x[0], x[1]];
 }
 
+/** A bound of a hash range: [0, 2^32] (an end is exclusive). */
+function parseHashBound(x: unknown): number {
+  if (
+    !Number.isSafeInteger(x) || (x as number) < 0 || (x as number) > 2 ** 32
+  ) {
+    fail("bad hash bound");
+  }
+  return x as number;
+}
+
+function parseHashPosition(x: unknown): HashPosition {
+  if (!Array.isArray(x) || x.length !== 2) fail("bad ring position");
+  return [parseUint32(x[0], "hash"), parseKey(x[1])];
+}
+
 function parseUint32(x: unknown, what: string): number {
   if (
     !Number.isSafeInteger(x) || (x as number) < 0 || (x as number) >= 2 ** 32
@@ -334,6 +378,17 @@ export function parsePeerRequest(x: unknown): PeerRequest {
         limit: parseLimit(x.limit, PEER_BATCH_MAX),
       };
       if (x.after !== undefined) request.after = parseKey(x.after);
+      return request;
+    }
+    case "transfer_range": {
+      const request: PeerRequest = {
+        kind: "transfer_range",
+        for: parseAddress(x.for),
+        from: parseHashBound(x.from),
+        to: parseHashBound(x.to),
+        limit: parseLimit(x.limit, TRANSFER_RECORDS_MAX),
+      };
+      if (x.after !== undefined) request.after = parseHashPosition(x.after);
       return request;
     }
     case "ae_buckets": {
@@ -496,6 +551,12 @@ export function parsePeerResponse(
         kind: "transfer",
         records: parseList(x.records, request.limit, parseRecord),
         cursor: parseCursor(x.cursor),
+      };
+    case "transfer_range":
+      return {
+        kind: "transfer_range",
+        records: parseList(x.records, request.limit, parseRecord),
+        cursor: x.cursor === null ? null : parseHashPosition(x.cursor),
       };
     case "ae_buckets": {
       const answer: PeerResponse = {

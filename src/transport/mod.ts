@@ -26,6 +26,7 @@ export {
   AE_ENTRIES_MAX,
   AE_LEAVES_MAX,
   type DigestBucket,
+  type HashPosition,
   type KeyEntry,
   type LeafDigestEntry,
   type MemberEntry,
@@ -39,6 +40,7 @@ export {
   type PeerRequest,
   type PeerResponse,
   type SummaryEntry,
+  TRANSFER_RECORDS_MAX,
 } from "./messages.ts";
 export {
   ATOMIC_ITEMS_MAX,

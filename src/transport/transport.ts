@@ -20,21 +20,14 @@ export type PeerFailure = "unreachable" | "timeout" | "refused" | "invalid";
 /** A failed peer call: unreachable, timed out, or a refused request. */
 export class PeerError extends Error {
   readonly failure: PeerFailure;
-  /**
-   * True when the peer refused this node as not one of its cluster (a
-   * request it could not authenticate, or from a non-member): it is up,
-   * but not a peer to be heard from.
-   */
-  readonly foreign: boolean;
   constructor(
     readonly peer: string,
     message: string,
-    options?: ErrorOptions & { failure?: PeerFailure; foreign?: boolean },
+    options?: ErrorOptions & { failure?: PeerFailure },
   ) {
     super(`${peer}: ${message}`, options);
     this.name = "PeerError";
     this.failure = options?.failure ?? "unreachable";
-    this.foreign = options?.foreign ?? false;
   }
 
   /** True when the peer did not answer at all (down, cut off or frozen). */

@@ -1,0 +1,46 @@
+import { assert, assertEquals } from "@std/assert";
+import { Ring } from "../ring/mod.ts";
+import { ringRanges } from "./repair.ts";
+
+const inRanges = (ranges: [number, number][], hash: number) =>
+  ranges.some(([from, to]) => from <= hash && hash < to);
+
+Deno.test("ringRanges() holds exactly the hashes whose preference lists are wanted", async () => {
+  const old = await Ring.build(["a:1", "b:1", "c:1"], { vnodes: 64 });
+  const next = await Ring.build(["a:1", "b:1", "c:1", "d:1"], { vnodes: 64 });
+  // d's ranges on the new ring of which a is the first holder on the old.
+  const wanted = (hash: number) =>
+    next.preferenceListForHash(hash, 2).includes("d:1") &&
+    old.preferenceListForHash(hash, 2)[0] === "a:1";
+  const ranges = ringRanges([next, old], wanted);
+  // Sorted, disjoint, merged, within the ring.
+  for (let i = 0; i < ranges.length; i++) {
+    const [from, to] = ranges[i]!;
+    assert(0 <= from && from < to && to <= 2 ** 32, `${from}, ${to}`);
+    if (i > 0) assert(ranges[i - 1]![1] < from, "disjoint and merged");
+  }
+  // Every hash, the tokens and their neighbours included, is in a range
+  // exactly when it is wanted.
+  const probes = [0, 1, 2 ** 32 - 1];
+  for (const token of [...next.tokenPositions(), ...old.tokenPositions()]) {
+    probes.push(
+      token,
+      Math.max(0, token - 1),
+      Math.min(2 ** 32 - 1, token + 1),
+    );
+  }
+  let seed = 7;
+  for (let i = 0; i < 5_000; i++) {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    probes.push(Math.floor(seed / 2 ** 31 * 2 ** 32));
+  }
+  for (const hash of probes) {
+    assertEquals(inRanges(ranges, hash), wanted(hash), `hash ${hash}`);
+  }
+});
+
+Deno.test("ringRanges() covers the whole ring when every hash is wanted, and none when none is", async () => {
+  const ring = await Ring.build(["a:1", "b:1"], { vnodes: 16 });
+  assertEquals(ringRanges([ring], () => true), [[0, 2 ** 32]]);
+  assertEquals(ringRanges([ring], () => false), []);
+});
