@@ -103,6 +103,7 @@ export interface RepairOptions {
    * Default 0.
    */
   moveSettleMs?: number;
+  /**
    * Bytes per second that this node's streams (join pages it serves,
    * leave and handoff pushes) send at most, together (`--stream-mb-per-s`);
    * absent or 0: no limit.
