@@ -16,6 +16,7 @@ import {
   selfSigned,
   startCluster,
   stopAll,
+  waitFor,
 } from "./_helpers.ts";
 import {
   kvReady,
@@ -229,13 +230,26 @@ Deno.test("kvconnect: a watch through a node that holds no replica follows commi
   const dir = await Deno.makeTempDir();
   try {
     await kvReady(nodes[0]!.address);
-    const info = await (await fetch(`http://${nodes[0]!.address}/`, {
-      method: "POST",
-      body: JSON.stringify({ function: "cluster_info" }),
-    })).json();
-    const voters: string[] = info.result.kv.databases.find((
-      d: { name: string },
-    ) => d.name === "default").voters;
+    // The voters, as the first node that hosts the database lists them (a
+    // node lists only the databases it hosts, once it does).
+    let voters: string[] = [];
+    await waitFor("a node to list the default database's voters", async () => {
+      for (const node of nodes) {
+        const info = await (await fetch(`http://${node.address}/`, {
+          method: "POST",
+          body: JSON.stringify({ function: "cluster_info" }),
+        })).json();
+        const found = (info.result.kv.databases as {
+          name: string;
+          voters: string[];
+        }[]).find((d) => d.name === "default");
+        if (found !== undefined && found.voters.length === 3) {
+          voters = found.voters;
+          return true;
+        }
+      }
+      return false;
+    });
     const outsider = nodes.find((n) => !voters.includes(n.address))!;
     const insider = nodes.find((n) => voters.includes(n.address))!;
     assert(outsider !== undefined);
