@@ -300,11 +300,11 @@ export async function openDescriptors(pid: number): Promise<number> {
   return new TextDecoder().decode(stdout).split("\n").filter(Boolean).length;
 }
 
-/** Whether an `openssl` binary can be run. */
-export async function hasOpenssl(): Promise<boolean> {
+/** Whether `binary` runs and exits 0 with `args` (an installed tool). */
+export async function canRun(binary: string, args: string[]): Promise<boolean> {
   try {
-    const { success } = await new Deno.Command("openssl", {
-      args: ["version"],
+    const { success } = await new Deno.Command(binary, {
+      args,
       stdout: "null",
       stderr: "null",
     }).output();
@@ -312,6 +312,11 @@ export async function hasOpenssl(): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Whether an `openssl` binary can be run. */
+export function hasOpenssl(): Promise<boolean> {
+  return canRun("openssl", ["version"]);
 }
 
 /**

@@ -9,7 +9,14 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { freePorts, NodeProcess, rpc, stopAll, waitFor } from "./_helpers.ts";
+import {
+  canRun,
+  freePorts,
+  NodeProcess,
+  rpc,
+  stopAll,
+  waitFor,
+} from "./_helpers.ts";
 import { kvReady, leaderOf } from "./kvconnect/_kvconnect.ts";
 
 const SUM_LOOPS = new URL("./kvconnect/sum_loops.ts", import.meta.url)
@@ -131,20 +138,7 @@ Deno.test("kvconnect faults: 20 sum loops through a follower end at exactly the 
   }
 });
 
-async function hasHaproxy(): Promise<boolean> {
-  try {
-    const { success } = await new Deno.Command("haproxy", {
-      args: ["-v"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return success;
-  } catch {
-    return false;
-  }
-}
-
-const haproxy = await hasHaproxy();
+const haproxy = await canRun("haproxy", ["-v"]);
 if (!haproxy) {
   console.warn(
     "kvconnect_faults_test: haproxy is not installed; the load balancer test is skipped (apt-get install -y haproxy)",

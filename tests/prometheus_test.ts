@@ -9,22 +9,15 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { KVClient } from "../client.ts";
-import { freePort, startCluster, stopAll, waitFor } from "./_helpers.ts";
+import {
+  canRun,
+  freePort,
+  startCluster,
+  stopAll,
+  waitFor,
+} from "./_helpers.ts";
 
-async function hasPrometheus(): Promise<boolean> {
-  try {
-    const { success } = await new Deno.Command("prometheus", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return success;
-  } catch {
-    return false;
-  }
-}
-
-const PROMETHEUS = await hasPrometheus();
+const PROMETHEUS = await canRun("prometheus", ["--version"]);
 if (!PROMETHEUS) {
   console.error("prometheus not found: the Prometheus test is skipped");
 }

@@ -10,6 +10,7 @@
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import {
+  canRun,
   freePort,
   MAIN,
   NodeProcess,
@@ -18,20 +19,7 @@ import {
   waitFor,
 } from "./_helpers.ts";
 
-async function hasTmux(): Promise<boolean> {
-  try {
-    const { success } = await new Deno.Command("tmux", {
-      args: ["-V"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return success;
-  } catch {
-    return false;
-  }
-}
-
-const TMUX = await hasTmux();
+const TMUX = await canRun("tmux", ["-V"]);
 if (!TMUX) console.error("tmux not found: the terminal tests are skipped");
 
 /** One tmux server of our own (`-L`), so no one else's sessions are touched. */
