@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { Version } from "../clock/mod.ts";
+import { hashKey } from "../ring/mod.ts";
 import type { StoredRecord } from "../storage/mod.ts";
 import { PEER_BATCH_MAX } from "../transport/mod.ts";
 import {
@@ -24,11 +26,31 @@ export class Handoff {
   readonly #streams: Streams;
   /** The ring version after which a handoff pass found nothing foreign. */
   #cleanAtVersion = -1;
+  /**
+   * The ranges this node does not replicate on the ring of the last round:
+   * a record stored in one of them (a write or a repair sent by a node
+   * with an older ring, a hint, a leave's stream) since that round began
+   * makes the next round pass again, clean or not.
+   */
+  #foreign: [number, number][] = [];
+  #dirty = false;
   /** Records handed off and removed here, in all. */
   handedOff = 0;
 
   constructor(streams: Streams) {
     this.#streams = streams;
+  }
+
+  /**
+   * Follows one change the store made durable: a record stored where this
+   * node holds nothing, since the last clean pass, is handed off by the
+   * next round.
+   */
+  changed(key: string, after: Version | undefined): void {
+    if (this.#dirty || after === undefined || this.#foreign.length === 0) {
+      return;
+    }
+    if (inRanges(this.#foreign, hashKey(key))) this.#dirty = true;
   }
 
   /**
@@ -47,16 +69,20 @@ export class Handoff {
     // Records become foreign only when the ring changes: after a clean
     // pass, nothing to do until it changes again. With no more members
     // than copies, every node holds every key.
-    if (version === this.#cleanAtVersion) return 0;
+    if (version === this.#cleanAtVersion && !this.#dirty) return 0;
     const ring = topology.readRing;
     if (ring.members.length <= n) {
       this.#cleanAtVersion = version;
+      this.#foreign = [];
+      this.#dirty = false;
       return 0;
     }
     const foreign = ringRanges(
       [ring],
       (hash) => !ring.preferenceListForHash(hash, n).includes(self),
     );
+    this.#foreign = foreign;
+    this.#dirty = false;
     let handed = 0;
     let found = 0;
     const pushes = new InFlight(PUSHES_IN_FLIGHT_MAX);
@@ -104,9 +130,26 @@ export class Handoff {
       await pushes.settled();
     }
     this.handedOff += handed;
-    if (found === 0 && topology.version === version) {
+    if (found === 0 && topology.version === version && !this.#dirty) {
       this.#cleanAtVersion = version;
     }
     return handed;
   }
+}
+
+/** Whether `hash` is in one of `ranges` ([from, to), sorted, disjoint). */
+export function inRanges(
+  ranges: readonly [number, number][],
+  hash: number,
+): boolean {
+  let low = 0;
+  let high = ranges.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >>> 1;
+    const [from, to] = ranges[middle]!;
+    if (hash < from) high = middle - 1;
+    else if (hash >= to) low = middle + 1;
+    else return true;
+  }
+  return false;
 }

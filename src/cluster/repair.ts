@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { Version } from "../clock/mod.ts";
 import type { PeerRequest, PeerResponse } from "../transport/mod.ts";
 import { Handoff } from "./handoff.ts";
 import { Join } from "./join.ts";
@@ -58,6 +59,11 @@ export class Repair {
       default:
         throw new Error(`repair does not answer '${request.kind}'`);
     }
+  }
+
+  /** Follows one change the store made durable (for handoff). */
+  changed(key: string, after: Version | undefined): void {
+    this.#handoff.changed(key, after);
   }
 
   /** Joins the ring (see {@link Join.run}). */
