@@ -329,6 +329,23 @@ export class History {
 
   // ---------------------------------------------------------- losses
 
+  /**
+   * A node lost the records it held (`held`: its newest version of a key,
+   * before the loss): every write acknowledged or in flight of which it
+   * held a copy (that version or a newer one) counts one loss.
+   */
+  lostHolder(held: (key: string) => Version | undefined): void {
+    for (const w of this.writes) {
+      if (w.outcome !== "ok" && w.outcome !== "pending") continue;
+      const v = held(w.key);
+      if (v === undefined) continue;
+      // In flight, the version is not known yet: any copy may be it.
+      if (w.version === undefined || compareVersions(v, w.version) >= 0) {
+        w.losses++;
+      }
+    }
+  }
+
   /** A replica of some keys lost its data: writes acknowledged or in flight count it. */
   lostReplica(isReplica: (key: string) => boolean): void {
     for (const w of this.writes) {

@@ -485,16 +485,16 @@ export class World {
         }
       }
     }
-    node.shadow.clear();
+    // What it held is what it loses: judged by its own copies, not by
+    // whether some node's view of the ring calls it a replica (a view
+    // can be stale, and a replica that never held a write loses nothing
+    // of it).
+    const shadow = node.shadow;
+    this.history.lostHolder((key) => shadow.get(key));
+    node.shadow = new Map();
     node.hintShadow.clear();
     node.diskLostAt = this.scheduler.now;
     node.crashedAt = this.scheduler.now;
-    const ring = this.#running()[0]?.core?.coordinator;
-    if (ring !== undefined) {
-      this.history.lostReplica((key) =>
-        ring.replicas(key).includes(node.address)
-      );
-    }
   }
 
   /** After a loss: acknowledged writes with no copy left are lost (not a bug). */
@@ -1561,11 +1561,13 @@ export class World {
 
   async #phases(): Promise<void> {
     const founders = this.nodes.slice(0, this.config.nodes);
+    // Every founder lists all of them (`-C`) before the first starts:
+    // started one by one, the first would see itself the only member.
     for (const node of founders) {
       node.status = "member";
       node.seeds = founders.map((n) => n.address);
-      this.#start(node);
     }
+    for (const node of founders) this.#start(node);
     await this.#runUntil(WARM_UP_MS);
     // Load and faults until the clients have made their operations.
     const repeatCheck = () => {
