@@ -9,7 +9,7 @@ import { freePorts, NodeProcess, rpc, stopAll, waitFor } from "./_helpers.ts";
 
 interface Info {
   local_records: number;
-  members: { address: string; state: string }[];
+  members: { address: string; state: string; phase: string }[];
 }
 
 async function info(node: NodeProcess): Promise<Info> {
@@ -72,6 +72,55 @@ Deno.test("anti-entropy: a node restarted with an empty disk among nodes holding
     }
   } finally {
     await stopAll(nodes);
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("a member restarted with an empty disk and --join stays on the read ring and streams its keys back", async () => {
+  const root = await Deno.makeTempDir({ prefix: "kvdb-refill-" });
+  const nodes = await cluster(3, root);
+  let back: NodeProcess | undefined;
+  try {
+    await load(nodes[0]!, 10_000);
+    const victim = nodes[2]!;
+    await victim.kill("SIGKILL");
+    await Deno.remove(`${root}/${victim.port}`, { recursive: true });
+    // A new disk, the same address, pointed at one member: as an operator
+    // replaces a failed disk.
+    back = new NodeProcess(
+      victim.port,
+      ["--join", nodes[0]!.address, "-R", "3"],
+      { dataDir: `${root}/${victim.port}` },
+    );
+    await back.ready(60_000);
+    // It never leaves the ring reads use: a joining phase would hand its
+    // ranges to nodes that never held them.
+    const phases = new Set<string>();
+    await waitFor(
+      "the refilled node to hold all 10,000 keys",
+      async () => {
+        for (const node of nodes.slice(0, 2)) {
+          const me = (await info(node)).members.find((m) =>
+            m.address === victim.address
+          );
+          if (me !== undefined) phases.add(me.phase);
+        }
+        return (await info(back!)).local_records === 10_000;
+      },
+      60_000,
+      100,
+    );
+    assertEquals([...phases], ["ready"]);
+    await waitFor(
+      "the refill to be logged",
+      () => Promise.resolve(back!.log.includes("join.refilled")),
+      10_000,
+    );
+    const key = "key0004242";
+    const { body } = await rpc(back.address, "get", [key], { local: true });
+    assertEquals(body.result, "value 4242");
+  } finally {
+    await stopAll([...nodes.slice(0, 2), ...(back ? [back] : [])]);
     await Deno.remove(root, { recursive: true });
   }
 });

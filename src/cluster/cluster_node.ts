@@ -11,10 +11,11 @@ import type { EventLog } from "../log.ts";
 import { type Clock, HybridClock, repeat, type Timer } from "../clock/mod.ts";
 import { Ring } from "../ring/mod.ts";
 import type { Store } from "../storage/mod.ts";
-import type {
-  MemberEntry,
-  PeerHandler,
-  PeerTransport,
+import {
+  type MemberEntry,
+  PeerError,
+  type PeerHandler,
+  type PeerTransport,
 } from "../transport/mod.ts";
 import { ClockSkew } from "./clock_skew.ts";
 import { AntiEntropy } from "./anti_entropy.ts";
@@ -31,6 +32,10 @@ import { type RingBuilder, Topology } from "./topology.ts";
 
 /** Longest wait at start for a seed's member table. */
 const SEED_TABLE_WAIT_MS = 500;
+/** Asks for a joining node's seed table before it joins anyway (about a minute). */
+const SEED_TABLE_ATTEMPTS = 40;
+/** Wait before asking the seeds again, times the attempt (up to 8). */
+const SEED_TABLE_RETRY_MS = 250;
 
 /** How often a node decides again whether its clock may stamp writes. */
 const CLOCK_CHECK_INTERVAL_MS = 100;
@@ -171,6 +176,13 @@ export class ClusterNode {
       requestDeadlineMs: o.requestDeadlineMs,
       peerDeadlineMs: o.peerDeadlineMs,
       clockRefusal: () => this.#clockRefusal(),
+      // A joining node knows only its seeds until one answers: a ring built
+      // from them would send reads and writes to the wrong replicas.
+      standing: () =>
+        membership.me.phase === "joining" && !membership.heardFromCluster
+          ? "this node is joining and has not heard from the cluster yet; " +
+            "retry, or send the request to another member"
+          : undefined,
       ...(o.observer !== undefined ? { observer: o.observer } : {}),
     });
     this.repair = new Repair({
@@ -263,7 +275,9 @@ export class ClusterNode {
   /**
    * The member table of the first seed to answer, asked with a ping that
    * carries no entry of this node's own (so the answer is the seed's view,
-   * this node's entry included), or undefined when none answers in time.
+   * this node's entry included); an empty table when no seed sends one
+   * but one refuses this node (it does not know it); undefined when none
+   * answers in time.
    * A node that starts from its `-C` list alone would take every member
    * listed for a ready replica: one still joining, or since removed, would
    * be read from for ranges it does not hold.
@@ -276,7 +290,14 @@ export class ClusterNode {
     const deadlineMs = Math.min(options.peerDeadlineMs, SEED_TABLE_WAIT_MS);
     return new Promise((resolve) => {
       let left = seeds.length;
-      const none = () => --left === 0 && resolve(undefined);
+      let refusedBy: string | undefined;
+      const none = () =>
+        --left === 0 &&
+        resolve(
+          refusedBy === undefined
+            ? undefined
+            : { from: refusedBy, entries: [] },
+        );
       for (const seed of seeds) {
         options.transport.call(
           seed,
@@ -287,9 +308,13 @@ export class ClusterNode {
             resolve({ from: seed, entries: answer.members });
           } else none();
         }, (error) => {
-          // Down, not started yet, or not knowing this node.
           if (!isPeerFailure(error)) throw error;
-          none();
+          // Up, but refusing a node it does not know: once no seed has
+          // sent a table, an answer (no table lists this node) all the same.
+          if (error instanceof PeerError && error.failure === "refused") {
+            refusedBy ??= seed;
+          }
+          none(); // refused, down or not started yet
         });
       }
     });
@@ -302,16 +327,30 @@ export class ClusterNode {
         ? { maxOffsetMs: options.maxClockOffsetMs }
         : {},
     );
-    const table = await ClusterNode.#seedTable(options);
-    // Started with `--join` but a full member already (it holds records,
-    // and the seed lists it ready): it comes back as any restart does.
-    // Joining again would take it off the ring reads use, handing its
-    // ranges to nodes that do not hold them. One whose join was cut short
-    // (still joining there), that left, or has no data, joins.
+    let table = await ClusterNode.#seedTable(options);
+    // Whether a node started with `--join` joins or comes back depends on
+    // the seed's table: wait for a seed (as the join itself would).
+    for (
+      let attempt = 1;
+      options.join && table === undefined && attempt < SEED_TABLE_ATTEMPTS;
+      attempt++
+    ) {
+      const waitMs = SEED_TABLE_RETRY_MS * Math.min(attempt, 8);
+      await new Promise<void>((r) => options.clock.after(waitMs, r));
+      table = await ClusterNode.#seedTable(options);
+    }
+    // Started with `--join` but a member on the ring already (the seed
+    // lists it ready): it comes back as any restart does, on the ring reads
+    // use. Joining again would take it off that ring, handing its ranges to
+    // nodes that never held them, and reads there would miss acknowledged
+    // writes. If its disk was lost (no records), it also streams its ranges
+    // in from the others while it serves (see Repair.refill). One whose
+    // join was cut short (still joining there), or that left (or was
+    // removed), joins.
     const me = table?.entries.find((e) => e[0] === options.self);
-    const wasReady = options.store.count() > 0 && me !== undefined &&
-      me[1] !== "left" && me[3] === "ready";
-    const joins = options.join && !wasReady;
+    const onRing = me !== undefined && me[1] !== "left" && me[3] === "ready";
+    const joins = options.join && !onRing;
+    const refills = options.join && onRing && options.store.count() === 0;
     const membership = new Membership({
       self: options.self,
       seeds: options.seeds,
@@ -337,12 +376,17 @@ export class ClusterNode {
         ((members) => Ring.build(members, { vnodes: options.vnodes })),
       membership.members(),
     );
-    if (table !== undefined) {
+    if (table !== undefined && table.entries.length > 0) {
       membership.merge(table.from, table.entries);
       await topology.update(membership.members());
     }
-    return new ClusterNode(options, membership, topology, clockSkew);
+    const node = new ClusterNode(options, membership, topology, clockSkew);
+    node.#refills = refills;
+    return node;
   }
+
+  /** Started with `--join` on the ring already, with no records: refill. */
+  #refills = false;
 
   /** Starts gossip, hinted handoff, anti-entropy, handoff and (if asked) the join. */
   start(): void {
@@ -382,6 +426,8 @@ export class ClusterNode {
     );
     if (this.membership.me.phase === "joining") {
       this.repair.join().catch(report("join failed"));
+    } else if (this.#refills) {
+      this.repair.refill().catch(report("refill failed"));
     }
   }
 

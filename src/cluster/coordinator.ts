@@ -83,6 +83,11 @@ export interface CoordinatorOptions {
    * peers'), or undefined when it may. Default: it always may.
    */
   clockRefusal?: () => string | undefined;
+  /**
+   * Why this node may not coordinate any request now (a joining node that
+   * has not heard from the cluster yet), or undefined.
+   */
+  standing?: () => string | undefined;
   /** Told of what the coordinator decides, for metrics; default: no one. */
   observer?: CoordinatorObserver;
 }
@@ -205,6 +210,7 @@ export class Coordinator {
   readonly #members: MemberView;
   readonly #hints: HintStore;
   readonly #clockRefusal: () => string | undefined;
+  readonly #standing: () => string | undefined;
   #batchedInFlight = 0;
   /** Peer write latency, for the hedge delay. */
   readonly #latency = new LatencyEstimate();
@@ -227,6 +233,7 @@ export class Coordinator {
     this.#members = options.members ?? NOBODY_DOWN;
     this.#hints = options.hints ?? new HintStore();
     this.#clockRefusal = options.clockRefusal ?? (() => undefined);
+    this.#standing = options.standing ?? (() => undefined);
     this.#settings = this.#computeSettings();
     this.#observer = options.observer;
     this.#listing = new KeyListing({
@@ -270,6 +277,7 @@ export class Coordinator {
     key: string,
     options: ReadOptions = {},
   ): Promise<StoredRecord | undefined> {
+    this.#checkStanding();
     // The whole cluster is this node: no placement, no quorum to gather.
     if (this.#alone()) return this.readLocal(key);
     const replicas = this.replicas(key);
@@ -581,8 +589,15 @@ export class Coordinator {
 
   /** Refuses to stamp writes while this node's clock is out of step. */
   #checkClock(): void {
+    this.#checkStanding();
     const refusal = this.#clockRefusal();
     if (refusal !== undefined) throw new ClockSkewError(refusal);
+  }
+
+  /** Refuses every request while this node may not coordinate at all. */
+  #checkStanding(): void {
+    const refusal = this.#standing();
+    if (refusal !== undefined) throw new UnavailableError(refusal);
   }
 
   /**
@@ -799,8 +814,9 @@ export class Coordinator {
   }
 
   /** One page of live keys across the cluster ({@link KeyListing.listKeys}). */
-  listKeys(options: ListOptions): Promise<KeyPage> {
-    return this.#listing.listKeys(options);
+  async listKeys(options: ListOptions): Promise<KeyPage> {
+    this.#checkStanding();
+    return await this.#listing.listKeys(options);
   }
 
   /** This node's own live keys in a range, without asking peers. */
@@ -809,10 +825,11 @@ export class Coordinator {
   }
 
   /** Every live key in the cluster, in order, up to `LIST_KEYS_MAX`. */
-  allKeys(
+  async allKeys(
     options: { local?: boolean; prefix?: string } = {},
   ): Promise<string[]> {
-    return this.#listing.allKeys(options);
+    this.#checkStanding();
+    return await this.#listing.allKeys(options);
   }
 
   /** Answers a peer's request from this node's own store. */

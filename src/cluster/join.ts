@@ -58,7 +58,43 @@ export class Join {
   async run(): Promise<void> {
     const streams = this.#streams;
     const progress = streams.transferBegins("joining");
-    const { membership, topology, self, log } = streams.options;
+    const { membership, topology, log } = streams.options;
+    await this.#reachSeed();
+    // Every member up has heard of the join, and the writes begun
+    // before are done: only then may the stream pass a key.
+    await streams.settleMove();
+    await this.#streamAll();
+    await membership.setPhase("ready");
+    await topology.update(membership.members());
+    streams.transferEnds("done");
+    log?.("join.ready", {
+      records: progress.keysMoved,
+      bytes: progress.bytesMoved,
+    });
+  }
+
+  /**
+   * Refills a member that came back on the ring with an empty disk: the
+   * same streams as a join, from every member, while it serves (it never
+   * left the ring reads use, so its phase does not change; writes reach
+   * it meanwhile, and anti-entropy and read repair cover what a stream
+   * misses).
+   */
+  async refill(): Promise<void> {
+    const streams = this.#streams;
+    const progress = streams.transferBegins("joining");
+    await this.#reachSeed();
+    await this.#streamAll();
+    streams.transferEnds("done");
+    streams.options.log?.("join.refilled", {
+      records: progress.keysMoved,
+      bytes: progress.bytesMoved,
+    });
+  }
+
+  /** Announces this node until a seed answers (or the attempts run out). */
+  async #reachSeed(): Promise<void> {
+    const { membership, log } = this.#streams.options;
     // The seed's answer brings the member table: the sources. A busy seed
     // may not answer the first probe in time.
     for (let attempt = 1; await membership.announce() === 0; attempt++) {
@@ -66,12 +102,13 @@ export class Join {
         log?.("join.seed_unreachable", { attempts: attempt }, "warn");
         break;
       }
-      await streams.sleep(JOIN_RETRY_MS * Math.min(attempt, 8));
+      await this.#streams.sleep(JOIN_RETRY_MS * Math.min(attempt, 8));
     }
-    // Every member up has heard of the join, and the writes begun
-    // before are done: only then may the stream pass a key.
-    await streams.settleMove();
-    // Members learned while streaming (gossip) are streamed from too.
+  }
+
+  /** Streams from every member; members learned meanwhile (gossip) too. */
+  async #streamAll(): Promise<void> {
+    const { membership, topology, self } = this.#streams.options;
     const streamed = new Set([self]);
     for (;;) {
       await topology.update(membership.members());
@@ -80,13 +117,6 @@ export class Join {
       for (const source of sources) streamed.add(source);
       await Promise.all(sources.map((source) => this.#streamAllFrom(source)));
     }
-    await membership.setPhase("ready");
-    await topology.update(membership.members());
-    streams.transferEnds("done");
-    log?.("join.ready", {
-      records: progress.keysMoved,
-      bytes: progress.bytesMoved,
-    });
   }
 
   /** Streams from `source` its share of this node's ranges, slices at once. */

@@ -305,11 +305,21 @@ export class Membership {
    * the sender is neither a known member nor announcing itself: gossip
    * about the cluster comes only from members.
    */
+  /**
+   * True once a member's table was merged: until then, a node that joins
+   * knows only its seeds, and a ring built from them is not the cluster's.
+   */
+  get heardFromCluster(): boolean {
+    return this.#heardFromCluster;
+  }
+  #heardFromCluster = false;
+
   merge(from: string, entries: readonly MemberEntry[]): boolean {
     const sender = this.#members.get(from);
     const selfEntry = entries.find((e) => e[0] === from);
     const known = sender !== undefined && sender.state !== "left";
     if (!known && selfEntry === undefined) return false;
+    if (known && entries.length > 0) this.#heardFromCluster = true;
     let changed = false;
     for (const entry of entries.slice(0, MEMBERS_MAX)) {
       // An unknown sender may only speak for itself until it is a member.

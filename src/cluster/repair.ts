@@ -71,6 +71,11 @@ export class Repair {
     return this.#join.run();
   }
 
+  /** Refills a member back on the ring with an empty disk (see {@link Join.refill}). */
+  refill(): Promise<void> {
+    return this.#join.refill();
+  }
+
   /** Leaves the ring (see {@link Leave.run}). */
   leave(onProgress?: (p: TransferProgress) => void): Promise<void> {
     return this.#leave.run(onProgress);

@@ -109,7 +109,14 @@ export const REGRESSIONS: {
   },
   {
     seed: 3735949906,
+    steps: 300,
     bug: "a record stored after a clean handoff pass was never handed off",
+  },
+  {
+    seed: 1340039924,
+    steps: 300,
+    bug:
+      "a member back with an empty disk left the read ring to nodes without its data",
   },
 ];
 
