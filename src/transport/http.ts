@@ -16,11 +16,35 @@ import {
 } from "./messages.ts";
 import type { Version } from "../clock/mod.ts";
 import { PEER_BODY_BYTES_MAX } from "../limits.ts";
+import { type ErrorCode, isErrorCode } from "../errors.ts";
 import { Http1Client, Http1Error } from "./http1.ts";
+import { codeOfLegacyStatus } from "./legacy_status.ts";
 import { PeerError, type PeerTransport } from "./transport.ts";
 
 /** The path peers answer on. */
 export const PEER_PATH = "/peer";
+
+/**
+ * The header a refused `POST /peer` answer names its error's code in. A
+ * header, not a field: the failure body is the one PROTOCOL.md fixes for
+ * every endpoint (`status` and `description`, nothing else).
+ */
+export const ERROR_CODE_HEADER = "kvdb-error-code";
+
+/**
+ * The code of a refused answer: the peer's header, or, from a peer of the
+ * previous version that sent none, the code its HTTP status stood for
+ * (src/transport/legacy_status.ts: a rolling upgrade).
+ */
+function codeOf(
+  status: number,
+  headers: () => Headers,
+): ErrorCode | undefined {
+  // A code this version does not know (a newer peer's) reads as its status.
+  const code = headers().get(ERROR_CODE_HEADER);
+  if (isErrorCode(code)) return code;
+  return codeOfLegacyStatus(status);
+}
 
 /**
  * Signs outgoing peer requests and checks the answers' signatures
@@ -428,7 +452,10 @@ export class HttpTransport implements PeerTransport {
               ? description.slice(0, 200)
               : "(no description)"
           }`,
-          { failure: "refused" },
+          {
+            failure: "refused",
+            code: codeOf(response.status, response.headers),
+          },
         );
       }
       if (

@@ -457,7 +457,7 @@ export function parsePeerRequest(x: unknown): PeerRequest {
       return parseScanCursorRequest(x);
     default:
       // Never String() an arbitrary value: an object whose "toString" is
-      // not a function throws, and that would be a 500, not a 400.
+      // not a function throws, and that would be a bug, not a bad request.
       fail(
         typeof x.kind === "string"
           ? `unknown kind ${JSON.stringify(x.kind.slice(0, 64))}`
