@@ -173,3 +173,17 @@ Deno.test("HttpTransport reads a refused answer's error code, and an old peer's 
     await server.shutdown();
   }
 });
+
+Deno.test("HttpTransport lets a failure of its own through, not as a peer that is down", async () => {
+  const bug = new TypeError("cannot read properties of undefined");
+  const transport = new HttpTransport({
+    signer: {
+      signRequest: () => Promise.reject(bug),
+      verifyResponse: () => Promise.resolve(true),
+    },
+  });
+  const error = await assertRejects(() =>
+    transport.call("127.0.0.1:1", { kind: "read", keys: ["k"] }, 1_000)
+  );
+  assert(error === bug, `expected the TypeError itself, got ${error}`);
+});
