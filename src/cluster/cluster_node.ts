@@ -208,6 +208,12 @@ export class ClusterNode {
       inFlightMax: o.atomicInFlightMax ?? 10_000,
     });
     this.digests = new Digests(o.store, o.clock);
+    // The store's one listener: the digests follow every change, and
+    // handoff notices records stored where this node holds nothing.
+    o.store.watch((key, before, after) => {
+      this.digests.changed(key, before, after);
+      this.repair.changed(key, after);
+    });
     this.antiEntropy = new AntiEntropy({
       self: o.self,
       store: o.store,

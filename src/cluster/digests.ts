@@ -2,7 +2,7 @@
  * Keeps a node's {@link DigestTree} in step with its store and its ring.
  *
  * Every change the store makes durable moves one leaf's digest
- * (`Store.watch`). The tree's leaves depend on the ring, so when the ring
+ * ({@link Digests.changed}, from the node's `Store.watch` listener). The tree's leaves depend on the ring, so when the ring
  * changes the tree is rebuilt: segments whose leaves did not change keep
  * their digests, the others are counted again from the store's hash index
  * (a range read each). At start every segment is counted once. Counting runs
@@ -112,33 +112,42 @@ export class Digests {
   constructor(store: Store, clock: Clock) {
     this.#store = store;
     this.#clock = clock;
-    store.watch((key, before, after) => {
-      if (this.#tree === undefined) return;
-      const hash = hashKey(key);
-      const change: Change = {
-        hash,
-        before,
-        after,
-        // A removal (a purge, a handoff) falls at the removed version.
-        wallMs: after?.[0] ?? before?.[0] ?? 0,
-        epoch: this.#epochs[hash >>> SEGMENT_SHIFT]!,
-      };
-      // Behind the cut already (a repair, a hint of an old write): in at
-      // once, unless an earlier change of the same key still waits (the
-      // key's versions only grow, so that change is newer than the cut
-      // too, and this one is not behind it).
-      if (change.wallMs < this.#cutMs) this.#apply(change);
-      else this.#settling.push(change);
-      if (++this.#sinceAdvance >= ADVANCE_EVERY_CHANGES) {
-        this.#sinceAdvance = 0;
-        this.advance(this.#clock.now() - AE_SETTLE_MS);
-      }
-      if (this.#settling.length > SETTLING_MAX) {
-        // The oldest quarter enters at once (one splice, not one per change).
-        const oldest = this.#settling.splice(0, SETTLING_MAX / 4);
-        for (const change of oldest) this.#apply(change);
-      }
-    });
+  }
+
+  /**
+   * Follows one change the store made durable (the node's `Store.watch`
+   * listener hands every change here).
+   */
+  changed(
+    key: string,
+    before: Version | undefined,
+    after: Version | undefined,
+  ): void {
+    if (this.#tree === undefined) return;
+    const hash = hashKey(key);
+    const change: Change = {
+      hash,
+      before,
+      after,
+      // A removal (a purge, a handoff) falls at the removed version.
+      wallMs: after?.[0] ?? before?.[0] ?? 0,
+      epoch: this.#epochs[hash >>> SEGMENT_SHIFT]!,
+    };
+    // Behind the cut already (a repair, a hint of an old write): in at
+    // once, unless an earlier change of the same key still waits (the
+    // key's versions only grow, so that change is newer than the cut
+    // too, and this one is not behind it).
+    if (change.wallMs < this.#cutMs) this.#apply(change);
+    else this.#settling.push(change);
+    if (++this.#sinceAdvance >= ADVANCE_EVERY_CHANGES) {
+      this.#sinceAdvance = 0;
+      this.advance(this.#clock.now() - AE_SETTLE_MS);
+    }
+    if (this.#settling.length > SETTLING_MAX) {
+      // The oldest quarter enters at once (one splice, not one per change).
+      const oldest = this.#settling.splice(0, SETTLING_MAX / 4);
+      for (const change of oldest) this.#apply(change);
+    }
   }
 
   #apply(change: Change): void {

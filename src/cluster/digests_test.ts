@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { ManualClock } from "../clock/mod.ts";
 import { Ring } from "../ring/mod.ts";
-import { MemoryStore } from "../storage/mod.ts";
+import { MemoryStore, type Store } from "../storage/mod.ts";
 import { record } from "../storage/conformance.ts";
 import { AE_SETTLE_MS, Digests } from "./digests.ts";
 
@@ -22,6 +22,12 @@ function everything(digests: Digests): Digests {
   return digests;
 }
 
+/** Digests of `store`, told of its changes as a node's listener does. */
+function following(store: Store, clock: ManualClock): Digests {
+  const digests = new Digests(store, clock);
+  store.watch((key, before, after) => digests.changed(key, before, after));
+  return digests;
+}
 function bucketsOf(digests: Digests) {
   const tree = digests.tree!;
   return tree.buckets(new Uint8Array(tree.size).fill(1));
@@ -34,7 +40,7 @@ Deno.test("Digests counts a store at start, then follows its changes, and a ring
   for (let i = 0; i < 2_000; i++) {
     await store.apply(record(`k${i}`, i, [1, 0, "a"]));
   }
-  const digests = everything(new Digests(store, clock));
+  const digests = everything(following(store, clock));
   const counting = digests.follow(ring);
   // Changes while the count runs are not lost.
   await store.apply(record("k1", "new", [2, 0, "a"]));
@@ -45,7 +51,7 @@ Deno.test("Digests counts a store at start, then follows its changes, and a ring
   await store.apply(record("k3", null, [3, 0, "a"], { tombstone: true }));
 
   // A fresh count of the same store agrees with the followed digests.
-  const fresh = everything(new Digests(store, clock));
+  const fresh = everything(following(store, clock));
   await settle(clock, fresh.follow(ring));
   assertEquals(bucketsOf(digests), bucketsOf(fresh));
 
@@ -56,7 +62,7 @@ Deno.test("Digests counts a store at start, then follows its changes, and a ring
   });
   await settle(clock, digests.follow(bigger));
   const counted = digests.status().segmentsCounted;
-  const again = everything(new Digests(store, clock));
+  const again = everything(following(store, clock));
   await settle(clock, again.follow(bigger));
   assertEquals(bucketsOf(digests), bucketsOf(again));
   for (let leaf = 0; leaf < digests.tree!.size; leaf += 13) {
@@ -70,7 +76,7 @@ Deno.test("Digests.shared() marks exactly the leaves whose replicas include both
   const clock = new ManualClock();
   const members = ["a:1", "b:1", "c:1", "d:1", "e:1"];
   const ring = await Ring.build(members, { vnodes: 64 });
-  const digests = new Digests(new MemoryStore(), clock);
+  const digests = following(new MemoryStore(), clock);
   await settle(clock, digests.follow(ring));
   const tree = digests.tree!;
   const mask = digests.shared("a:1", "c:1", 3);
@@ -91,7 +97,7 @@ Deno.test("Digests shows a record version only once the cut has passed it", asyn
   const store = new MemoryStore();
   await store.apply(record("old", 1, [100, 0, "a"]));
   await store.apply(record("new", 1, [900, 0, "a"]));
-  const digests = new Digests(store, clock);
+  const digests = following(store, clock);
   assertEquals(digests.advance(500), 500);
   await settle(clock, digests.follow(ring));
   const total = () => bucketsOf(digests).reduce((n, [count]) => n + count, 0);
@@ -116,7 +122,7 @@ Deno.test("Digests moves its own cut as writes come: what waits for it stays bou
   const clock = new ManualClock(1_000_000);
   const ring = await Ring.build(["a:1", "b:1", "c:1"], { vnodes: 64 });
   const store = new MemoryStore();
-  const digests = new Digests(store, clock);
+  const digests = following(store, clock);
   await settle(clock, digests.follow(ring));
   // Writes at 1,000 per simulated second for 20 s, each stamped now.
   for (let i = 0; i < 20_000; i++) {

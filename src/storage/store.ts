@@ -124,8 +124,8 @@ export interface Store {
     options?: HashRangeOptions,
   ): StoredRecord[];
   /**
-   * Sets the one listener told of every change (anti-entropy's digests
-   * follow the records through it). It is called synchronously, after the
+   * Sets the one listener told of every change (a node's digests and its
+   * handoff follow the records through it). It is called synchronously, after the
    * change is durable and before the write that made it resolves.
    */
   watch(listener: ChangeListener): void;

@@ -107,6 +107,10 @@ export const REGRESSIONS: {
     steps: 60,
     bug: "checker: read repair judged on a stale view of the ring",
   },
+  {
+    seed: 3735949906,
+    bug: "a record stored after a clean handoff pass was never handed off",
+  },
 ];
 
 async function run(

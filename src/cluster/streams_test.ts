@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
 import { Ring } from "../ring/mod.ts";
-import { ringRanges } from "./repair.ts";
+import { ringRanges } from "./streams.ts";
 
 const inRanges = (ranges: [number, number][], hash: number) =>
   ranges.some(([from, to]) => from <= hash && hash < to);

@@ -1,0 +1,214 @@
+/**
+ * Leaving the ring: every record this node holds goes to the replicas
+ * that take it over (or, for one that is down, to a stand-in as a hint),
+ * retried, started again on a ring change, and rolled back when it cannot
+ * finish. Sans-I/O like the rest of the core.
+ *
+ * @module
+ */
+
+import { UnavailableError } from "../errors.ts";
+import { PEER_BATCH_BYTES_MAX } from "../limits.ts";
+import type { StoredRecord } from "../storage/mod.ts";
+import { recordBytes } from "./batches.ts";
+import { PEER_BATCH_MAX, PeerError } from "../transport/mod.ts";
+import {
+  InFlight,
+  isTransferFailure,
+  PUSHES_IN_FLIGHT_MAX,
+  RING_END,
+  sizeOf,
+  type Streams,
+  type TransferProgress,
+} from "./streams.ts";
+
+/** Passes a leave makes before it rolls back. */
+const LEAVE_ATTEMPTS_MAX = 5;
+/** Wait before another pass of a leave, times the attempt. */
+const LEAVE_RETRY_MS = 1_000;
+/** Tries of one batch of a leave before the pass fails. */
+const PUSH_ATTEMPTS_MAX = 5;
+/** Wait before another try of a batch, times the attempt. */
+const PUSH_RETRY_MS = 200;
+
+/** Records waiting to go one way: to a target, or to a stand-in as hints. */
+interface Route {
+  hintFor?: string;
+  records: StoredRecord[];
+  bytes: number;
+}
+
+/** Takes this node out of the ring. */
+export class Leave {
+  readonly #streams: Streams;
+
+  constructor(streams: Streams) {
+    this.#streams = streams;
+  }
+
+  /**
+   * Leaves the ring: marks this node leaving (so writes also go to the
+   * new owners), streams every record to the replicas that take it over,
+   * then marks this node left.
+   *
+   * A new owner that is down gets its records as hints, through a stand-in
+   * (as a write would); one that does not answer is retried. Should the
+   * ring change meanwhile (a dead member removed), the stream starts again
+   * for the new owners. A leave that still cannot finish rolls back: the
+   * node is a full member again, and the error says why.
+   */
+  async run(onProgress?: (p: TransferProgress) => void): Promise<void> {
+    const streams = this.#streams;
+    const progress = streams.transferBegins("leaving");
+    progress.waitingFor = null;
+    const { membership, topology } = streams.options;
+    await membership.setPhase("leaving");
+    await streams.settleMove();
+    for (let attempt = 1;; attempt++) {
+      await topology.update(membership.members());
+      const version = topology.version;
+      try {
+        await this.#streamToNewOwners(onProgress);
+        if (topology.version !== version) continue; // another ring: again
+        break;
+      } catch (error) {
+        if (!isTransferFailure(error)) throw error;
+        progress.waitingFor = (error as Error).message;
+        onProgress?.(structuredClone(progress));
+        if (attempt >= LEAVE_ATTEMPTS_MAX) {
+          streams.transferEnds("failed");
+          await membership.setPhase("ready");
+          await topology.update(membership.members());
+          throw new UnavailableError(
+            `leave failed after ${attempt} attempts, and was rolled back ` +
+              `(this node is a full member again): ${progress.waitingFor}`,
+          );
+        }
+        await streams.sleep(LEAVE_RETRY_MS * attempt);
+      }
+    }
+    progress.keysRemaining = 0;
+    progress.waitingFor = null;
+    streams.transferEnds("done");
+    onProgress?.(structuredClone(progress));
+    await membership.leave();
+  }
+
+  /** One pass of a leave: every record to its new owners (or their stand-ins). */
+  async #streamToNewOwners(
+    onProgress?: (p: TransferProgress) => void,
+  ): Promise<void> {
+    const progress = this.#streams.transfer;
+    progress.keysMoved = 0;
+    progress.bytesMoved = 0;
+    progress.keysRemaining = this.#streams.options.store.count();
+    // Records by where they go: a target, or a stand-in holding hints.
+    const pending = new Map<string, Route>();
+    // Pushes go out a few at a time while the next records are read.
+    const pushes = new InFlight(PUSHES_IN_FLIGHT_MAX);
+    const flush = async (route: string) => {
+      const batch = pending.get(route);
+      pending.delete(route);
+      if (batch === undefined || batch.records.length === 0) return;
+      const [peer] = route.split(" ");
+      await pushes.add(() =>
+        this.#pushReliably(peer!, batch.records, batch.hintFor)
+      );
+    };
+    try {
+      await this.#routeRecords(pending, flush, onProgress);
+      for (const route of [...pending.keys()]) await flush(route);
+      await pushes.drain();
+    } finally {
+      await pushes.settled();
+    }
+  }
+
+  /** {@link Leave.#streamToNewOwners}' reading: records, in ring order, to their routes. */
+  async #routeRecords(
+    pending: Map<string, Route>,
+    flush: (route: string) => Promise<void>,
+    onProgress?: (p: TransferProgress) => void,
+  ): Promise<void> {
+    const streams = this.#streams;
+    const progress = streams.transfer;
+    const { membership, topology, self } = streams.options;
+    const ring = topology.writeRing;
+    const old = topology.readRing;
+    const n = Math.min(
+      streams.options.replicationFactor(),
+      ring.members.length,
+    );
+    const messageBytesMax = Math.min(
+      PEER_BATCH_BYTES_MAX,
+      streams.pageBytesMax(),
+    );
+    for await (const record of streams.inRingOrder(0, RING_END)) {
+      const before = old.preferenceList(record.key, n);
+      const after = ring.preferenceList(record.key, n);
+      for (const target of after) {
+        if (target === self || before.includes(target)) continue;
+        let peer = target;
+        let hintFor: string | undefined;
+        if (membership.isDown(target)) {
+          // Down: a stand-in keeps it as a hint, as a write would.
+          const standIn = ring.preferenceList(record.key, ring.members.length)
+            .find((m) =>
+              m !== self && !after.includes(m) && !membership.isDown(m)
+            );
+          if (standIn === undefined) {
+            throw new UnavailableError(
+              `leave: ${target} is down and no stand-in can hold its records`,
+            );
+          }
+          peer = standIn;
+          hintFor = target;
+        }
+        const route = hintFor === undefined ? peer : `${peer} ${hintFor}`;
+        let batch = pending.get(route);
+        if (batch === undefined) {
+          batch = {
+            ...(hintFor !== undefined ? { hintFor } : {}),
+            records: [],
+            bytes: 0,
+          };
+          pending.set(route, batch);
+        }
+        batch.records.push(record);
+        batch.bytes += recordBytes(record);
+        if (
+          batch.records.length >= PEER_BATCH_MAX ||
+          batch.bytes >= messageBytesMax
+        ) await flush(route);
+      }
+      progress.keysMoved++;
+      progress.bytesMoved += sizeOf(record);
+      progress.keysRemaining = Math.max(0, progress.keysRemaining! - 1);
+      onProgress?.(structuredClone(progress));
+    }
+  }
+
+  async #pushReliably(
+    target: string,
+    records: StoredRecord[],
+    hintFor?: string,
+  ): Promise<void> {
+    const streams = this.#streams;
+    for (let attempt = 1;; attempt++) {
+      try {
+        await streams.push(target, records, hintFor);
+        streams.transfer.waitingFor = null;
+        return;
+      } catch (error) {
+        if (!(error instanceof PeerError)) throw error;
+        streams.transfer.waitingFor = error.message;
+        if (attempt >= PUSH_ATTEMPTS_MAX) {
+          throw new UnavailableError(
+            `leave: could not hand records to ${target}: ${error.message}`,
+          );
+        }
+        await streams.sleep(PUSH_RETRY_MS * attempt);
+      }
+    }
+  }
+}
