@@ -144,6 +144,12 @@ export function parseMember(text: string): string {
       `Cannot use cluster member '${text}': the port must be in [1, 65535]`,
     );
   }
+  // "999.1.1.1" fits the pattern, but no URL (so no peer call) can hold it.
+  if (!URL.canParse(`http://${match[1]}:${port}/`)) {
+    throw new ConfigError(
+      `Cannot use cluster member '${text}': '${match[1]}' is not a valid host`,
+    );
+  }
   return `${match[1]}:${port}`;
 }
 

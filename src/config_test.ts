@@ -2,6 +2,7 @@ import { assertEquals, assertThrows } from "@std/assert";
 import {
   ConfigError,
   type NodeConfig,
+  parseMember,
   resolveSecret,
   resolveSecrets,
   type SecretReader,
@@ -176,4 +177,17 @@ Deno.test("validateConfig() checks the RESP port settings", () => {
   }
   // The same port on another interface is fine.
   validateConfig({ ...BASE, respPort: BASE.port, respHost: "127.0.0.2" });
+});
+
+Deno.test("parseMember() takes host and host:port, and refuses what no peer call could reach", () => {
+  assertEquals(parseMember("a"), "a:5878");
+  assertEquals(parseMember(" 10.0.0.2:5879 "), "10.0.0.2:5879");
+  assertEquals(parseMember("[::1]:1"), "[::1]:1");
+  assertThrows(() => parseMember("a:99999"), ConfigError, "[1, 65535]");
+  assertThrows(() => parseMember("a b"), ConfigError, "expected host");
+  assertThrows(
+    () => parseMember("999.1.1.1:5878"),
+    ConfigError,
+    "'999.1.1.1' is not a valid host",
+  );
 });

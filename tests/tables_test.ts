@@ -1,7 +1,8 @@
 /**
- * The docs' tables of functions, flags and shell commands are the tables
- * of src/api/function_table.ts and src/settings.ts, rendered: `deno task
- * docs` writes them, this test says when they are behind.
+ * The docs' tables of functions, flags, shell commands and error codes are
+ * the tables of src/api/function_table.ts, src/settings.ts and
+ * src/errors.ts, rendered: `deno task docs` writes them, this test says
+ * when they are behind.
  */
 
 import { assertEquals } from "@std/assert";

@@ -98,7 +98,7 @@ function stringEnd(text: string, start: number): number {
   }
 }
 
-/** Parses a request body into a call, or throws a 400 saying what is wrong. */
+/** Parses a request body into a call, or throws a bad request saying what is wrong. */
 export function decodeCall(text: string): RpcCall {
   // Each level of nesting takes at least two characters ("[]"), so a short
   // body cannot be too deep: skip the scan for the common small request.

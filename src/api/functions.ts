@@ -60,7 +60,7 @@ export interface ApiContext {
   leave?: () => unknown;
   /** Removes a dead member for good (see `Membership.remove`). */
   removeMember?: (address: string) => Promise<RemoveRefusal | null>;
-  /** The KV databases (src/kv); absent: the `kv_*` functions answer 503. */
+  /** The KV databases (src/kv); absent: the `kv_*` functions are unavailable. */
   kv?: KvService;
 }
 
@@ -75,7 +75,7 @@ function removeRefused(address: string, why: RemoveRefusal): KvdbError {
     case "unknown":
       return new KvdbError(
         `remove_member: ${who} is not a member of this cluster`,
-        404,
+        "unknown_member",
       );
     case "left":
       // Not reached: an already removed member answers as removed.

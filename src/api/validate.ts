@@ -18,7 +18,7 @@ export function typeName(x: unknown): string {
   return typeof x;
 }
 
-/** Throws a 400 naming the function and the argument. */
+/** Throws a bad request naming the function and the argument. */
 export function invalid(fn: string, name: string, why: string): never {
   throw new BadRequestError(`${fn}: '${name}' ${why}`);
 }

@@ -151,7 +151,7 @@ const WRITE_ROUNDS_MAX = 4;
 
 /**
  * Most records of batched writes (`setMany`) a coordinator has in flight;
- * a batch that would go beyond is refused before any work (429).
+ * a batch that would go beyond is refused before any work (`overloaded`).
  */
 export const BATCHED_IN_FLIGHT_MAX = 20_000;
 
@@ -365,7 +365,7 @@ export class Coordinator {
   ): Promise<PromiseSettledResult<Version>[]> {
     this.#checkClock();
     // Refused before any work when too many batched records are in flight
-    // already: the client waits and sends it again (429, Retry-After),
+    // already: the client waits and sends it again (after Retry-After),
     // instead of quorums timing out half done.
     if (this.#batchedInFlight + entries.length > BATCHED_IN_FLIGHT_MAX) {
       throw new OverloadedError(

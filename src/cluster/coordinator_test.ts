@@ -6,6 +6,7 @@ import {
 } from "@std/assert";
 import { HybridClock, ManualClock } from "../clock/mod.ts";
 import { UnavailableError } from "../errors.ts";
+import { httpStatus } from "../server/status.ts";
 import { Ring } from "../ring/mod.ts";
 import { MemoryStore } from "../storage/mod.ts";
 import { MemoryNetwork, type PeerTransport } from "../transport/mod.ts";
@@ -100,7 +101,8 @@ Deno.test("with two of three nodes down, a write fails with 503 naming the ackno
     () => node("n1:1").coordinator.set("k", 1),
     UnavailableError,
   );
-  assertEquals(error.status, 503);
+  assertEquals(error.code, "unavailable");
+  assertEquals(httpStatus(error.code), 503);
   assertStringIncludes(
     error.message,
     "write quorum not met: 1 of 2 acknowledgements",

@@ -36,7 +36,7 @@
  */
 
 import type { Clock } from "../clock/mod.ts";
-import { KvdbError, UnavailableError } from "../errors.ts";
+import { BadRequestError, UnavailableError } from "../errors.ts";
 import type { StoredRecord } from "../storage/mod.ts";
 import type {
   AtomicRequest,
@@ -229,7 +229,7 @@ export class KeySerializer {
   handlePeer(request: AtomicRequest): Promise<PeerResponse> {
     if (!this.#o.ops.has(request.op)) {
       return Promise.reject(
-        new KvdbError(`Unknown atomic operation '${request.op}'.`, 400),
+        new BadRequestError(`Unknown atomic operation '${request.op}'.`),
       );
     }
     const id = request.id;

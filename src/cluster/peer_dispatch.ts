@@ -88,9 +88,12 @@ export function peerDispatcher(services: PeerServices): PeerHandler {
   };
 }
 
-/** A kind this node knows but was built without (HTTP 400). */
+/** A kind this node knows but was built without. */
 class NotFoundKindError extends KvdbError {
   constructor(kind: string) {
-    super(`This node does not answer '${kind}' messages.`, 400);
+    super(
+      `This node does not answer '${kind}' messages.`,
+      "unsupported_message",
+    );
   }
 }

@@ -1,13 +1,15 @@
 /**
- * The Markdown tables the docs show, rendered from the function table and
- * the settings table. `deno task docs` writes them into the docs between
- * markers; tests/tables_test.ts checks that the docs hold them as they
- * are now.
+ * The Markdown tables the docs show, rendered from the function table, the
+ * settings table and the error codes. `deno task docs` writes them into
+ * the docs between markers; tests/tables_test.ts checks that the docs hold
+ * them as they are now.
  *
  * @module
  */
 
 import { type ArgDef, FUNCTION_TABLE } from "../api/function_table.ts";
+import { ERROR_CODES, type ErrorCode } from "../errors.ts";
+import { httpStatus } from "../server/status.ts";
 import { type SettingDef, SETTINGS } from "../settings.ts";
 import { SHELL_COMMANDS } from "../shell/mod.ts";
 
@@ -90,6 +92,16 @@ export function shellTable(): Table {
   ];
 }
 
+/** The core's error codes: code, the HTTP status it is answered with, meaning. */
+export function errorCodeTable(): Table {
+  return [
+    ["code", "HTTP", "meaning"],
+    ...(Object.entries(ERROR_CODES) as [ErrorCode, string][]).map((
+      [code, meaning],
+    ) => [`\`${code}\``, String(httpStatus(code)), meaning]),
+  ];
+}
+
 /** Every generated table and where it goes. */
 export const PLACEMENTS: readonly Placement[] = [
   { file: "README.md", name: "functions", table: () => functionTable() },
@@ -100,6 +112,7 @@ export const PLACEMENTS: readonly Placement[] = [
     table: () => functionTable(true),
   },
   { file: "docs/shell.md", name: "commands", table: shellTable },
+  { file: "docs/architecture.md", name: "error-codes", table: errorCodeTable },
 ];
 
 /** `|` inside a cell would end it. */

@@ -31,7 +31,7 @@ export class NotLeaderError extends KvdbError {
       leader === null
         ? `KV database '${db}' has no leader right now; retry shortly`
         : `KV database '${db}' is led by ${leader}`,
-      503,
+      "not_leader",
     );
   }
 }

@@ -16,11 +16,18 @@
 
 import type { Clock, Timer } from "../clock/mod.ts";
 import type { ConfState, Message, NodeId } from "../consensus/mod.ts";
-import { BadRequestError, KvdbError, UnavailableError } from "../errors.ts";
-import type {
-  PeerRequest,
-  PeerResponse,
-  PeerTransport,
+import {
+  BadRequestError,
+  type ErrorCode,
+  isErrorCode,
+  KvdbError,
+  UnavailableError,
+} from "../errors.ts";
+import {
+  codeOfLegacyStatus,
+  type PeerRequest,
+  type PeerResponse,
+  type PeerTransport,
 } from "../transport/mod.ts";
 import { fromBase64, toBase64 } from "./bytes.ts";
 import {
@@ -316,6 +323,33 @@ function decodeResult(x: unknown): KvOpResult {
   throw new Error("bad KV result");
 }
 
+/**
+ * Refusals another replica may not share: a leader elsewhere, none yet, a
+ * replica that lags, a clock or a disk of its own. Any other refusal is the
+ * operation's answer, wherever it is sent.
+ */
+const RETRY_ELSEWHERE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  "unavailable",
+  "not_leader",
+  "clock_skew",
+  "storage",
+]);
+
+/**
+ * The code of a refused `kv` answer. A node of the previous version sent
+ * the HTTP status of its error as `status` instead: read as the code it
+ * stood for, so that a rolling upgrade works. Anything else (a code from a
+ * newer version, no reason at all) counts as unavailable: retried
+ * elsewhere, as an answer without a status was.
+ */
+function refusalCode(a: Record<string, unknown>): ErrorCode {
+  if (isErrorCode(a.code)) return a.code;
+  if (typeof a.status === "number") {
+    return codeOfLegacyStatus(a.status) ?? "unavailable";
+  }
+  return "unavailable";
+}
+
 /** Messages queued for one replica of one database, one request in flight. */
 interface Outbox {
   inFlight: boolean;
@@ -565,7 +599,7 @@ export class KvDatabases {
           kind: "kv",
           answer: {
             ok: false,
-            status: 503,
+            code: "unavailable",
             error: `this node holds no replica of '${request.db}'`,
             leader: this.#leaders.get(request.db) ?? null,
             hosted: false,
@@ -583,7 +617,7 @@ export class KvDatabases {
         kind: "kv",
         answer: {
           ok: false,
-          status: error.status,
+          code: error.code,
           error: error.message,
           leader: error instanceof NotLeaderError
             ? error.leader
@@ -706,11 +740,11 @@ export class KvDatabases {
     const leader = typeof a.leader === "string" ? a.leader : undefined;
     if (leader !== undefined) this.#leaders.set(name, leader);
     if (a.ok === true) return { result: decodeResult(a.result), error: "" };
-    const status = typeof a.status === "number" ? a.status : 503;
+    const code = refusalCode(a);
     const error = typeof a.error === "string" ? a.error : "refused";
     // A deterministic refusal is the answer; a leader elsewhere, or none
     // yet, is a reason to try again.
-    if (status !== 503) throw new KvdbError(error, status);
+    if (!RETRY_ELSEWHERE.has(code)) throw new KvdbError(error, code);
     return leader === undefined ? { error } : { error, leader };
   }
 

@@ -22,6 +22,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { BadRequestError, KvdbError, PayloadTooLargeError } from "../errors.ts";
+import { httpStatus } from "../server/status.ts";
 import { DB_NAME, type KvDatabases, type KvRow } from "../kv/mod.ts";
 import type { BearerAuth } from "../security/mod.ts";
 import {
@@ -229,10 +230,11 @@ export function createKvConnect(options: KvConnectOptions): KvConnect {
 
   function failure(error: unknown): Response {
     if (error instanceof KvdbError) {
+      const status = httpStatus(error.code);
       return text(
         error.message,
-        error.status,
-        error.status === 503 ? { "retry-after": "1" } : {},
+        status,
+        status === 503 ? { "retry-after": "1" } : {},
       );
     }
     logError(error);

@@ -51,12 +51,14 @@ import {
   refusalDescription,
 } from "../security/mod.ts";
 import {
+  ERROR_CODE_HEADER,
   parsePeerRequest,
   PEER_PATH,
   type PeerHandler,
 } from "../transport/mod.ts";
 import type { MetricFamily, Metrics } from "./metrics.ts";
 import { type EventLog, NO_LOG, rateLimited } from "../log.ts";
+import { httpStatus } from "./status.ts";
 import { Watchdog } from "./watchdog.ts";
 import { uiAsset } from "../ui/assets.ts";
 import type { KvConnect } from "../kvconnect/mod.ts";
@@ -277,15 +279,20 @@ export function createHandler(
   const authRefused = rateLimited(log, "auth.refused", 10_000);
   const peerRefused = rateLimited(log, "peer.refused", 10_000);
 
-  function failure(error: unknown): Response {
-    if (error instanceof OverloadedError) {
-      // Refused before any work: the client may send it again then.
-      return json(encodeError(error.message), error.status, {
-        "retry-after": String(error.retryAfterSeconds),
-      });
-    }
+  /**
+   * The answer to a failed request. To a peer, a project error also names
+   * its code in a header (the body is the client's, fixed by PROTOCOL.md),
+   * so that the code, not only the status, reaches the calling node.
+   */
+  function failure(error: unknown, toPeer = false): Response {
     if (error instanceof KvdbError) {
-      return json(encodeError(error.message), error.status);
+      const headers: Record<string, string> = {};
+      if (toPeer) headers[ERROR_CODE_HEADER] = error.code;
+      if (error instanceof OverloadedError) {
+        // Refused before any work: the client may send it again then.
+        headers["retry-after"] = String(error.retryAfterSeconds);
+      }
+      return json(encodeError(error.message), httpStatus(error.code), headers);
     }
     // A bug, not the caller's fault: log it here, tell the caller nothing
     // about our internals.
@@ -417,7 +424,7 @@ export function createHandler(
         const refusal = addressPolicy.refusal(address);
         if (refusal !== undefined) {
           metrics.refused("peer", "address");
-          throw new KvdbError(`Refused: ${refusal}.`, 403);
+          throw new KvdbError(`Refused: ${refusal}.`, "address_refused");
         }
       }
       const answer = encodeResult(await peer(message));
@@ -431,7 +438,7 @@ export function createHandler(
         },
       });
     } catch (error) {
-      const response = failure(error);
+      const response = failure(error, true);
       metrics.peer(kind, response.status, took());
       return response;
     } finally {

@@ -1,5 +1,7 @@
 import { assertEquals, assertMatch } from "@std/assert";
 import { testHandler } from "./_fixtures.ts";
+import { ConflictError } from "../errors.ts";
+import { ERROR_CODE_HEADER } from "../transport/mod.ts";
 import { pathOf } from "./handler.ts";
 
 async function handler() {
@@ -48,4 +50,21 @@ Deno.test("a deeply nested body is refused even when it is long", async () => {
   );
   assertEquals(response.status, 400);
   assertMatch((await response.json()).description, /deeper than 64/);
+});
+
+Deno.test("a refused peer message names its error code in a header; a client's failure body stays the protocol's", async () => {
+  const { handle } = await testHandler({
+    peer: () => Promise.reject(new ConflictError("not now")),
+  });
+  const peer = await handle(post('{"kind":"read","keys":["k"]}', "/peer"));
+  assertEquals(peer.status, 409);
+  assertEquals(peer.headers.get(ERROR_CODE_HEADER), "conflict");
+  assertEquals(await peer.json(), { status: "Error", description: "not now" });
+  const client = await handle(post('{"function":"nope"}'));
+  assertEquals(client.status, 404);
+  assertEquals(client.headers.get(ERROR_CODE_HEADER), null);
+  assertEquals(await client.json(), {
+    status: "Error",
+    description: "Unknown function: 'nope'.",
+  });
 });

@@ -64,7 +64,9 @@ function mapPeer(seen: PeerRequest[] = []): PeerHandler {
           records: request.keys.map((k) => held.get(k) ?? null),
         });
       default:
-        return Promise.reject(new KvdbError("not served here", 400));
+        return Promise.reject(
+          new KvdbError("not served here", "unsupported_message"),
+        );
     }
   };
 }
@@ -151,6 +153,8 @@ export function transportConformance(
       );
       assertEquals(error.peer, address);
       assertEquals(error.silent, false, `${error.failure}: ${error.message}`);
+      // The code of the peer's error reaches the caller, not only a status.
+      assertEquals(error.code, "unsupported_message");
     });
   });
 

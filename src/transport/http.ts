@@ -16,11 +16,35 @@ import {
 } from "./messages.ts";
 import type { Version } from "../clock/mod.ts";
 import { PEER_BODY_BYTES_MAX } from "../limits.ts";
+import { type ErrorCode, isErrorCode } from "../errors.ts";
 import { Http1Client, Http1Error } from "./http1.ts";
+import { codeOfLegacyStatus } from "./legacy_status.ts";
 import { PeerError, type PeerTransport } from "./transport.ts";
 
 /** The path peers answer on. */
 export const PEER_PATH = "/peer";
+
+/**
+ * The header a refused `POST /peer` answer names its error's code in. A
+ * header, not a field: the failure body is the one PROTOCOL.md fixes for
+ * every endpoint (`status` and `description`, nothing else).
+ */
+export const ERROR_CODE_HEADER = "kvdb-error-code";
+
+/**
+ * The code of a refused answer: the peer's header, or, from a peer of the
+ * previous version that sent none, the code its HTTP status stood for
+ * (src/transport/legacy_status.ts: a rolling upgrade).
+ */
+function codeOf(
+  status: number,
+  headers: () => Headers,
+): ErrorCode | undefined {
+  // A code this version does not know (a newer peer's) reads as its status.
+  const code = headers().get(ERROR_CODE_HEADER);
+  if (isErrorCode(code)) return code;
+  return codeOfLegacyStatus(status);
+}
 
 /**
  * Signs outgoing peer requests and checks the answers' signatures
@@ -233,6 +257,8 @@ class PeerPool {
           };
         } catch (error) {
           this.#release(slots, client, false);
+          // A bug is not hidden behind the deadline that also passed.
+          if (!(error instanceof Http1Error)) throw error;
           if (timedOut) throw timeout();
           // A kept connection the peer has closed (it restarted, or timed
           // the connection out) fails before any answer: once more on a new
@@ -276,6 +302,17 @@ class PeerPool {
     }
     slots.waiting.shift()?.wake();
   }
+}
+
+/**
+ * What a call through the pool or `fetch` fails with when the peer or the
+ * network is at fault: the HTTP/1.1 client's own error (a connection, an
+ * answer it cannot read), or a deadline (the pool's, fetch's signal).
+ */
+function isExchangeFailure(error: unknown): boolean {
+  return error instanceof Http1Error ||
+    (error instanceof DOMException &&
+      (error.name === "TimeoutError" || error.name === "AbortError"));
 }
 
 const JSON_HEADERS: Record<string, string> = {
@@ -326,15 +363,25 @@ export class HttpTransport implements PeerTransport {
       signal: AbortSignal.timeout(deadlineMs),
     };
     if (this.#client !== undefined) init.client = this.#client;
-    const response = await this.#fetch(
-      `${this.#scheme}://${peer}${PEER_PATH}`,
-      init,
-    );
-    return {
-      status: response.status,
-      text: await response.text(),
-      headers: () => response.headers,
-    };
+    try {
+      const response = await this.#fetch(
+        `${this.#scheme}://${peer}${PEER_PATH}`,
+        init,
+      );
+      return {
+        status: response.status,
+        text: await response.text(),
+        headers: () => response.headers,
+      };
+    } catch (error) {
+      // fetch reports every network failure (refused, reset, no route, a
+      // body cut short) as a TypeError; its deadline as a DOMException.
+      if (!(error instanceof TypeError)) throw error;
+      throw new PeerError(peer, `unreachable (${error.message})`, {
+        cause: error,
+        failure: "unreachable",
+      });
+    }
   }
 
   /** The connection pool's state; undefined when calls go through `fetch`. */
@@ -428,7 +475,10 @@ export class HttpTransport implements PeerTransport {
               ? description.slice(0, 200)
               : "(no description)"
           }`,
-          { failure: "refused" },
+          {
+            failure: "refused",
+            code: codeOf(response.status, response.headers),
+          },
         );
       }
       if (
@@ -447,6 +497,9 @@ export class HttpTransport implements PeerTransport {
       }
     } catch (error) {
       if (error instanceof PeerError) throw error;
+      // Only what the exchange itself fails with is the peer's doing; any
+      // other error (a signer's, a bug's) goes on to whoever called.
+      if (!isExchangeFailure(error)) throw error;
       const timedOut = error instanceof DOMException &&
         error.name === "TimeoutError";
       const reason = timedOut

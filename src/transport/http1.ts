@@ -39,6 +39,53 @@ export class Http1Error extends Error {
   }
 }
 
+/**
+ * The runtime's errors a socket, its connect or its TLS handshake can fail
+ * with: the network's faults, a peer that closed or reset the connection,
+ * our own `close()` under a pending read (`Interrupted`, `BadResource`), a
+ * TLS handshake or certificate refused (`InvalidData`), and a connect the
+ * host may not make (a firewall's EPERM, Deno's `--allow-net`).
+ */
+const SOCKET_ERRORS: readonly (new (...args: never[]) => Error)[] = [
+  Deno.errors.ConnectionRefused,
+  Deno.errors.ConnectionReset,
+  Deno.errors.ConnectionAborted,
+  Deno.errors.NotConnected,
+  Deno.errors.AddrInUse,
+  Deno.errors.AddrNotAvailable,
+  Deno.errors.NetworkUnreachable,
+  Deno.errors.BrokenPipe,
+  Deno.errors.UnexpectedEof,
+  Deno.errors.WriteZero,
+  Deno.errors.TimedOut,
+  Deno.errors.Interrupted,
+  Deno.errors.BadResource,
+  Deno.errors.InvalidData,
+  Deno.errors.PermissionDenied,
+  Deno.errors.NotCapable,
+];
+
+/**
+ * True for what a connection can really fail with: a {@link SOCKET_ERRORS}
+ * class, or an OS error the runtime has no class for, which it raises as a
+ * plain `Error` ("No route to host (os error 113)", "failed to lookup
+ * address information: ..."). Anything else (a TypeError, a RangeError, an
+ * assertion) is a bug of ours, not a peer that is down.
+ */
+function isSocketError(error: unknown): error is Error {
+  if (SOCKET_ERRORS.some((c) => error instanceof c)) return true;
+  return error instanceof Error &&
+    Object.getPrototypeOf(error) === Error.prototype &&
+    (/\(os error \d+\)$/.test(error.message) ||
+      error.message.startsWith("failed to lookup address"));
+}
+
+/** `error` as a connection failure if it is one; any other as it is. */
+function asConnectionFailure(error: unknown): unknown {
+  if (!isSocketError(error)) return error;
+  return new Http1Error("connection", error.message, { cause: error });
+}
+
 /** An answer. */
 export interface Http1Response {
   status: number;
@@ -81,12 +128,15 @@ export interface Http1ClientOptions {
   contentType?: string;
   /** For `https://`: PEM certificates to trust besides the system's. */
   caCerts?: string[];
+  /** Opens the TCP connection. Default `Deno.connect` (tests inject faults). */
+  dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
 }
 
 /** One keep-alive connection to one server; connects on first use. */
 export class Http1Client {
   readonly #endpoint: Endpoint;
   readonly #caCerts: string[] | undefined;
+  readonly #dial: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
   readonly #encoder = new TextEncoder();
   readonly #decoder = new TextDecoder();
   /** `POST /path HTTP/1.1`, host and content-type lines. */
@@ -102,6 +152,7 @@ export class Http1Client {
   constructor(url: string, options: Http1ClientOptions = {}) {
     this.#endpoint = endpointOf(url);
     this.#caCerts = options.caCerts;
+    this.#dial = options.dial ?? Deno.connect;
     const type = options.contentType ?? "application/json";
     this.#head =
       `POST ${this.#endpoint.path} HTTP/1.1\r\nhost: ${this.#endpoint.host}\r\n` +
@@ -112,7 +163,8 @@ export class Http1Client {
    * Sends `body` and reads the answer. A failure closes the connection;
    * the next call opens a new one.
    *
-   * @throws {Http1Error}
+   * @throws {Http1Error} when the connection fails or the answer is not
+   * one we can read; any other error is a bug and is thrown as it is.
    */
   async post(
     body: string,
@@ -142,14 +194,7 @@ export class Http1Client {
       return await this.#readResponse(conn);
     } catch (error) {
       this.#drop();
-      if (error instanceof Http1Error) throw error;
-      throw new Http1Error(
-        "connection",
-        (error as Error)?.message ?? "failed",
-        {
-          cause: error,
-        },
-      );
+      throw asConnectionFailure(error);
     }
   }
 
@@ -164,7 +209,8 @@ export class Http1Client {
    * socket behind), so it runs to its end; if the client was closed
    * meanwhile, the new connection is closed at once.
    *
-   * @throws {Http1Error}
+   * @throws {Http1Error} when the connection cannot be opened; any other
+   * error is a bug and is thrown as it is.
    */
   async connect(): Promise<void> {
     if (this.#closed) throw new Http1Error("connection", "client closed");
@@ -172,12 +218,7 @@ export class Http1Client {
     try {
       await this.#connect();
     } catch (error) {
-      if (error instanceof Http1Error) throw error;
-      throw new Http1Error(
-        "connection",
-        (error as Error)?.message ?? "failed",
-        { cause: error },
-      );
+      throw asConnectionFailure(error);
     }
   }
 
@@ -189,7 +230,7 @@ export class Http1Client {
 
   async #connect(): Promise<Deno.Conn> {
     const { hostname, port, tls } = this.#endpoint;
-    const tcp = await Deno.connect({ hostname, port });
+    const tcp = await this.#dial({ hostname, port });
     // Requests are small and one at a time: Nagle would only add delay.
     tcp.setNoDelay(true);
     let conn: Deno.Conn = tcp;

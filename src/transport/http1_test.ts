@@ -193,3 +193,65 @@ Deno.test("Http1Client talks to Deno.serve with keep-alive", async () => {
   client.close();
   await server.shutdown();
 });
+
+/**
+ * A connection that takes every write and fails its first read with
+ * `failure`, through the client's `dial` seam.
+ */
+function failingConn(failure: Error) {
+  let closed = false;
+  const conn = {
+    setNoDelay() {},
+    write: (bytes: Uint8Array) => Promise.resolve(bytes.length),
+    read: () => Promise.reject(failure),
+    close() {
+      closed = true;
+    },
+  } as unknown as Deno.TcpConn;
+  return {
+    dial: () => Promise.resolve(conn),
+    get closed() {
+      return closed;
+    },
+  };
+}
+
+Deno.test("Http1Client lets a bug through as it is, not as a peer that is down", async () => {
+  const bug = new RangeError("offset is out of bounds");
+  const fake = failingConn(bug);
+  const client = new Http1Client("http://127.0.0.1:1/", { dial: fake.dial });
+  const error = await assertRejects(() => client.post("1"));
+  assert(error === bug, `expected the RangeError itself, got ${error}`);
+  assert(fake.closed, "the connection in an unknown state is closed");
+  const dialBug = new TypeError("undefined is not a function");
+  const connecting = new Http1Client("http://127.0.0.1:1/", {
+    dial: () => Promise.reject(dialBug),
+  });
+  const thrown = await assertRejects(() => connecting.connect());
+  assert(thrown === dialBug, `expected the TypeError itself, got ${thrown}`);
+  client.close();
+  connecting.close();
+});
+
+Deno.test("Http1Client reports the runtime's socket errors as connection failures", async () => {
+  const faults = [
+    new Deno.errors.ConnectionReset("Connection reset by peer (os error 104)"),
+    new Deno.errors.BrokenPipe("Broken pipe (os error 32)"),
+    new Deno.errors.UnexpectedEof("peer closed connection without TLS close"),
+    // An OS error the runtime has no class for comes as a plain Error.
+    new Error("No route to host (os error 113)"),
+  ];
+  for (const fault of faults) {
+    const client = new Http1Client("http://127.0.0.1:1/", {
+      dial: failingConn(fault).dial,
+    });
+    const error = await assertRejects(() => client.post("1"), Http1Error);
+    assertEquals([error.kind, error.cause], ["connection", fault]);
+    client.close();
+  }
+  // A host name that cannot resolve (RFC 6761's .invalid), for real.
+  const client = new Http1Client("http://no-such-host.invalid/");
+  const error = await assertRejects(() => client.connect(), Http1Error);
+  assertEquals(error.kind, "connection");
+  client.close();
+});

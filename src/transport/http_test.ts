@@ -1,6 +1,10 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { openDescriptors, waitFor } from "../../tests/_helpers.ts";
-import { CONNECTIONS_PER_PEER_MAX, HttpTransport } from "./http.ts";
+import {
+  CONNECTIONS_PER_PEER_MAX,
+  ERROR_CODE_HEADER,
+  HttpTransport,
+} from "./http.ts";
 import { PeerError } from "./transport.ts";
 
 /** A server that accepts connections and never answers, counting them. */
@@ -116,4 +120,70 @@ Deno.test("HttpTransport: a probe does not wait for a connection behind data cal
   } finally {
     await server.shutdown();
   }
+});
+
+Deno.test("HttpTransport reads a refused answer's error code, and an old peer's from its status", async () => {
+  // Each call is answered with the next status and code header (if any).
+  const answers: [number, string | undefined][] = [
+    [503, "clock_skew"],
+    // A peer of the previous version: a status, no code.
+    [429, undefined],
+    // A newer peer's code this node does not know: read by its status.
+    [404, "some_future_code"],
+    // Refused, but not with a project error.
+    [401, undefined],
+  ];
+  let next = 0;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (request) => {
+      await request.text();
+      const [status, code] = answers[next++ % answers.length]!;
+      return Response.json({ status: "Error", description: "no" }, {
+        status,
+        headers: code === undefined ? {} : { [ERROR_CODE_HEADER]: code },
+      });
+    },
+  );
+  const address = `127.0.0.1:${server.addr.port}`;
+  try {
+    for (
+      const transport of [
+        new HttpTransport(),
+        new HttpTransport({ fetch: globalThis.fetch }),
+      ]
+    ) {
+      const codes = [];
+      for (let i = 0; i < answers.length; i++) {
+        const error = await assertRejects(
+          () => transport.call(address, { kind: "read", keys: ["k"] }, 5_000),
+          PeerError,
+        );
+        assertEquals(error.failure, "refused");
+        codes.push(error.code);
+      }
+      assertEquals(codes, [
+        "clock_skew",
+        "overloaded",
+        "unknown_function",
+        undefined,
+      ]);
+    }
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("HttpTransport lets a failure of its own through, not as a peer that is down", async () => {
+  const bug = new TypeError("cannot read properties of undefined");
+  const transport = new HttpTransport({
+    signer: {
+      signRequest: () => Promise.reject(bug),
+      verifyResponse: () => Promise.resolve(true),
+    },
+  });
+  const error = await assertRejects(() =>
+    transport.call("127.0.0.1:1", { kind: "read", keys: ["k"] }, 1_000)
+  );
+  assert(error === bug, `expected the TypeError itself, got ${error}`);
 });

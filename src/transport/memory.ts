@@ -86,8 +86,8 @@ export class MemoryNetwork {
       if (!(error instanceof KvdbError)) throw error;
       throw new PeerError(
         peer,
-        `answered ${error.status}: ${error.message.slice(0, 200)}`,
-        { failure: "refused", cause: error },
+        `answered ${error.code}: ${error.message.slice(0, 200)}`,
+        { failure: "refused", code: error.code, cause: error },
       );
     }
     if (!this.#reachable(peer, from)) throw new PeerError(peer, "unreachable");

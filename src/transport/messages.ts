@@ -267,6 +267,13 @@ function parseAddress(x: unknown): string {
   if (typeof x !== "string" || x.length > 262 || !ADDRESS.test(x)) {
     fail("bad member address");
   }
+  // A port past 65535 or a host no URL can hold ("999.1.1.1") fits the
+  // pattern but could never be called: refused with the message that names
+  // it, not found out when this node calls it.
+  if (
+    Number(x.slice(x.lastIndexOf(":") + 1)) > 65_535 ||
+    !URL.canParse(`http://${x}/`)
+  ) fail("bad member address");
   return x;
 }
 
@@ -457,7 +464,7 @@ export function parsePeerRequest(x: unknown): PeerRequest {
       return parseScanCursorRequest(x);
     default:
       // Never String() an arbitrary value: an object whose "toString" is
-      // not a function throws, and that would be a 500, not a 400.
+      // not a function throws, and that would be a bug, not a bad request.
       fail(
         typeof x.kind === "string"
           ? `unknown kind ${JSON.stringify(x.kind.slice(0, 64))}`

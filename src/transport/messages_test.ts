@@ -66,3 +66,17 @@ Deno.test("parsePeerRequest() answers any JSON with a message or a 400, never a 
     { numRuns: 3_000 },
   );
 });
+
+Deno.test("parsePeerRequest() refuses a member address no node could be called at", () => {
+  const ping = (address: string) => ({
+    kind: "ping",
+    from: "127.0.0.1:5878",
+    members: [[address, "alive", 0, "ready"]],
+  });
+  for (const bad of ["a:99999", "999.1.1.1:5878", "[zz]:5878", "a:"]) {
+    assertEquals(outcome(ping(bad)), "refused", bad);
+  }
+  for (const good of ["127.0.0.1:5878", "[::1]:1", "node-1.example:65535"]) {
+    assertEquals(outcome(ping(good)), "parsed ping", good);
+  }
+});

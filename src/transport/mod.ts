@@ -14,12 +14,14 @@ export {
 export {
   CONNECTIONS_PER_PEER_MAX,
   CONNECTS_PER_PEER_MAX,
+  ERROR_CODE_HEADER,
   HttpTransport,
   type HttpTransportOptions,
   PEER_PATH,
   type PoolStats,
   type RequestSigner,
 } from "./http.ts";
+export { codeOfLegacyStatus, LEGACY_STATUSES } from "./legacy_status.ts";
 export { MemoryNetwork } from "./memory.ts";
 export {
   AE_BUCKETS,

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { ErrorCode } from "../errors.ts";
 import type { PeerRequest, PeerResponse } from "./messages.ts";
 
 /**
@@ -20,14 +21,23 @@ export type PeerFailure = "unreachable" | "timeout" | "refused" | "invalid";
 /** A failed peer call: unreachable, timed out, or a refused request. */
 export class PeerError extends Error {
   readonly failure: PeerFailure;
+  /**
+   * With `refused`: the code of the project error the peer answered with;
+   * undefined when it refused otherwise (a signature, a bug of its own).
+   */
+  readonly code: ErrorCode | undefined;
   constructor(
     readonly peer: string,
     message: string,
-    options?: ErrorOptions & { failure?: PeerFailure },
+    options?: ErrorOptions & {
+      failure?: PeerFailure;
+      code?: ErrorCode | undefined;
+    },
   ) {
     super(`${peer}: ${message}`, options);
     this.name = "PeerError";
     this.failure = options?.failure ?? "unreachable";
+    this.code = options?.code;
   }
 
   /** True when the peer did not answer at all (down, cut off or frozen). */

@@ -329,15 +329,17 @@ export class SimNetwork {
               }`,
             );
           }
-          const status = error instanceof KvdbError ? error.status : 500;
+          const code = error instanceof KvdbError ? error.code : undefined;
           const description = error instanceof KvdbError
             ? error.message
             : "Internal error.";
           this.#reply(from, to, answer, () => {
             throw new PeerError(
               to,
-              `answered ${status}: ${description.slice(0, 200)}`,
-              { failure: "refused" },
+              `answered ${code ?? "an internal error"}: ${
+                description.slice(0, 200)
+              }`,
+              { failure: "refused", ...(code !== undefined ? { code } : {}) },
             );
           });
         },
