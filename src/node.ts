@@ -8,6 +8,7 @@
 
 import { TimerWheel } from "./clock/mod.ts";
 import { ClusterNode, seededRandom } from "./cluster/mod.ts";
+import { ConflictError } from "./errors.ts";
 import {
   CLUSTER_DEFAULTS,
   DEFAULT_CLUSTER_ID,
@@ -373,6 +374,8 @@ export async function startNode(
     removeMember: (address) => membership.remove(address),
     kv: kvService,
     leave: () => {
+      const refusal = repair.leaveRefusal();
+      if (refusal !== undefined) throw new ConflictError(refusal);
       // Answer at once; the CLI follows progress through cluster_info.
       repair.leave((p) => {
         if (p.keysMoved % 10_000 === 0 || p.phase === "done") {

@@ -28,14 +28,17 @@ import { peerDispatcher } from "./peer_dispatch.ts";
 import { isPeerFailure } from "./peer_failure.ts";
 import type { Random } from "./random.ts";
 import { Repair } from "./repair.ts";
+import { otherMove } from "./streams.ts";
 import { type RingBuilder, Topology } from "./topology.ts";
 
 /** Longest wait at start for a seed's member table. */
 const SEED_TABLE_WAIT_MS = 500;
-/** Asks for a joining node's seed table before it joins anyway (about a minute). */
-const SEED_TABLE_ATTEMPTS = 40;
+/** Asks for a joining node's seed table before it joins anyway (about 15 s). */
+const SEED_TABLE_ATTEMPTS = 12;
 /** Wait before asking the seeds again, times the attempt (up to 8). */
 const SEED_TABLE_RETRY_MS = 250;
+/** Wait before a join asks again whether another member still moves. */
+const MOVE_WAIT_MS = 1_000;
 
 /** How often a node decides again whether its clock may stamp writes. */
 const CLOCK_CHECK_INTERVAL_MS = 100;
@@ -347,6 +350,33 @@ export class ClusterNode {
     // in from the others while it serves (see Repair.refill). One whose
     // join was cut short (still joining there), or that left (or was
     // removed), joins.
+    // A new join waits while another member joins or leaves: one member
+    // moves at a time (see otherMove). One already joining (a join cut
+    // short, resumed) goes on.
+    for (let logged = false;;) {
+      const mine = table?.entries.find((e) => e[0] === options.self);
+      const resumes = mine !== undefined && mine[1] !== "left" &&
+        (mine[3] === "joining" || mine[3] === "ready");
+      const other = !options.join || resumes || table === undefined
+        ? undefined
+        : otherMove(
+          table.entries.map(([address, state, , phase]) => ({
+            address,
+            state,
+            phase,
+          })),
+          options.self,
+        );
+      if (other === undefined) break;
+      if (!logged) {
+        options.log?.("join.waiting", { for: other }, "warn");
+        logged = true;
+      }
+      await new Promise<void>((r) => options.clock.after(MOVE_WAIT_MS, r));
+      // No seed answers any more: nothing to wait on (the join itself
+      // waits for a seed).
+      table = await ClusterNode.#seedTable(options);
+    }
     const me = table?.entries.find((e) => e[0] === options.self);
     const onRing = me !== undefined && me[1] !== "left" && me[3] === "ready";
     const joins = options.join && !onRing;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { UnavailableError } from "../errors.ts";
+import { ConflictError, UnavailableError } from "../errors.ts";
 import { PEER_BATCH_BYTES_MAX } from "../limits.ts";
 import type { StoredRecord } from "../storage/mod.ts";
 import { recordBytes } from "./batches.ts";
@@ -15,6 +15,7 @@ import { PEER_BATCH_MAX, PeerError } from "../transport/mod.ts";
 import {
   InFlight,
   isTransferFailure,
+  otherMove,
   PUSHES_IN_FLIGHT_MAX,
   RING_END,
   sizeOf,
@@ -59,9 +60,11 @@ export class Leave {
    */
   async run(onProgress?: (p: TransferProgress) => void): Promise<void> {
     const streams = this.#streams;
+    const { membership, topology } = streams.options;
+    const refusal = this.refusal();
+    if (refusal !== undefined) throw new ConflictError(refusal);
     const progress = streams.transferBegins("leaving");
     progress.waitingFor = null;
-    const { membership, topology } = streams.options;
     await membership.setPhase("leaving");
     await streams.settleMove();
     for (let attempt = 1;; attempt++) {
@@ -92,6 +95,15 @@ export class Leave {
     streams.transferEnds("done");
     onProgress?.(structuredClone(progress));
     await membership.leave();
+  }
+
+  /** Why a leave may not begin now (another member moves), or undefined. */
+  refusal(): string | undefined {
+    const { membership, self } = this.#streams.options;
+    const other = otherMove(membership.members(), self);
+    return other === undefined ? undefined : `leave refused: ${other}; one ` +
+      "member joins or leaves at a time: wait for it to finish (or, if it " +
+      "is dead, remove it with remove-member)";
   }
 
   /** One pass of a leave: every record to its new owners (or their stand-ins). */

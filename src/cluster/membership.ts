@@ -338,7 +338,13 @@ export class Membership {
     from: string,
     entries: readonly MemberEntry[],
   ): { members: MemberEntry[]; nowMs: number } | null {
-    return this.merge(from, entries)
+    if (this.merge(from, entries)) {
+      return { members: this.entries(), nowMs: this.#clock.now() };
+    }
+    // A node about to join asks for the table first, saying nothing of
+    // itself (so nothing is merged): whether it comes back or joins, and
+    // whether another member moves, depends on the answer.
+    return entries.length === 0
       ? { members: this.entries(), nowMs: this.#clock.now() }
       : null;
   }

@@ -76,6 +76,11 @@ export class Repair {
     return this.#join.refill();
   }
 
+  /** Why a leave may not begin now, or undefined (see {@link Leave.refusal}). */
+  leaveRefusal(): string | undefined {
+    return this.#leave.refusal();
+  }
+
   /** Leaves the ring (see {@link Leave.run}). */
   leave(onProgress?: (p: TransferProgress) => void): Promise<void> {
     return this.#leave.run(onProgress);

@@ -114,6 +114,25 @@ export interface RepairStats {
   stream: StreamStats;
 }
 
+/**
+ * The first member other than `self` that is joining or leaving (in any
+ * state but left: one that died mid-move still holds its place in the
+ * move), as "address phase", or undefined. One member moves at a time
+ * (as Cassandra's consistent range movement): with two moves at once, the
+ * ring reads use after one completes can name replicas that the other's
+ * stream never reached.
+ */
+export function otherMove(
+  members: readonly { address: string; state: string; phase: string }[],
+  self: string,
+): string | undefined {
+  const m = members.find((m) =>
+    m.address !== self && m.state !== "left" &&
+    (m.phase === "joining" || m.phase === "leaving")
+  );
+  return m === undefined ? undefined : `${m.address} is ${m.phase}`;
+}
+
 /** Bytes of a record's key and value: what transfers count and the rate limits. */
 export function sizeOf(record: StoredRecord): number {
   return record.key.length + (JSON.stringify(record.value)?.length ?? 0);

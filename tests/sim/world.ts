@@ -159,6 +159,8 @@ class SimNode implements NetworkHost {
   hintShadow = new Map<string, Version>();
   /** When the disk was last lost (ms), for the hint check. */
   diskLostAt = -1;
+  /** When the node last left or was removed (ms), for the hint check. */
+  leftAt = -1;
   /** When the process last crashed or lost its disk (ms). */
   crashedAt = -1;
   /** Total ms frozen, and since when (or -1). */
@@ -714,6 +716,7 @@ export class World {
         this.history.lostReplica(replicaOf);
         victim.status = "spare";
         victim.removed = true;
+        victim.leftAt = this.scheduler.now;
         this.#loseDisk(victim);
         this.#forget(victim.address);
         break;
@@ -794,6 +797,7 @@ export class World {
       core.stop();
       node.leaving = false;
       node.status = "spare";
+      node.leftAt = this.scheduler.now;
       this.#stop(node);
       this.#forget(node.address);
       this.#noteSurvivors();
@@ -1281,10 +1285,14 @@ export class World {
           const held = n.store?.get(key)?.version ?? n.shadow.get(key);
           return held !== undefined && compareVersions(held, version) >= 0;
         };
-        // A member that is no longer a replica of the key (the ring moved)
-        // hands it on and forgets it: then some node holds it.
+        // A member that is no longer a replica of the key (the ring moved),
+        // or that left or was removed since the write (and may be back as
+        // a new member), gets it through the key's replicas: then some
+        // node holds it.
         const replica = owner.core?.coordinator.replicas(key).includes(target);
-        const ok = owner.status === "member" && replica !== false
+        const leftSince = owner.leftAt + EPOCH_MS >=
+          version[0] - this.config.maxClockOffsetMs;
+        const ok = owner.status === "member" && replica !== false && !leftSince
           ? holds(owner)
           : this.nodes.some(holds);
         if (!ok) {
