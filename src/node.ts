@@ -428,7 +428,12 @@ export async function startNode(
       metrics.request(`kvconnect.${method}`, status, seconds, clock.now()),
     logError: logInternal,
   });
+  // Health says "serving" once the peers heard this node is back (its
+  // first announcement answered or failed): before, a peer may still fail
+  // calls to it fast, from before it listened.
+  let announced = false;
   const handler = createHandler({
+    serving: () => announced,
     kvConnect,
     ui: {
       cluster: async () => ({
@@ -613,6 +618,7 @@ export async function startNode(
     }));
   }
   core.start();
+  void core.membership.announce().finally(() => announced = true);
   kv.start();
   const purger = startPurger(store, clock, {
     // With one copy nothing can bring an expired value back; with more, a

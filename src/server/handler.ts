@@ -104,6 +104,12 @@ export interface HandlerOptions {
   collect?: () => MetricFamily[];
   /** Where refusals are logged (rate-limited). Default: nowhere. */
   log?: EventLog;
+  /**
+   * Whether the node serves yet: `GET /health` answers 503 until it does
+   * (a node that has just started, until its peers heard it is back).
+   * Absent: serving.
+   */
+  serving?: () => boolean;
   /** The dashboard's data (`GET /ui/api/cluster`); absent: no dashboard. */
   ui?: { cluster(): Promise<unknown> };
   /**
@@ -561,6 +567,16 @@ export function createHandler(
         // it without credentials, and it tells nothing but "serving".
         if (method !== "GET" && method !== "HEAD") {
           return Promise.resolve(methodNotAllowed("GET"));
+        }
+        if (options.serving !== undefined && !options.serving()) {
+          return Promise.resolve(
+            json(
+              encodeError(
+                "Starting: this node has not announced itself to its peers yet.",
+              ),
+              503,
+            ),
+          );
         }
         return Promise.resolve(json(encodeResult("serving")));
       case "/metrics":

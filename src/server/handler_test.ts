@@ -68,3 +68,16 @@ Deno.test("a refused peer message names its error code in a header; a client's f
     description: "Unknown function: 'nope'.",
   });
 });
+
+Deno.test("GET /health answers 503 until the node serves, then 200", async () => {
+  let serving = false;
+  const { handle } = await testHandler({ serving: () => serving });
+  const health = () => handle(new Request("http://a:1/health"));
+  const starting = await health();
+  assertEquals(starting.status, 503);
+  assertMatch(await starting.text(), /Starting: .*announced/);
+  serving = true;
+  const ready = await health();
+  assertEquals(ready.status, 200);
+  assertEquals(await ready.text(), '{"status":"OK.","result":"serving"}');
+});

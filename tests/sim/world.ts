@@ -719,6 +719,8 @@ export class World {
         victim.leftAt = this.scheduler.now;
         this.#loseDisk(victim);
         this.#forget(victim.address);
+        // Its copies are gone: a write only it still held is lost with it.
+        this.#noteSurvivors();
         break;
       }
     }
