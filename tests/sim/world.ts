@@ -1283,10 +1283,12 @@ export class World {
         if (owner === undefined || owner.diskLostAt >= now - HINT_CHECK_MS) {
           continue;
         }
-        const holds = (n: SimNode) => {
-          const held = n.store?.get(key)?.version ?? n.shadow.get(key);
-          return held !== undefined && compareVersions(held, version) >= 0;
-        };
+        const atLeast = (v: Version | undefined) =>
+          v !== undefined && compareVersions(v, version) >= 0;
+        const holds = (n: SimNode) =>
+          atLeast(n.store?.get(key)?.version ?? n.shadow.get(key));
+        // Handed on to the key's replicas, it may sit at a stand-in again.
+        const hinted = (n: SimNode) => atLeast(n.core?.hints.newest(key));
         // A member that is no longer a replica of the key (the ring moved),
         // or that left or was removed since the write (and may be back as
         // a new member), gets it through the key's replicas: then some
@@ -1296,7 +1298,7 @@ export class World {
           version[0] - this.config.maxClockOffsetMs;
         const ok = owner.status === "member" && replica !== false && !leftSince
           ? holds(owner)
-          : this.nodes.some(holds);
+          : this.nodes.some((n) => holds(n) || hinted(n));
         if (!ok) {
           this.#fail(
             `${node.address} dropped its hint of '${key}' ${
