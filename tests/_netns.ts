@@ -1,7 +1,8 @@
 /**
  * Network namespaces for tests that cut real nodes apart with iptables
  * (root only): one namespace per node on a bridge of the test's own,
- * addresses in a subnet drawn from the test's pid, all removed at the end.
+ * addresses in a subnet drawn from the test's pid and prefix, all removed at
+ * the end.
  *
  * @module
  */
@@ -45,7 +46,12 @@ export class NamespacedCluster {
   constructor(count: number, prefix: string) {
     this.#tag = `${prefix}${Deno.pid % 10_000}`;
     this.#bridge = `br${this.#tag}`;
-    this.#subnet = `10.${150 + (Deno.pid % 50)}.${(Deno.pid >> 6) % 250}`;
+    // Drawn from the pid and the prefix: two clusters of one test process
+    // (files run in parallel) get subnets of their own.
+    const salt = [...prefix].reduce((sum, c) => sum * 31 + c.charCodeAt(0), 0);
+    this.#subnet = `10.${150 + ((Deno.pid + salt) % 100)}.${
+      (Deno.pid >> 6) % 250
+    }`;
     this.#names = Array.from({ length: count }, (_, i) => `${this.#tag}n${i}`);
     this.ips = this.#names.map((_, i) => `${this.#subnet}.${i + 1}`);
     this.addresses = this.ips.map((ip) => `${ip}:5878`);

@@ -17,13 +17,8 @@ import {
   registerModel,
   type RegisterOutput,
 } from "./raft_sim/linearizability.ts";
-import {
-  freePorts,
-  MAIN,
-  NodeProcess,
-  PERMISSIONS,
-  waitFor,
-} from "./_helpers.ts";
+import { freePorts, NodeProcess, waitFor } from "./_helpers.ts";
+import { NamespacedCluster, namespacesUnavailable } from "./_netns.ts";
 
 type Op = Operation<RegisterInput, RegisterOutput> & { key: string };
 
@@ -303,95 +298,18 @@ Deno.test("faults: the leader stopped with SIGSTOP and resumed: the others go on
 
 // ------------------------------------------------------------ namespaces
 
-async function sh(...args: string[]): Promise<boolean> {
-  const out = await new Deno.Command(args[0]!, {
-    args: args.slice(1),
-    stdout: "null",
-    stderr: "null",
-  }).output();
-  return out.success;
-}
-
-async function canUseNamespaces(): Promise<boolean> {
-  const id = await new Deno.Command("id", { args: ["-u"], stdout: "piped" })
-    .output();
-  if (new TextDecoder().decode(id.stdout).trim() !== "0") return false;
-  return await sh("ip", "-V") && await sh("iptables", "-V");
-}
-
-const nsReady = await canUseNamespaces();
+const nsUnavailable = await namespacesUnavailable();
 
 Deno.test({
   name:
     "faults: the leader cut off from the other voters by iptables, in network namespaces",
-  ignore: !nsReady,
+  ignore: nsUnavailable !== undefined,
   async fn() {
-    const tag = `${Deno.pid % 10_000}`;
-    const bridge = `kvbr${tag}`;
-    const subnet = `10.${200 + (Deno.pid % 50)}.${Deno.pid % 250}`;
-    const names = [1, 2, 3].map((i) => `kvdb${tag}n${i}`);
-    const ips = [1, 2, 3].map((i) => `${subnet}.${i}`);
-    const addresses = ips.map((ip) => `${ip}:5878`);
-    const dirs = [0, 1, 2].map(() =>
-      Deno.makeTempDirSync({ prefix: "kvdb-ns-" })
-    );
-    const children: Deno.ChildProcess[] = [];
+    const cluster = new NamespacedCluster(3, "kv");
+    const { addresses } = cluster;
     try {
-      assert(await sh("ip", "link", "add", bridge, "type", "bridge"));
-      assert(await sh("ip", "addr", "add", `${subnet}.254/24`, "dev", bridge));
-      assert(await sh("ip", "link", "set", bridge, "up"));
-      for (let i = 0; i < 3; i++) {
-        const ns = names[i]!;
-        const host = `kv${tag}h${i}`;
-        const peer = `kv${tag}p${i}`;
-        assert(await sh("ip", "netns", "add", ns));
-        assert(
-          await sh(
-            "ip",
-            "link",
-            "add",
-            host,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            peer,
-          ),
-        );
-        assert(await sh("ip", "link", "set", host, "master", bridge, "up"));
-        assert(await sh("ip", "link", "set", peer, "netns", ns));
-        assert(
-          await sh("ip", "-n", ns, "addr", "add", `${ips[i]}/24`, "dev", peer),
-        );
-        assert(await sh("ip", "-n", ns, "link", "set", peer, "up"));
-        assert(await sh("ip", "-n", ns, "link", "set", "lo", "up"));
-      }
-      for (let i = 0; i < 3; i++) {
-        children.push(
-          new Deno.Command("ip", {
-            args: [
-              "netns",
-              "exec",
-              names[i]!,
-              Deno.execPath(),
-              "run",
-              ...PERMISSIONS,
-              MAIN,
-              "node",
-              "-H",
-              ips[i]!,
-              "-P",
-              "5878",
-              "-C",
-              addresses.join(","),
-              "--data-dir",
-              dirs[i]!,
-            ],
-            stdout: "null",
-            stderr: "null",
-          }).spawn(),
-        );
-      }
+      await cluster.create();
+      for (let i = 0; i < 3; i++) cluster.start(i, []);
       await waitFor(
         "the nodes to serve",
         async () =>
@@ -409,46 +327,18 @@ Deno.test({
       );
       // Cut the leader off from the other nodes; clients (the bridge's
       // address) still reach it: it must neither commit nor serve stale reads.
-      const ns = names[li]!;
-      for (const chain of ["INPUT", "OUTPUT"]) {
-        const dir = chain === "INPUT" ? "-s" : "-d";
-        for (const other of ips.filter((_, i) => i !== li)) {
-          assert(
-            await sh(
-              "ip",
-              "netns",
-              "exec",
-              ns,
-              "iptables",
-              "-A",
-              chain,
-              dir,
-              other,
-              "-j",
-              "DROP",
-            ),
-          );
-        }
-      }
+      await cluster.cut(li, [0, 1, 2].filter((i) => i !== li));
       const cutAt = running.now();
       await waitFor(
         "commits on the majority side",
         () => running.commits.filter((c) => c.call > cutAt).length > 50,
         30_000,
       );
-      assert(await sh("ip", "netns", "exec", ns, "iptables", "-F"));
+      await cluster.heal();
       const result = await running.done();
       await verify(addresses, result);
     } finally {
-      for (const c of children) {
-        try {
-          c.kill("SIGKILL");
-        } catch { /* gone */ }
-        await c.status;
-      }
-      for (const ns of names) await sh("ip", "netns", "del", ns);
-      await sh("ip", "link", "del", bridge);
-      for (const d of dirs) Deno.removeSync(d, { recursive: true });
+      await cluster.destroy();
     }
   },
 });
