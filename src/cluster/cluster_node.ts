@@ -373,9 +373,12 @@ export class ClusterNode {
         logged = true;
       }
       await new Promise<void>((r) => options.clock.after(MOVE_WAIT_MS, r));
-      // No seed answers any more: nothing to wait on (the join itself
-      // waits for a seed).
-      table = await ClusterNode.#seedTable(options);
+      // No seed answers any more (it may have been the member leaving):
+      // nothing to wait on, and the last table still names the members
+      // to announce the join to.
+      const fresh = await ClusterNode.#seedTable(options);
+      if (fresh === undefined) break;
+      table = fresh;
     }
     const me = table?.entries.find((e) => e[0] === options.self);
     const onRing = me !== undefined && me[1] !== "left" && me[3] === "ready";

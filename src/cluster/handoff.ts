@@ -81,8 +81,11 @@ export class Handoff {
       [ring],
       (hash) => !ring.preferenceListForHash(hash, n).includes(self),
     );
+    // This pass decides anew: clean only if it finds nothing foreign and
+    // nothing lands there meanwhile.
     this.#foreign = foreign;
     this.#dirty = false;
+    this.#cleanAtVersion = -1;
     let handed = 0;
     let found = 0;
     const pushes = new InFlight(PUSHES_IN_FLIGHT_MAX);
