@@ -111,10 +111,10 @@ export interface MembershipOptions {
 export const AWARENESS_MAX = 8;
 
 /**
- * Announcements of a leave, a probe period apart, until one member
- * answers: past that the node goes anyway (someone may remove it).
+ * Announcements of a leave, a probe period apart, before the node says it
+ * waits for a member to hear it (it goes on announcing until one does).
  */
-const LEAVE_ANNOUNCES_MAX = 20;
+const LEAVE_ANNOUNCES_LOGGED = 20;
 
 /** Longest probe timeout from measured round trips: this many base timeouts. */
 const PROBE_TIMEOUT_STRETCH_MAX = 4;
@@ -257,19 +257,25 @@ export class Membership {
     me.state = "left";
     me.incarnation++;
     this.#changed("member.left", { member: this.self });
-    // Once one member has heard it, gossip carries it to the others; a
-    // node that goes before anyone heard would be taken for dead, its
-    // ranges short of a replica until someone removes it.
+    // A node that went before anyone heard would be taken for dead while
+    // still leaving: a move that never ends, which holds up every later
+    // join and leave until someone removes it.
+    // Every member up hears it (as a move's start): one alone could crash
+    // or leave before passing it on.
     for (let attempt = 1;; attempt++) {
       const answered = await this.announce();
-      const others = [...this.#members.values()].some((m) =>
-        m.address !== this.self && m.state !== "left"
-      );
-      if (answered > 0 || !others || attempt >= LEAVE_ANNOUNCES_MAX) {
+      const up = [...this.#members.values()].filter((m) =>
+        m.address !== this.self && m.state !== "left" && !this.isDown(m.address)
+      ).length;
+      if (answered >= up) {
         return answered;
       }
+      if (attempt === LEAVE_ANNOUNCES_LOGGED) {
+        this.#log("member.left_unheard", { attempts: attempt });
+      }
       await new Promise((resolve) =>
-        this.#clock.after(this.timing.probeIntervalMs, () => resolve(null))
+        this.#clock.after(this.timing.probeIntervalMs, () =>
+          resolve(null))
       );
     }
   }

@@ -66,6 +66,12 @@ export interface ReadOp {
   invokedAt: number;
   settledAt: number;
   record: StoredRecord | undefined;
+  /**
+   * The coordinator's ring was not the one most nodes had (it missed a
+   * move, cut off): its answer is checked for what it returns, not for
+   * freshness.
+   */
+  staleView?: boolean;
 }
 
 /** The registry of writes, and the checks. */
@@ -83,6 +89,8 @@ export class History {
   #nextId = 1;
   reads = 0;
   checkedReads = 0;
+  /** Reads through a coordinator whose ring was stale (not checked for freshness). */
+  staleViewReads = 0;
   listings = 0;
 
   constructor(violation: (what: string) => void) {
@@ -241,6 +249,10 @@ export class History {
         );
         return;
       }
+    }
+    if (op.staleView === true) {
+      this.staleViewReads++;
+      return;
     }
     const must = this.#mustSee(op.key, op.invokedAt, op.r, op.n);
     if (must === undefined) return;

@@ -89,6 +89,8 @@ export interface RunStats {
   unknown: number;
   reads: number;
   checkedReads: number;
+  /** Reads through a coordinator with a stale ring (not checked for freshness). */
+  staleViewReads: number;
   listings: number;
   crashes: number;
   diskLosses: number;
@@ -258,6 +260,7 @@ export class World {
     unknown: 0,
     reads: 0,
     checkedReads: 0,
+    staleViewReads: 0,
     listings: 0,
     crashes: 0,
     diskLosses: 0,
@@ -1115,6 +1118,22 @@ export class World {
     }
   }
 
+  /**
+   * True when `node`'s ring (the one reads use) is not the ring most
+   * running nodes have: cut off while a move completed, it still reads
+   * from the replicas it last knew, outside what R + W > N promises.
+   */
+  #staleRing(node: SimNode): boolean {
+    const rings = new Map<string, number>();
+    for (const n of this.#running()) {
+      const ring = n.core!.coordinator.ring.members.join(",");
+      rings.set(ring, (rings.get(ring) ?? 0) + 1);
+    }
+    const [common] = [...rings].sort((a, b) => b[1] - a[1])[0] ?? [];
+    const mine = node.core?.coordinator.ring.members.join(",");
+    return common !== undefined && mine !== undefined && mine !== common;
+  }
+
   #checkRead(
     node: SimNode,
     key: string,
@@ -1139,6 +1158,7 @@ export class World {
       invokedAt,
       settledAt: this.scheduler.now + EPOCH_MS,
       record,
+      staleView: this.#staleRing(node),
     });
     // While all is well, read repair must bring every replica up to it.
     if (
@@ -1254,7 +1274,6 @@ export class World {
    * some node).
    */
   #checkHints(): void {
-    const now = this.scheduler.now;
     for (const node of this.nodes) {
       const core = node.core;
       if (!node.up || core === undefined) {
@@ -1280,9 +1299,11 @@ export class World {
         if (kept !== undefined && compareVersions(kept, version) >= 0) continue;
         const [target, key] = splitHint(id);
         const owner = this.nodes.find((n) => n.address === target);
-        if (owner === undefined || owner.diskLostAt >= now - HINT_CHECK_MS) {
-          continue;
-        }
+        // Delivered, then lost with the owner's disk: an answer may come
+        // back after the loss (a slow message), so any loss since the
+        // hint's write counts.
+        const written = version[0] - EPOCH_MS - this.config.maxClockOffsetMs;
+        if (owner === undefined || owner.diskLostAt >= written) continue;
         const atLeast = (v: Version | undefined) =>
           v !== undefined && compareVersions(v, version) >= 0;
         const holds = (n: SimNode) =>
@@ -1557,6 +1578,7 @@ export class World {
     s.simulatedMs = this.scheduler.now;
     s.reads = this.history.reads;
     s.checkedReads = this.history.checkedReads;
+    s.staleViewReads = this.history.staleViewReads;
     s.listings = this.history.listings;
     s.messages = this.network.stats.sent;
     s.dropped = this.network.stats.dropped;
