@@ -3,7 +3,7 @@
  * faster than the sources' limit allows, and it still gets every record.
  */
 
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import { KVClient } from "../client.ts";
 import {
   freePort,
@@ -30,10 +30,11 @@ async function info(address: string): Promise<Info> {
 /** The limiter's burst: an eighth of a second's worth (rate_limiter.ts). */
 const BURST_BYTES = 1_000_000 / 8;
 
-Deno.test("rebalance: a join from a source limited to 1 MB/s takes at least the time the limit implies", async () => {
+Deno.test("rebalance: a join from a source limited to 1 MB/s takes at least the time the limit implies; meanwhile a leave is refused and a second join waits", async () => {
   const limit = ["--stream-mb-per-s", "1"];
   const [source] = await startCluster(1, limit);
   let joiner: NodeProcess | undefined;
+  let second: NodeProcess | undefined;
   try {
     const client = new KVClient({ nodes: [source!.address] });
     // 6 MB: about half moves to the joiner, some 3 s at 1 MB/s.
@@ -55,9 +56,36 @@ Deno.test("rebalance: a join from a source limited to 1 MB/s takes at least the 
       ...limit,
     ]);
     await joiner.ready();
+    // One member moves at a time: a leave asked for during the join is
+    // refused, and says why.
+    const refused = await rpc(source!.address, "leave");
+    assertEquals(refused.status, 409, JSON.stringify(refused.body));
+    assertMatch(
+      String(refused.body.description),
+      new RegExp(`^leave refused: ${joiner.address} is joining; one member`),
+    );
+    // A second join waits for the first.
+    second = new NodeProcess(freePort(), ["--join", source!.address]);
+    await waitFor(
+      "the second joiner to say it waits",
+      () => Promise.resolve(second!.log.includes("join.waiting")),
+      30_000,
+    );
+    assertEquals(
+      (await info(joiner.address)).transfer.phase,
+      "joining",
+      "the first join was still under way while the second waited",
+    );
     await waitFor(
       "the join to complete",
       async () => (await info(joiner!.address)).transfer.phase === "done",
+      60_000,
+      100,
+    );
+    await second.ready(60_000);
+    await waitFor(
+      "the second join to complete",
+      async () => (await info(second!.address)).transfer.phase === "done",
       60_000,
       100,
     );
@@ -84,6 +112,10 @@ Deno.test("rebalance: a join from a source limited to 1 MB/s takes at least the 
       assertEquals(values.filter((v) => v !== value).length, 0);
     }
   } finally {
-    await stopAll(joiner ? [source!, joiner] : [source!]);
+    await stopAll([
+      source!,
+      ...(joiner ? [joiner] : []),
+      ...(second ? [second] : []),
+    ]);
   }
 });
