@@ -99,7 +99,15 @@ Deno.test({
             body: JSON.stringify({ function: "list_members" }),
           });
           const body = await r.json();
-          return r.ok && body.result.length === 5 &&
+          // Every node serving (its peers heard it is back), then a write.
+          const healthy = await Promise.all(
+            cluster.addresses.map(async (a) => {
+              const h = await fetch(`http://${a}/health`);
+              await h.body?.cancel();
+              return h.ok;
+            }),
+          );
+          return r.ok && body.result.length === 5 && healthy.every(Boolean) &&
             await set(cluster.addresses[4]!, "warm", "up");
         } catch (error) {
           if (error instanceof TypeError) return false;
