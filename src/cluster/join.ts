@@ -16,6 +16,7 @@ import {
 import {
   isTransferFailure,
   RING_END,
+  ringSpans,
   sizeOf,
   type Streams,
 } from "./streams.ts";
@@ -34,6 +35,9 @@ const JOIN_SLICES_PER_SOURCE = 2;
  * faster on a busy machine and the p99 was higher.
  */
 const JOIN_PAGE_RECORDS = 5_000;
+
+/** Passes over the ring a join makes while the ring keeps changing. */
+const STREAM_PASSES_MAX = 3;
 
 /** Failed calls to a join's source before it is skipped (about a minute). */
 const JOIN_ATTEMPTS_MAX = 40;
@@ -106,47 +110,106 @@ export class Join {
     }
   }
 
-  /** Streams from every member; members learned meanwhile (gossip) too. */
+  /**
+   * Streams every range this node replicates on the write ring, each from
+   * the first holder this node sees up (it decides, so that every range
+   * has a sender whatever the others believe of who is down); a holder that
+   * cannot send hands its ranges to the next. Passes again when the ring
+   * changed meanwhile (members learned by gossip).
+   */
   async #streamAll(): Promise<void> {
-    const { membership, topology, self } = this.#streams.options;
-    const streamed = new Set([self]);
-    for (;;) {
+    const { membership, topology } = this.#streams.options;
+    for (let pass = 1; pass <= STREAM_PASSES_MAX; pass++) {
       await topology.update(membership.members());
-      const sources = topology.readRing.members.filter((m) => !streamed.has(m));
-      if (sources.length === 0) break;
-      for (const source of sources) streamed.add(source);
-      await Promise.all(sources.map((source) => this.#streamAllFrom(source)));
+      const version = topology.version;
+      await this.#streamRanges([[0, RING_END]], new Set());
+      await topology.update(membership.members());
+      if (topology.version === version) return;
     }
   }
 
-  /** Streams from `source` its share of this node's ranges, slices at once. */
-  async #streamAllFrom(source: string): Promise<void> {
-    const slice = Math.ceil(RING_END / JOIN_SLICES_PER_SOURCE);
-    const answers = await Promise.all(
-      Array.from(
-        { length: JOIN_SLICES_PER_SOURCE },
-        (_, i) =>
-          this.#streamFrom(
-            source,
-            i * slice,
-            Math.min(RING_END, (i + 1) * slice),
-          ),
+  /** Streams the parts of `within` this node replicates, none from `skip`. */
+  async #streamRanges(
+    within: readonly [number, number][],
+    skip: ReadonlySet<string>,
+  ): Promise<void> {
+    const bySource = new Map<string, [number, number][]>();
+    for (const [from, to, source] of this.#assignments(skip)) {
+      for (const [a, b] of within) {
+        const lo = Math.max(from, a);
+        const hi = Math.min(to, b);
+        if (lo >= hi) continue;
+        let ranges = bySource.get(source);
+        if (ranges === undefined) bySource.set(source, ranges = []);
+        ranges.push([lo, hi]);
+      }
+    }
+    await Promise.all(
+      [...bySource].map(([source, ranges]) =>
+        this.#streamFromSource(source, ranges, skip)
       ),
     );
-    // A source of an earlier version streams by key order only.
-    if (answers.includes("legacy")) await this.#streamFromLegacy(source);
   }
 
   /**
-   * Streams the records in [`from`, `to`) that `source` sends this node,
-   * the next page asked for while the last one is applied. Resolves
-   * "legacy" when the source does not know `transfer_range`.
+   * The spans of the ring this node replicates on the write ring, each
+   * with the holder to stream it from: the first on the read ring, other
+   * than this node and `skip`, that this node sees up (or, none up, the
+   * first at all: it may answer yet).
+   */
+  #assignments(skip: ReadonlySet<string>): [number, number, string][] {
+    const { topology, membership, self } = this.#streams.options;
+    const n = this.#streams.options.replicationFactor();
+    return ringSpans([topology.writeRing, topology.readRing], (hash) => {
+      if (!topology.writeRing.preferenceListForHash(hash, n).includes(self)) {
+        return undefined;
+      }
+      const holders = topology.readRing.preferenceListForHash(hash, n)
+        .filter((m) => m !== self && !skip.has(m));
+      return holders.find((m) => !membership.isDown(m)) ?? holders[0];
+    });
+  }
+
+  /**
+   * Streams `ranges` from `source`, a few at once (one page is read and
+   * sent while another is applied); what a source that has to be skipped
+   * did not send goes to the next holders.
+   */
+  async #streamFromSource(
+    source: string,
+    ranges: readonly [number, number][],
+    skip: ReadonlySet<string>,
+  ): Promise<void> {
+    const queue = [...ranges];
+    const missed: [number, number][] = [];
+    let legacy = false;
+    await Promise.all(
+      Array.from({ length: JOIN_SLICES_PER_SOURCE }, async () => {
+        for (let r = queue.shift(); r !== undefined; r = queue.shift()) {
+          const outcome = await this.#streamFrom(source, r[0], r[1]);
+          if (outcome === "legacy") legacy = true;
+          else if (outcome !== "done") missed.push([outcome.from, r[1]]);
+        }
+      }),
+    );
+    // A source of an earlier version streams by key order only.
+    if (legacy) await this.#streamFromLegacy(source);
+    else if (missed.length > 0) {
+      await this.#streamRanges(missed, new Set([...skip, source]));
+    }
+  }
+
+  /**
+   * Streams the records in [`from`, `to`) from `source`, the next page
+   * asked for while the last one is applied. Resolves "legacy" when the
+   * source does not know `transfer_range`, and where the rest of the range
+   * starts when the source is to be skipped.
    */
   async #streamFrom(
     source: string,
     from: number,
     to: number,
-  ): Promise<"done" | "legacy"> {
+  ): Promise<"done" | "legacy" | { from: number }> {
     const { self, transport, peerDeadlineMs } = this.#streams.options;
     let after: HashPosition | undefined;
     let applying: Promise<void> = Promise.resolve();
@@ -163,6 +226,7 @@ export class Join {
               to,
               limit: JOIN_PAGE_RECORDS,
               ...(after !== undefined ? { after } : {}),
+              assigned: true,
             },
             peerDeadlineMs * 5,
           );
@@ -176,7 +240,9 @@ export class Join {
           // down (its replicas hold the same ranges, and anti-entropy fills
           // gaps).
           if (!await this.#retryFrom(source, ++attempt, error)) {
-            return "done";
+            // The rest of the range, from the last position received (at
+            // that hash again: a record there may have been missed).
+            return { from: after?.[0] ?? from };
           }
           continue;
         }

@@ -141,7 +141,12 @@ export class JoinSource {
     let payload = 0;
     let after = request.after;
     let read = 0;
-    for (const [rangeFrom, rangeTo] of this.#rangesFor(request.for)) {
+    // Assigned by the joiner: all of the slice (it asks only for ranges it
+    // replicates); else the ranges this node is first to hold.
+    const ranges: [number, number][] = request.assigned === true
+      ? [[request.from, request.to]]
+      : this.#rangesFor(request.for);
+    for (const [rangeFrom, rangeTo] of ranges) {
       const from = Math.max(rangeFrom, request.from);
       const to = Math.min(rangeTo, request.to);
       if (from >= to || (after !== undefined && after[0] >= to)) continue;

@@ -333,6 +333,33 @@ export class Streams {
 }
 
 /**
+ * The ring cut into spans, [from, to) in hash order, each with the label
+ * `label` gives its last hash (as {@link ringRanges} asks `wanted`), the
+ * spans without one left out and neighbours with the same label merged.
+ */
+export function ringSpans(
+  rings: readonly Ring[],
+  label: (hash: number) => string | undefined,
+): [number, number, string][] {
+  const tokens = [...new Set(rings.flatMap((r) => [...r.tokenPositions()]))]
+    .sort((a, b) => a - b);
+  const spans: [number, number, string][] = [];
+  const add = (from: number, to: number, l: string | undefined) => {
+    if (l === undefined) return;
+    const last = spans.at(-1);
+    if (last !== undefined && last[1] === from && last[2] === l) last[1] = to;
+    else spans.push([from, to, l]);
+  };
+  for (let i = 0; i < tokens.length; i++) {
+    add(i === 0 ? 0 : tokens[i - 1]! + 1, tokens[i]! + 1, label(tokens[i]!));
+  }
+  if (tokens.length > 0 && tokens.at(-1)! + 1 < RING_END) {
+    add(tokens.at(-1)! + 1, RING_END, label(tokens[0]!));
+  }
+  return spans;
+}
+
+/**
  * Tasks run a few at a time: `add` waits while `max` are running, and the
  * first failure is thrown by the next `add` or by `drain`.
  */

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
 import { Ring } from "../ring/mod.ts";
-import { ringRanges } from "./streams.ts";
+import { ringRanges, ringSpans } from "./streams.ts";
 
 const inRanges = (ranges: [number, number][], hash: number) =>
   ranges.some(([from, to]) => from <= hash && hash < to);
@@ -43,4 +43,27 @@ Deno.test("ringRanges() covers the whole ring when every hash is wanted, and non
   const ring = await Ring.build(["a:1", "b:1"], { vnodes: 16 });
   assertEquals(ringRanges([ring], () => true), [[0, 2 ** 32]]);
   assertEquals(ringRanges([ring], () => false), []);
+});
+
+Deno.test("ringSpans() labels every span by its last hash and merges equal neighbours", async () => {
+  const ring = await Ring.build(["a:1", "b:1", "c:1"], { vnodes: 16 });
+  const first = (hash: number) => ring.preferenceListForHash(hash, 1)[0]!;
+  const spans = ringSpans([ring], first);
+  // Sorted, disjoint, covering the whole ring, neighbours labelled apart
+  // (but for the first and last, which the ring's wrap joins).
+  assertEquals(spans[0]![0], 0);
+  assertEquals(spans.at(-1)![1], 2 ** 32);
+  for (let i = 1; i < spans.length; i++) {
+    assertEquals(spans[i - 1]![1], spans[i]![0]);
+    assert(spans[i - 1]![2] !== spans[i]![2], `${i}`);
+  }
+  // Each span's hashes all have its label as their first replica.
+  for (const [from, to, label] of spans) {
+    for (const hash of [from, Math.floor((from + to) / 2), to - 1]) {
+      assertEquals(first(hash), label, `${hash} in [${from}, ${to})`);
+    }
+  }
+  // Spans without a label are left out.
+  const onlyA = ringSpans([ring], (h) => first(h) === "a:1" ? "a" : undefined);
+  assert(onlyA.every(([f, t]) => first(f) === "a:1" && first(t - 1) === "a:1"));
 });

@@ -109,6 +109,12 @@ export type PeerRequest =
     to: number;
     after?: HashPosition;
     limit: number;
+    /**
+     * The joiner chose this node to send all of [`from`, `to`) (it is the
+     * first holder the joiner sees up): send every record there, whoever
+     * this node believes the first holder. Absent: this node's own choice.
+     */
+    assigned?: boolean;
   }
   /**
    * Anti-entropy: my bucket digests of the leaves we both replicate on the
@@ -396,6 +402,7 @@ export function parsePeerRequest(x: unknown): PeerRequest {
         limit: parseLimit(x.limit, TRANSFER_RECORDS_MAX),
       };
       if (x.after !== undefined) request.after = parseHashPosition(x.after);
+      if (x.assigned === true) request.assigned = true;
       return request;
     }
     case "ae_buckets": {

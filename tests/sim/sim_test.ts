@@ -118,6 +118,33 @@ export const REGRESSIONS: {
     bug:
       "a member back with an empty disk left the read ring to nodes without its data",
   },
+  {
+    seed: 1916042772,
+    steps: 300,
+    bug: "a handoff pass that failed left the ring marked clean",
+  },
+  {
+    seed: 4069217488,
+    steps: 300,
+    bug: "a joiner that waited for a leave lost its only seed with it",
+  },
+  {
+    seed: 2504810653,
+    steps: 300,
+    bug:
+      "a join got no copy of ranges whose sources each thought another first",
+  },
+  {
+    seed: 452747571,
+    steps: 300,
+    bug:
+      "two moves at once: the ring after one named replicas no stream reached",
+  },
+  {
+    seed: 1569169289,
+    steps: 300,
+    bug: "a leave heard by one member only, which crashed, never ended",
+  },
 ];
 
 async function run(
