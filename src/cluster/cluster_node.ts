@@ -166,7 +166,13 @@ export class ClusterNode {
           const state = membership.get(address)?.state;
           return state === "dead" || state === "left";
         },
-        isGone: (address) => membership.get(address)?.state === "left",
+        // Left, or not in the member table at all (removed and forgotten
+        // before this node last started): hints for it go to the key's
+        // replicas instead of waiting for a member that is not coming.
+        isGone: (address) => {
+          const member = membership.get(address);
+          return member === undefined || member.state === "left";
+        },
       },
       hints: this.hints,
       store: o.store,

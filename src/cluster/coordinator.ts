@@ -181,7 +181,7 @@ export interface MemberView {
    * and a call to a peer that really is down fails fast (BreakerTransport).
    */
   isDown(address: string): boolean;
-  /** True when the member left the cluster for good. */
+  /** True when the member left the cluster for good (or is unknown). */
   isGone(address: string): boolean;
 }
 

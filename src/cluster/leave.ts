@@ -67,6 +67,17 @@ export class Leave {
     progress.waitingFor = null;
     await membership.setPhase("leaving");
     await streams.settleMove();
+    // Every member up has answered the announcement with its table: a move
+    // begun elsewhere meanwhile (this node's view was behind) shows now,
+    // and this leave backs off before it streams anything.
+    const late = this.refusal();
+    if (late !== undefined) {
+      progress.waitingFor = late;
+      streams.transferEnds("failed");
+      await membership.setPhase("ready");
+      await topology.update(membership.members());
+      throw new ConflictError(late);
+    }
     for (let attempt = 1;; attempt++) {
       await topology.update(membership.members());
       const version = topology.version;

@@ -145,6 +145,16 @@ export const REGRESSIONS: {
     steps: 300,
     bug: "a leave heard by one member only, which crashed, never ended",
   },
+  {
+    seed: 3241109952,
+    steps: 300,
+    bug: "two leaves at once: each began on a view without the other",
+  },
+  {
+    seed: 2344636400,
+    steps: 300,
+    bug: "hints for a member no longer in the table waited for it forever",
+  },
 ];
 
 async function run(
