@@ -617,8 +617,7 @@ export async function startNode(
       clientsMax: config.respClientsMax ?? RESP_CLIENTS_MAX_DEFAULT,
     }));
   }
-  core.start();
-  void core.membership.announce().finally(() => announced = true);
+  void core.start().then(() => announced = true);
   kv.start();
   const purger = startPurger(store, clock, {
     // With one copy nothing can bring an expired value back; with more, a

@@ -9,7 +9,7 @@
 
 import type { EventLog } from "../log.ts";
 import { type Clock, HybridClock, repeat, type Timer } from "../clock/mod.ts";
-import { Ring } from "../ring/mod.ts";
+import { hashKey, Ring } from "../ring/mod.ts";
 import type { Store } from "../storage/mod.ts";
 import {
   type MemberEntry,
@@ -232,8 +232,9 @@ export class ClusterNode {
     // The store's one listener: the digests follow every change, and
     // handoff notices records stored where this node holds nothing.
     o.store.watch((key, before, after) => {
-      this.digests.changed(key, before, after);
-      this.repair.changed(key, after);
+      const hash = hashKey(key);
+      this.digests.changed(hash, before, after);
+      this.repair.changed(hash, after);
     });
     this.antiEntropy = new AntiEntropy({
       self: o.self,
@@ -427,12 +428,16 @@ export class ClusterNode {
   /** Started with `--join` on the ring already, with no records: refill. */
   #refills = false;
 
-  /** Starts gossip, hinted handoff, anti-entropy, handoff and (if asked) the join. */
-  start(): void {
+  /**
+   * Starts gossip, hinted handoff, anti-entropy, handoff and (if asked) the
+   * join; resolves once the first announcement to the peers has been
+   * answered or failed.
+   */
+  start(): Promise<void> {
     const { clock, timing, log } = this.#options;
     const report = (what: string) => (error: unknown) =>
       log?.("loop.failed", { loop: what, error }, "error");
-    this.membership.start();
+    const announced = this.membership.start();
     this.#loops.push(
       repeat(
         clock,
@@ -468,6 +473,7 @@ export class ClusterNode {
     } else if (this.#refills) {
       this.repair.refill().catch(report("refill failed"));
     }
+    return announced.then(() => {});
   }
 
   /** Stops every loop (the store is the caller's to close). */

@@ -19,7 +19,7 @@
 
 import { assert } from "@std/assert";
 import type { Clock, Version } from "../clock/mod.ts";
-import { hashKey, murmur3, type Ring } from "../ring/mod.ts";
+import { murmur3, type Ring } from "../ring/mod.ts";
 import type { Store } from "../storage/mod.ts";
 import { DigestTree, leafStarts, SEGMENT_BITS } from "./digest_tree.ts";
 
@@ -115,16 +115,15 @@ export class Digests {
   }
 
   /**
-   * Follows one change the store made durable (the node's `Store.watch`
-   * listener hands every change here).
+   * Follows one change the store made durable, to the key whose hash is
+   * `hash` (the node's `Store.watch` listener hands every change here).
    */
   changed(
-    key: string,
+    hash: number,
     before: Version | undefined,
     after: Version | undefined,
   ): void {
     if (this.#tree === undefined) return;
-    const hash = hashKey(key);
     const change: Change = {
       hash,
       before,

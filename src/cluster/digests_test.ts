@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
 import { ManualClock } from "../clock/mod.ts";
-import { Ring } from "../ring/mod.ts";
+import { hashKey, Ring } from "../ring/mod.ts";
 import { MemoryStore, type Store } from "../storage/mod.ts";
 import { record } from "../storage/conformance.ts";
 import { AE_SETTLE_MS, Digests } from "./digests.ts";
@@ -25,7 +25,9 @@ function everything(digests: Digests): Digests {
 /** Digests of `store`, told of its changes as a node's listener does. */
 function following(store: Store, clock: ManualClock): Digests {
   const digests = new Digests(store, clock);
-  store.watch((key, before, after) => digests.changed(key, before, after));
+  store.watch((key, before, after) =>
+    digests.changed(hashKey(key), before, after)
+  );
   return digests;
 }
 function bucketsOf(digests: Digests) {

@@ -7,7 +7,6 @@
  */
 
 import type { Version } from "../clock/mod.ts";
-import { hashKey } from "../ring/mod.ts";
 import type { StoredRecord } from "../storage/mod.ts";
 import { PEER_BATCH_MAX } from "../transport/mod.ts";
 import {
@@ -46,11 +45,11 @@ export class Handoff {
    * node holds nothing, since the last clean pass, is handed off by the
    * next round.
    */
-  changed(key: string, after: Version | undefined): void {
+  changed(hash: number, after: Version | undefined): void {
     if (this.#dirty || after === undefined || this.#foreign.length === 0) {
       return;
     }
-    if (inRanges(this.#foreign, hashKey(key))) this.#dirty = true;
+    if (inRanges(this.#foreign, hash)) this.#dirty = true;
   }
 
   /**

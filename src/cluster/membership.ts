@@ -214,12 +214,17 @@ export class Membership {
     ) => [m.address, m.state, m.incarnation, m.phase]);
   }
 
-  /** Starts probing, after announcing this node to every known member. */
-  start(): void {
-    if (!this.#stopped) return;
+  /**
+   * Starts probing, after announcing this node to every known member.
+   * Resolves once that announcement was answered or failed (a node serves
+   * from then on: its peers have heard it is back).
+   */
+  start(): Promise<number> {
+    if (!this.#stopped) return Promise.resolve(0);
     this.#stopped = false;
-    void this.announce();
+    const announced = this.announce();
     this.#schedule();
+    return announced;
   }
 
   /** Stops probing. */

@@ -61,9 +61,9 @@ export class Repair {
     }
   }
 
-  /** Follows one change the store made durable (for handoff). */
-  changed(key: string, after: Version | undefined): void {
-    this.#handoff.changed(key, after);
+  /** Follows one change the store made durable, by key hash (for handoff). */
+  changed(hash: number, after: Version | undefined): void {
+    this.#handoff.changed(hash, after);
   }
 
   /** Joins the ring (see {@link Join.run}). */

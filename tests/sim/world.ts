@@ -436,7 +436,7 @@ export class World {
         if (request.kind === "ping") breaker.reset(request.from);
         return core.handlePeer(request);
       };
-      core.start();
+      void core.start();
     }, (error) => this.#fail(`${node.address} did not start: ${error}`));
   }
 
@@ -461,19 +461,12 @@ export class World {
     this.#log(`crash ${node.address}${loseDisk ? " losing its disk" : ""}`);
     this.stats.crashes++;
     node.crashedAt = this.scheduler.now;
-    const incarnation = node.incarnation;
-    node.up = false;
     node.paused = false;
     node.held = [];
-    node.handler = undefined;
-    node.core = undefined;
     node.leaving = false;
-    node.store?.fence();
-    node.store = undefined;
-    this.network.crashed(node.address, incarnation);
-    // The file stays; a restart opens it again.
-    void node.sqlite?.close();
-    node.sqlite = undefined;
+    // What it did not make durable is gone; the file stays, and a restart
+    // opens it again.
+    this.#stop(node);
     if (loseDisk) this.#loseDisk(node);
     this.#noteSurvivors();
   }
