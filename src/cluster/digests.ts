@@ -2,8 +2,9 @@
  * Keeps a node's {@link DigestTree} in step with its store and its ring.
  *
  * Every change the store makes durable moves one leaf's digest
- * ({@link Digests.changed}, from the node's `Store.watch` listener). The tree's leaves depend on the ring, so when the ring
- * changes the tree is rebuilt: segments whose leaves did not change keep
+ * ({@link Digests.changed}, from the node's `Store.watch` listener). The
+ * tree's leaves depend on the ring, so when the ring changes the tree is
+ * rebuilt: segments whose leaves did not change keep
  * their digests, the others are counted again from the store's hash index
  * (a range read each). At start every segment is counted once. Counting runs
  * in the background, a chunk of segments per turn of the event loop, so
