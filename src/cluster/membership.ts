@@ -180,8 +180,18 @@ export class Membership {
         incarnation: 0,
         phase: "ready",
       });
+      this.#unconfirmed.add(seed);
     }
   }
+
+  /**
+   * Seeds taken for members at start that no member's table has listed
+   * yet. The first table from the cluster decides: a seed it does not list
+   * is not a member (an operator may list a node before it joins, or after
+   * it left) and is dropped, so a restarted node never puts it on the ring
+   * nor tells the cluster of it.
+   */
+  readonly #unconfirmed = new Set<string>();
 
   /** Every member, sorted by address. */
   members(): Member[] {
@@ -269,18 +279,20 @@ export class Membership {
     // or leave before passing it on.
     for (let attempt = 1;; attempt++) {
       const answered = await this.announce();
-      const up = [...this.#members.values()].filter((m) =>
-        m.address !== this.self && m.state !== "left" && !this.isDown(m.address)
-      ).length;
-      if (answered >= up) {
+      const others = [...this.#members.values()].filter((m) =>
+        m.address !== this.self && m.state !== "left"
+      );
+      const up = others.filter((m) => !this.isDown(m.address)).length;
+      // Cut off, it sees every member dead: at least one must hear it, or
+      // none ever will (the cluster would keep it as a dead replica).
+      if (answered >= up && (answered > 0 || others.length === 0)) {
         return answered;
       }
       if (attempt === LEAVE_ANNOUNCES_LOGGED) {
         this.#log("member.left_unheard", { attempts: attempt });
       }
       await new Promise((resolve) =>
-        this.#clock.after(this.timing.probeIntervalMs, () =>
-          resolve(null))
+        this.#clock.after(this.timing.probeIntervalMs, () => resolve(null))
       );
     }
   }
@@ -330,12 +342,30 @@ export class Membership {
     const selfEntry = entries.find((e) => e[0] === from);
     const known = sender !== undefined && sender.state !== "left";
     if (!known && selfEntry === undefined) return false;
-    if (known && entries.length > 0) this.#heardFromCluster = true;
+    const heard = this.#heardFromCluster;
+    const first = known && entries.length > 0 && !heard;
+    if (first) this.#heardFromCluster = true;
     let changed = false;
     for (const entry of entries.slice(0, MEMBERS_MAX)) {
       // An unknown sender may only speak for itself until it is a member.
       if (!known && entry[0] !== from) continue;
+      // A member nobody has heard from yet (incarnation 0) is another
+      // node's start-up seed: once this node knows the cluster, it learns
+      // new members from their own word only.
+      if (heard && entry[2] === 0 && !this.#members.has(entry[0])) continue;
       if (this.#apply(entry)) changed = true;
+      this.#unconfirmed.delete(entry[0]);
+    }
+    if (first) {
+      this.#unconfirmed.delete(from);
+      for (const address of this.#unconfirmed) {
+        this.#members.delete(address);
+        this.#suspectSince.delete(address);
+        this.#probeOrder = this.#probeOrder.filter((a) => a !== address);
+        this.#log("member.dropped", { member: address, by: from });
+        changed = true;
+      }
+      this.#unconfirmed.clear();
     }
     if (changed) this.#onChange();
     return true;

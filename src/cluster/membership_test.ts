@@ -122,7 +122,13 @@ Deno.test("remove() takes a dead member out for good, and only a dead one", asyn
 Deno.test("a removal outranks 'dead' in gossip; a restart with a higher incarnation brings the member back", async () => {
   const a = membership("a:1");
   const c = membership("c:1");
-  for (const m of [a, c]) m.merge("b:1", [["b:1", "dead", 7, "ready"]]);
+  for (const m of [a, c]) {
+    m.merge("b:1", [
+      ["a:1", "alive", 10, "ready"],
+      ["b:1", "dead", 7, "ready"],
+      ["c:1", "alive", 10, "ready"],
+    ]);
+  }
   assertEquals(await a.remove("b:1"), null);
   c.merge("a:1", a.entries());
   assertEquals(c.get("b:1")?.state, "left", "the removal spreads");
@@ -156,4 +162,85 @@ Deno.test("a member heard from while its probe failed is busy, not suspect; one 
   for (let i = 0; i < 4; i++) await m.probeOnce();
   assertEquals(m.get("b:1")?.state, "suspect");
   assertEquals(m.get("c:1")?.state, "suspect");
+});
+
+Deno.test("a seed no member's table lists is dropped at the first table, and not learnt from another node's seeds", () => {
+  // Restarted with a seed list naming d:1, a node that has not joined.
+  const m = membership("a:1", ["b:1", "c:1", "d:1"]);
+  assertEquals(m.get("d:1")?.incarnation, 0, "taken for a member at start");
+  // The founders' seed lists agree: nothing is dropped at bootstrap.
+  assert(m.merge("b:1", [
+    ["a:1", "alive", 10, "ready"],
+    ["b:1", "alive", 4, "ready"],
+    ["c:1", "alive", 0, "ready"],
+  ]));
+  assertEquals(m.get("d:1"), undefined, "the cluster does not list it");
+  assertEquals(m.get("c:1")?.state, "alive", "listed, if only as a seed");
+  // Another node's start-up seed, gossiped at incarnation 0, is not taken.
+  m.merge("c:1", [
+    ["c:1", "alive", 3, "ready"],
+    ["d:1", "alive", 0, "ready"],
+    ["e:1", "alive", 0, "ready"],
+  ]);
+  assertEquals(m.get("d:1"), undefined);
+  assertEquals(m.get("e:1"), undefined);
+  // Its own word, or a member's that heard it, is taken.
+  m.merge("d:1", [["d:1", "alive", 20, "joining"]]);
+  assertEquals(m.get("d:1")?.phase, "joining");
+  m.merge("c:1", [["e:1", "alive", 21, "joining"]]);
+  assertEquals(m.get("e:1")?.incarnation, 21);
+});
+
+Deno.test("seeds all listed by the first table stay, even those never heard from", () => {
+  const m = membership("a:1", ["b:1", "c:1", "d:1"]);
+  m.merge("c:1", [
+    ["b:1", "alive", 0, "ready"],
+    ["c:1", "alive", 5, "ready"],
+    ["d:1", "dead", 0, "ready"],
+  ]);
+  assertEquals(m.members().map((x) => x.address), ["a:1", "b:1", "c:1", "d:1"]);
+  assertEquals(m.get("d:1")?.state, "dead");
+});
+
+Deno.test("a leave cut off from every member waits until one hears it", async () => {
+  const clock = new ManualClock(0);
+  let reachable = false;
+  const m = new Membership({
+    self: "a:1",
+    seeds: ["b:1", "c:1"],
+    phase: "leaving",
+    incarnation: 1,
+    transport: {
+      call: (target) =>
+        reachable
+          ? Promise.resolve({
+            kind: "ping",
+            members: [[target, "alive", 5, "ready"]],
+          })
+          : Promise.reject(new PeerError(target, "unreachable")),
+    },
+    clock,
+    random: seededRandom(1),
+    timing: { suspicionTimeoutMs: 1000, probeIntervalMs: 100 },
+  });
+  m.merge("b:1", [
+    ["a:1", "alive", 1, "leaving"],
+    ["b:1", "dead", 4, "ready"],
+    ["c:1", "dead", 4, "ready"],
+  ]);
+  let answered: number | undefined;
+  const leave = m.leave().then((n) => answered = n);
+  for (let i = 0; i < 20; i++) {
+    await Promise.resolve();
+    clock.advance(100);
+  }
+  assertEquals(answered, undefined, "nobody heard it: still leaving");
+  assertEquals(m.me.state, "left");
+  reachable = true;
+  for (let i = 0; i < 20 && answered === undefined; i++) {
+    await new Promise((r) => setTimeout(r, 0));
+    clock.advance(100);
+  }
+  await leave;
+  assertEquals(answered, 2);
 });
