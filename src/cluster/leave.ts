@@ -1,8 +1,7 @@
 /**
  * Leaving the ring: every record this node holds goes to the replicas
- * that take it over (or, for one that is down, to a stand-in as a hint),
- * retried, started again on a ring change, and rolled back when it cannot
- * finish. Sans-I/O like the rest of the core.
+ * that take it over, retried, started again on a ring change, and rolled
+ * back when it cannot finish. Sans-I/O like the rest of the core.
  *
  * @module
  */
@@ -32,9 +31,8 @@ const PUSH_ATTEMPTS_MAX = 5;
 /** Wait before another try of a batch, times the attempt. */
 const PUSH_RETRY_MS = 200;
 
-/** Records waiting to go one way: to a target, or to a stand-in as hints. */
+/** Records waiting to go to one new owner. */
 interface Route {
-  hintFor?: string;
   records: StoredRecord[];
   bytes: number;
 }
@@ -52,11 +50,13 @@ export class Leave {
    * new owners), streams every record to the replicas that take it over,
    * then marks this node left.
    *
-   * A new owner that is down gets its records as hints, through a stand-in
-   * (as a write would); one that does not answer is retried. Should the
-   * ring change meanwhile (a dead member removed), the stream starts again
-   * for the new owners. A leave that still cannot finish rolls back: the
-   * node is a full member again, and the error says why.
+   * A leave is refused while a member is dead, and a pass fails when a new
+   * owner goes down: its records must be on it, not waiting as hints, by
+   * the time this node stops answering reads. A new owner that does not
+   * answer is retried. Should the ring change meanwhile (a dead member
+   * removed), the stream starts again for the new owners. A leave that
+   * still cannot finish rolls back: the node is a full member again, and
+   * the error says why.
    */
   async run(onProgress?: (p: TransferProgress) => void): Promise<void> {
     const streams = this.#streams;
@@ -111,10 +111,19 @@ export class Leave {
   /** Why a leave may not begin now (another member moves), or undefined. */
   refusal(): string | undefined {
     const { membership, self } = this.#streams.options;
-    const other = otherMove(membership.members(), self);
-    return other === undefined ? undefined : `leave refused: ${other}; one ` +
-      "member joins or leaves at a time: wait for it to finish (or, if it " +
-      "is dead, remove it with remove-member)";
+    const members = membership.members();
+    const other = otherMove(members, self);
+    if (other !== undefined) {
+      return `leave refused: ${other}; one member joins or leaves at a ` +
+        "time: wait for it to finish (or, if it is dead, remove it with " +
+        "remove-member)";
+    }
+    // Its ranges would go to the others, a dead member among them, which
+    // could not take its share (see #routeRecords).
+    const dead = members.find((m) => m.address !== self && m.state === "dead");
+    return dead === undefined ? undefined : `leave refused: ${dead.address} ` +
+      "is dead and would take over some of this node's records: bring it " +
+      "back, or remove it with remove-member, then leave";
   }
 
   /** One pass of a leave: every record to its new owners (or their stand-ins). */
@@ -125,32 +134,29 @@ export class Leave {
     progress.keysMoved = 0;
     progress.bytesMoved = 0;
     progress.keysRemaining = this.#streams.options.store.count();
-    // Records by where they go: a target, or a stand-in holding hints.
+    // Records by the new owner they go to.
     const pending = new Map<string, Route>();
     // Pushes go out a few at a time while the next records are read.
     const pushes = new InFlight(PUSHES_IN_FLIGHT_MAX);
-    const flush = async (route: string) => {
-      const batch = pending.get(route);
-      pending.delete(route);
+    const flush = async (target: string) => {
+      const batch = pending.get(target);
+      pending.delete(target);
       if (batch === undefined || batch.records.length === 0) return;
-      const [peer] = route.split(" ");
-      await pushes.add(() =>
-        this.#pushReliably(peer!, batch.records, batch.hintFor)
-      );
+      await pushes.add(() => this.#pushReliably(target, batch.records));
     };
     try {
       await this.#routeRecords(pending, flush, onProgress);
-      for (const route of [...pending.keys()]) await flush(route);
+      for (const target of [...pending.keys()]) await flush(target);
       await pushes.drain();
     } finally {
       await pushes.settled();
     }
   }
 
-  /** {@link Leave.#streamToNewOwners}' reading: records, in ring order, to their routes. */
+  /** {@link Leave.#streamToNewOwners}' reading: records, in ring order, to their new owners. */
   async #routeRecords(
     pending: Map<string, Route>,
-    flush: (route: string) => Promise<void>,
+    flush: (target: string) => Promise<void>,
     onProgress?: (p: TransferProgress) => void,
   ): Promise<void> {
     const streams = this.#streams;
@@ -171,38 +177,27 @@ export class Leave {
       const after = ring.preferenceList(record.key, n);
       for (const target of after) {
         if (target === self || before.includes(target)) continue;
-        let peer = target;
-        let hintFor: string | undefined;
         if (membership.isDown(target)) {
-          // Down: a stand-in keeps it as a hint, as a write would.
-          const standIn = ring.preferenceList(record.key, ring.members.length)
-            .find((m) =>
-              m !== self && !after.includes(m) && !membership.isDown(m)
-            );
-          if (standIn === undefined) {
-            throw new UnavailableError(
-              `leave: ${target} is down and no stand-in can hold its records`,
-            );
-          }
-          peer = standIn;
-          hintFor = target;
+          // A hint would do for a write, not for a leave: once this node is
+          // off the read ring, the new owner answers reads for the record,
+          // and until the hint reached it, it would answer "not found".
+          throw new UnavailableError(
+            `leave: ${target}, a new owner of some of this node's records, ` +
+              "is down: bring it back, or remove it with remove-member, " +
+              "then leave again",
+          );
         }
-        const route = hintFor === undefined ? peer : `${peer} ${hintFor}`;
-        let batch = pending.get(route);
+        let batch = pending.get(target);
         if (batch === undefined) {
-          batch = {
-            ...(hintFor !== undefined ? { hintFor } : {}),
-            records: [],
-            bytes: 0,
-          };
-          pending.set(route, batch);
+          batch = { records: [], bytes: 0 };
+          pending.set(target, batch);
         }
         batch.records.push(record);
         batch.bytes += recordBytes(record);
         if (
           batch.records.length >= PEER_BATCH_MAX ||
           batch.bytes >= messageBytesMax
-        ) await flush(route);
+        ) await flush(target);
       }
       progress.keysMoved++;
       progress.bytesMoved += sizeOf(record);
@@ -214,12 +209,11 @@ export class Leave {
   async #pushReliably(
     target: string,
     records: StoredRecord[],
-    hintFor?: string,
   ): Promise<void> {
     const streams = this.#streams;
     for (let attempt = 1;; attempt++) {
       try {
-        await streams.push(target, records, hintFor);
+        await streams.push(target, records);
         streams.transfer.waitingFor = null;
         return;
       } catch (error) {
