@@ -155,6 +155,26 @@ export const REGRESSIONS: {
     steps: 300,
     bug: "hints for a member no longer in the table waited for it forever",
   },
+  {
+    seed: 315079599,
+    steps: 300,
+    bug: "a restarted node took a -C address not yet joined for a member",
+  },
+  {
+    seed: 3054734143,
+    steps: 300,
+    bug: "checker: a hint for a member back with --join, not yet announced",
+  },
+  {
+    seed: 1464387064,
+    steps: 300,
+    bug: "a leave cut off from every member ended with nobody told",
+  },
+  {
+    seed: 4188756733,
+    steps: 300,
+    bug: "a leave handed a down new owner's records to a stand-in as hints",
+  },
 ];
 
 async function run(

@@ -1310,7 +1310,13 @@ export class World {
         const replica = owner.core?.coordinator.replicas(key).includes(target);
         const leftSince = owner.leftAt + EPOCH_MS >=
           version[0] - this.config.maxClockOffsetMs;
-        const ok = owner.status === "member" && replica !== false && !leftSince
+        // The same when the node that dropped it sees the target as gone
+        // (a node back with `--join` is not a member again until it says
+        // so; until then its hints go to the key's replicas).
+        const seen = node.core?.membership.get(target);
+        const gone = seen === undefined || seen.state === "left";
+        const ok = owner.status === "member" && replica !== false &&
+            !leftSince && !gone
           ? holds(owner)
           : this.nodes.some((n) => holds(n) || hinted(n));
         if (!ok) {
