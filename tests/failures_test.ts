@@ -458,3 +458,42 @@ Deno.test("failures: bad peer input is refused with a clear error and the node s
     await stopAll(nodes);
   }
 });
+
+Deno.test("failures: a member restarted with a -C list naming a node that never joined neither rings nor gossips it", async () => {
+  const nodes = await startCluster(3, FAST);
+  const stranger = `127.0.0.1:${freePort()}`;
+  const [restarted] = nodes;
+  try {
+    await restarted!.kill("SIGKILL");
+    // The operator lists a fourth node on the restarted one before it has
+    // joined (nothing listens there).
+    const members = nodes.map((n) => n.address).join(",");
+    nodes[0] = new NodeProcess(restarted!.port, [
+      "-C",
+      `${members},${stranger}`,
+      ...FAST,
+    ]);
+    await nodes[0].ready();
+    // Gossip went both ways: every node sees the others alive, and the
+    // restarted node's new incarnation has reached the other two.
+    await waitFor("every node to see the restarted one alive", async () => {
+      for (const node of nodes) {
+        const seen = (await info(node.address)).members;
+        if (
+          seen.length < 3 ||
+          seen.some((m) => m.address !== stranger && m.state !== "alive")
+        ) return false;
+      }
+      return true;
+    }, 20_000);
+    for (const node of nodes) {
+      const seen = (await info(node.address)).members.map((m) => m.address);
+      assert(!seen.includes(stranger), `${node.address} lists ${stranger}`);
+    }
+    // Nor does any key go to it.
+    const { body } = await rpc(nodes[0].address, "locate", ["some-key"]);
+    assert(!JSON.stringify(body.result).includes(stranger));
+  } finally {
+    await stopAll(nodes);
+  }
+});

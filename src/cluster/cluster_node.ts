@@ -33,7 +33,7 @@ import { type RingBuilder, Topology } from "./topology.ts";
 
 /** Longest wait at start for a seed's member table. */
 const SEED_TABLE_WAIT_MS = 500;
-/** Asks for a joining node's seed table before it joins anyway (about 15 s). */
+/** Asks for a joining node's seed table between warnings (about 15 s). */
 const SEED_TABLE_ATTEMPTS = 12;
 /** Wait before asking the seeds again, times the attempt (up to 8). */
 const SEED_TABLE_RETRY_MS = 250;
@@ -294,8 +294,9 @@ export class ClusterNode {
    */
   static #seedTable(
     options: ClusterNodeOptions,
+    ask: readonly string[] = options.seeds,
   ): Promise<{ from: string; entries: MemberEntry[] } | undefined> {
-    const seeds = options.seeds.filter((s) => s !== options.self);
+    const seeds = ask.filter((s) => s !== options.self);
     if (seeds.length === 0) return Promise.resolve(undefined);
     const deadlineMs = Math.min(options.peerDeadlineMs, SEED_TABLE_WAIT_MS);
     return new Promise((resolve) => {
@@ -314,7 +315,8 @@ export class ClusterNode {
           { kind: "ping", from: options.self, members: [] },
           deadlineMs,
         ).then((answer) => {
-          if (answer.kind === "ping") {
+          // An empty table: the seed has not heard from the cluster yet.
+          if (answer.kind === "ping" && answer.members.length > 0) {
             resolve({ from: seed, entries: answer.members });
           } else none();
         }, (error) => {
@@ -339,12 +341,16 @@ export class ClusterNode {
     );
     let table = await ClusterNode.#seedTable(options);
     // Whether a node started with `--join` joins or comes back depends on
-    // the seed's table: wait for a seed (as the join itself would).
-    for (
-      let attempt = 1;
-      options.join && table === undefined && attempt < SEED_TABLE_ATTEMPTS;
-      attempt++
-    ) {
+    // the seed's table: wait for a seed, however long. Deciding without
+    // one could take a member off the ring reads use (it would join
+    // again), or start a join beside another member's move.
+    for (let attempt = 1; options.join && table === undefined; attempt++) {
+      if (attempt % SEED_TABLE_ATTEMPTS === 0) {
+        options.log?.("join.seed_unreachable", {
+          seeds: options.seeds,
+          attempts: attempt,
+        }, "warn");
+      }
       const waitMs = SEED_TABLE_RETRY_MS * Math.min(attempt, 8);
       await new Promise<void>((r) => options.clock.after(waitMs, r));
       table = await ClusterNode.#seedTable(options);
@@ -380,12 +386,16 @@ export class ClusterNode {
         logged = true;
       }
       await new Promise<void>((r) => options.clock.after(MOVE_WAIT_MS, r));
-      // No seed answers any more (it may have been the member leaving):
-      // nothing to wait on, and the last table still names the members
-      // to announce the join to.
-      const fresh = await ClusterNode.#seedTable(options);
-      if (fresh === undefined) break;
-      table = fresh;
+      // No seed answers any more (it may have been the member leaving, or
+      // be cut off): the members of the last table are asked. While none
+      // answers, the join waits on: joining beside another move could
+      // leave a range with no copy on the ring after both.
+      const fresh = await ClusterNode.#seedTable(options) ??
+        await ClusterNode.#seedTable(
+          options,
+          table!.entries.filter((e) => e[1] !== "left").map((e) => e[0]),
+        );
+      if (fresh !== undefined) table = fresh;
     }
     const me = table?.entries.find((e) => e[0] === options.self);
     const onRing = me !== undefined && me[1] !== "left" && me[3] === "ready";
@@ -417,7 +427,7 @@ export class ClusterNode {
       membership.members(),
     );
     if (table !== undefined && table.entries.length > 0) {
-      membership.merge(table.from, table.entries);
+      membership.adoptSeedTable(table.from, table.entries);
       await topology.update(membership.members());
     }
     const node = new ClusterNode(options, membership, topology, clockSkew);

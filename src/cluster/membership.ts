@@ -186,10 +186,10 @@ export class Membership {
 
   /**
    * Seeds taken for members at start that no member's table has listed
-   * yet. The first table from the cluster decides: a seed it does not list
-   * is not a member (an operator may list a node before it joins, or after
-   * it left) and is dropped, so a restarted node never puts it on the ring
-   * nor tells the cluster of it.
+   * yet. A seed's table at start decides (see {@link adoptSeedTable}): a
+   * seed it does not list is not a member (an operator may list a node
+   * before it joins, or after it left) and is dropped, so a restarted node
+   * never puts it on the ring nor tells the cluster of it.
    */
   readonly #unconfirmed = new Set<string>();
 
@@ -343,8 +343,7 @@ export class Membership {
     const known = sender !== undefined && sender.state !== "left";
     if (!known && selfEntry === undefined) return false;
     const heard = this.#heardFromCluster;
-    const first = known && entries.length > 0 && !heard;
-    if (first) this.#heardFromCluster = true;
+    if (known && entries.length > 0) this.#heardFromCluster = true;
     let changed = false;
     for (const entry of entries.slice(0, MEMBERS_MAX)) {
       // An unknown sender may only speak for itself until it is a member.
@@ -356,19 +355,33 @@ export class Membership {
       if (this.#apply(entry)) changed = true;
       this.#unconfirmed.delete(entry[0]);
     }
-    if (first) {
-      this.#unconfirmed.delete(from);
-      for (const address of this.#unconfirmed) {
-        this.#members.delete(address);
-        this.#suspectSince.delete(address);
-        this.#probeOrder = this.#probeOrder.filter((a) => a !== address);
-        this.#log("member.dropped", { member: address, by: from });
-        changed = true;
-      }
-      this.#unconfirmed.clear();
-    }
     if (changed) this.#onChange();
     return true;
+  }
+
+  /**
+   * Takes the table a seed sent at start, before gossip runs. This node
+   * asked for it, and only a node that has heard from the cluster sends
+   * one (see {@link handlePing}), so every entry counts, whoever sent it
+   * (it may be a member this node did not list), and a start-up seed the
+   * table does not list is dropped. Two nodes that start at once thus do
+   * not take each other's seed lists for the cluster.
+   */
+  adoptSeedTable(from: string, entries: readonly MemberEntry[]): void {
+    if (entries.length === 0) return;
+    this.#heardFromCluster = true;
+    for (const entry of entries.slice(0, MEMBERS_MAX)) {
+      this.#apply(entry);
+      this.#unconfirmed.delete(entry[0]);
+    }
+    for (const address of this.#unconfirmed) {
+      this.#members.delete(address);
+      this.#suspectSince.delete(address);
+      this.#probeOrder = this.#probeOrder.filter((a) => a !== address);
+      this.#log("member.dropped", { member: address, by: from });
+    }
+    this.#unconfirmed.clear();
+    this.#onChange();
   }
 
   /**
@@ -384,10 +397,17 @@ export class Membership {
     }
     // A node about to join asks for the table first, saying nothing of
     // itself (so nothing is merged): whether it comes back or joins, and
-    // whether another member moves, depends on the answer.
-    return entries.length === 0
-      ? { members: this.entries(), nowMs: this.#clock.now() }
-      : null;
+    // whether another member moves, depends on the answer. A node that
+    // has not heard from the cluster yet (it knows only its own seeds)
+    // has no table to give, unless it is alone.
+    if (entries.length !== 0) return null;
+    const alone = [...this.#members.values()].every((m) =>
+      m.address === this.self || m.state === "left"
+    );
+    return {
+      members: this.#heardFromCluster || alone ? this.entries() : [],
+      nowMs: this.#clock.now(),
+    };
   }
 
   /** Probes `target` on behalf of another member. */

@@ -164,16 +164,15 @@ Deno.test("a member heard from while its probe failed is busy, not suspect; one 
   assertEquals(m.get("c:1")?.state, "suspect");
 });
 
-Deno.test("a seed no member's table lists is dropped at the first table, and not learnt from another node's seeds", () => {
+Deno.test("a seed no seed table lists is dropped at start, and not learnt from another node's seeds", () => {
   // Restarted with a seed list naming d:1, a node that has not joined.
   const m = membership("a:1", ["b:1", "c:1", "d:1"]);
   assertEquals(m.get("d:1")?.incarnation, 0, "taken for a member at start");
-  // The founders' seed lists agree: nothing is dropped at bootstrap.
-  assert(m.merge("b:1", [
+  m.adoptSeedTable("b:1", [
     ["a:1", "alive", 10, "ready"],
     ["b:1", "alive", 4, "ready"],
     ["c:1", "alive", 0, "ready"],
-  ]));
+  ]);
   assertEquals(m.get("d:1"), undefined, "the cluster does not list it");
   assertEquals(m.get("c:1")?.state, "alive", "listed, if only as a seed");
   // Another node's start-up seed, gossiped at incarnation 0, is not taken.
@@ -191,15 +190,48 @@ Deno.test("a seed no member's table lists is dropped at the first table, and not
   assertEquals(m.get("e:1")?.incarnation, 21);
 });
 
-Deno.test("seeds all listed by the first table stay, even those never heard from", () => {
+Deno.test("a seed table counts whole even from a member this node did not list", () => {
+  const m = membership("a:1", ["b:1"]);
+  m.adoptSeedTable("c:1", [
+    ["b:1", "left", 9, "ready"],
+    ["c:1", "alive", 5, "ready"],
+    ["d:1", "alive", 6, "joining"],
+  ]);
+  assertEquals(m.members().map((x) => `${x.address} ${x.state}`), [
+    "a:1 alive",
+    "b:1 left",
+    "c:1 alive",
+    "d:1 alive",
+  ]);
+});
+
+Deno.test("gossip drops no seed; founders' seed lists agree", () => {
   const m = membership("a:1", ["b:1", "c:1", "d:1"]);
   m.merge("c:1", [
     ["b:1", "alive", 0, "ready"],
     ["c:1", "alive", 5, "ready"],
-    ["d:1", "dead", 0, "ready"],
   ]);
-  assertEquals(m.members().map((x) => x.address), ["a:1", "b:1", "c:1", "d:1"]);
-  assertEquals(m.get("d:1")?.state, "dead");
+  assertEquals(m.members().map((x) => x.address), [
+    "a:1",
+    "b:1",
+    "c:1",
+    "d:1",
+  ]);
+});
+
+Deno.test("a node that has not heard from the cluster gives no seed table, unless alone", () => {
+  const m = membership("a:1", ["b:1", "c:1"]);
+  assertEquals(m.handlePing("x:1", [])?.members, [], "it knows only seeds");
+  m.merge("b:1", [
+    ["a:1", "alive", 10, "ready"],
+    ["b:1", "alive", 4, "ready"],
+    ["c:1", "alive", 7, "ready"],
+  ]);
+  assertEquals(m.handlePing("x:1", [])?.members.length, 3);
+  const alone = membership("a:1", ["a:1"]);
+  assertEquals(alone.handlePing("x:1", [])?.members, [
+    ["a:1", "alive", 10, "ready"],
+  ]);
 });
 
 Deno.test("a leave cut off from every member waits until one hears it", async () => {
