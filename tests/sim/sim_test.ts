@@ -175,6 +175,21 @@ export const REGRESSIONS: {
     steps: 300,
     bug: "a leave handed a down new owner's records to a stand-in as hints",
   },
+  {
+    seed: 372609431,
+    steps: 300,
+    bug: "a waiting join whose seeds went silent joined beside another move",
+  },
+  {
+    seed: 2542902901,
+    steps: 300,
+    bug: "a --join node no seed answered for 15 s joined again, beside a move",
+  },
+  {
+    seed: 597501035,
+    steps: 300,
+    bug: "a joiner took only the sender's entry of a table it had asked for",
+  },
 ];
 
 async function run(

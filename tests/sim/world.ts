@@ -417,6 +417,10 @@ export class World {
       tombstoneGraceMs: 86_400_000,
       maxClockOffsetMs: c.maxClockOffsetMs,
       log: (event, fields) => {
+        if (event === "join.seed_unreachable") {
+          this.#repointSeeds(node, incarnation);
+          return;
+        }
         if (event !== "loop.failed" && event !== "join.source_skipped") return;
         const error = fields?.error;
         if (!(error instanceof KvdbError) && !(error instanceof PeerError)) {
@@ -817,6 +821,24 @@ export class World {
     for (const node of this.nodes) {
       node.seeds = node.seeds.filter((a) => a !== address);
     }
+  }
+
+  /**
+   * A node started with `--join` waits while no seed it was given answers
+   * with a table (its seeds may be down, or waiting to join themselves):
+   * the operator sees the warning and starts it again, pointed at the
+   * members that run.
+   */
+  #repointSeeds(node: SimNode, incarnation: number): void {
+    this.scheduler.after(0, () => {
+      if (node.incarnation !== incarnation || !node.up || node.core) return;
+      const running = this.#running().map((n) => n.address);
+      if (running.length === 0) return;
+      this.#log(`restart ${node.address} with seeds ${running.join(",")}`);
+      this.#stop(node);
+      node.seeds = running;
+      this.#start(node);
+    });
   }
 
   /** The process ends cleanly (after a leave). */
