@@ -401,7 +401,15 @@ export function validateConfig(config: NodeConfig): NodeConfig {
   if (config.writeQuorum !== undefined) {
     inRange("writeQuorum", config.writeQuorum, 1, n);
   }
-  if (config.join !== undefined) parseMember(config.join);
+  if (
+    config.join !== undefined &&
+    parseMember(config.join) === selfAddress(config)
+  ) {
+    // It would wait for itself: a join needs a member to ask.
+    throw new ConfigError(
+      `Cannot configure join as '${config.join}' is this node itself: give a member of the cluster`,
+    );
+  }
   validateResp(config);
   validateSecurity(config);
   return config;

@@ -191,3 +191,12 @@ Deno.test("parseMember() takes host and host:port, and refuses what no peer call
     "'999.1.1.1' is not a valid host",
   );
 });
+
+Deno.test("validateConfig() refuses --join naming the node itself", () => {
+  assertThrows(
+    () => validateConfig({ ...BASE, join: "127.0.0.1:5878" }),
+    ConfigError,
+    "'127.0.0.1:5878' is this node itself",
+  );
+  validateConfig({ ...BASE, join: "127.0.0.1:5879" });
+});

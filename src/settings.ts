@@ -248,7 +248,7 @@ export const SETTINGS: readonly SettingDef[] = [
     key: "join",
     defaultDoc: "none",
     description:
-      "join a running cluster through this member (host:port); streams this node's ranges before it serves reads",
+      "join a running cluster through this member (host:port, not this node); waits until it answers; streams this node's ranges before it serves reads",
   },
   {
     flag: "--probe-interval",
