@@ -366,8 +366,13 @@ export class ClusterNode {
     // A new join waits while another member joins or leaves: one member
     // moves at a time (see otherMove). One already joining (a join cut
     // short, resumed) goes on.
+    // This node's own entry counts only once it has been heard from: at
+    // incarnation 0 it is a seed some member was started with (see
+    // Membership), which says nothing of the ring.
+    const own = (t: typeof table) =>
+      t?.entries.find((e) => e[0] === options.self && e[2] > 0);
     for (let logged = false;;) {
-      const mine = table?.entries.find((e) => e[0] === options.self);
+      const mine = own(table);
       const resumes = mine !== undefined && mine[1] !== "left" &&
         (mine[3] === "joining" || mine[3] === "ready");
       const other = !options.join || resumes || table === undefined
@@ -397,7 +402,7 @@ export class ClusterNode {
         );
       if (fresh !== undefined) table = fresh;
     }
-    const me = table?.entries.find((e) => e[0] === options.self);
+    const me = own(table);
     const onRing = me !== undefined && me[1] !== "left" && me[3] === "ready";
     const joins = options.join && !onRing;
     const refills = options.join && onRing && options.store.count() === 0;

@@ -4,6 +4,46 @@ import { MemoryStore } from "../storage/mod.ts";
 import { MemoryNetwork } from "../transport/mod.ts";
 import { ClusterNode, MEMBERSHIP_TIMING_DEFAULT, seededRandom } from "./mod.ts";
 
+const OPTIONS = {
+  vnodes: 8,
+  replicationFactor: 1,
+  requestDeadlineMs: 1_000,
+  peerDeadlineMs: 1_000,
+  timing: {
+    ...MEMBERSHIP_TIMING_DEFAULT,
+    antiEntropyIntervalMs: 1_000,
+    hintIntervalMs: 1_000,
+    handOffIntervalMs: 1_000,
+  },
+  hintCountMax: 10,
+  hintBytesMax: 1_000,
+  tombstoneGraceMs: 1_000,
+};
+
+Deno.test("a --join node that a seed lists only as a start-up seed (incarnation 0) joins, not comes back", async () => {
+  const network = new MemoryNetwork();
+  // The seed was started with the new node's address in its seed list and
+  // has not heard from it: it lists it ready at incarnation 0.
+  network.register("s:1", (request) => {
+    assertEquals(request.kind, "ping");
+    return Promise.resolve({
+      kind: "ping",
+      members: [["s:1", "alive", 5, "ready"], ["j:1", "alive", 0, "ready"]],
+    });
+  });
+  const node = await ClusterNode.create({
+    self: "j:1",
+    seeds: ["s:1"],
+    join: true,
+    store: new MemoryStore(),
+    transport: network.transport("j:1"),
+    clock: new ManualClock(1_000_000),
+    random: seededRandom(1),
+    ...OPTIONS,
+  });
+  assertEquals(node.membership.me.phase, "joining");
+});
+
 Deno.test("a node whose wall clock went back while it was down still writes newer versions than it holds", async () => {
   const clock = new ManualClock(1_000_000);
   const store = new MemoryStore();
@@ -23,19 +63,7 @@ Deno.test("a node whose wall clock went back while it was down still writes newe
     transport: new MemoryNetwork().transport("a:1"),
     clock,
     random: seededRandom(1),
-    vnodes: 8,
-    replicationFactor: 1,
-    requestDeadlineMs: 1_000,
-    peerDeadlineMs: 1_000,
-    timing: {
-      ...MEMBERSHIP_TIMING_DEFAULT,
-      antiEntropyIntervalMs: 1_000,
-      hintIntervalMs: 1_000,
-      handOffIntervalMs: 1_000,
-    },
-    hintCountMax: 10,
-    hintBytesMax: 1_000,
-    tombstoneGraceMs: 1_000,
+    ...OPTIONS,
   });
   await node.coordinator.set("k", "after");
   assertEquals((await node.coordinator.read("k"))?.value, "after");

@@ -190,6 +190,16 @@ export const REGRESSIONS: {
     steps: 300,
     bug: "a joiner took only the sender's entry of a table it had asked for",
   },
+  {
+    seed: 78437024,
+    steps: 300,
+    bug: "a new node listed as another's start-up seed came in ready, empty",
+  },
+  {
+    seed: 233122800,
+    steps: 300,
+    bug: "the same: a W=1 write missed by an R=3 read through the empty node",
+  },
 ];
 
 async function run(
