@@ -180,6 +180,11 @@ export const REGRESSIONS: {
     steps: 300,
     bug: "a waiting join whose seeds went silent joined beside another move",
   },
+  ...[2191505644, 1513993828, 243173216, 2580865345].map((seed) => ({
+    seed,
+    steps: 300,
+    bug: "the same: a read missed a W=N write after joins side by side",
+  })),
   {
     seed: 2542902901,
     steps: 300,
