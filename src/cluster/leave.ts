@@ -73,9 +73,7 @@ export class Leave {
     const late = this.refusal();
     if (late !== undefined) {
       progress.waitingFor = late;
-      streams.transferEnds("failed");
-      await membership.setPhase("ready");
-      await topology.update(membership.members());
+      await this.#rollBack();
       throw new ConflictError(late);
     }
     for (let attempt = 1;; attempt++) {
@@ -90,9 +88,7 @@ export class Leave {
         progress.waitingFor = (error as Error).message;
         onProgress?.(structuredClone(progress));
         if (attempt >= LEAVE_ATTEMPTS_MAX) {
-          streams.transferEnds("failed");
-          await membership.setPhase("ready");
-          await topology.update(membership.members());
+          await this.#rollBack();
           throw new UnavailableError(
             `leave failed after ${attempt} attempts, and was rolled back ` +
               `(this node is a full member again): ${progress.waitingFor}`,
@@ -106,6 +102,14 @@ export class Leave {
     streams.transferEnds("done");
     onProgress?.(structuredClone(progress));
     await membership.leave();
+  }
+
+  /** Ends a leave that cannot go on: this node is a full member again. */
+  async #rollBack(): Promise<void> {
+    const { membership, topology } = this.#streams.options;
+    this.#streams.transferEnds("failed");
+    await membership.setPhase("ready");
+    await topology.update(membership.members());
   }
 
   /** Why a leave may not begin now (another member moves), or undefined. */

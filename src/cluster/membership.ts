@@ -180,18 +180,8 @@ export class Membership {
         incarnation: 0,
         phase: "ready",
       });
-      this.#unconfirmed.add(seed);
     }
   }
-
-  /**
-   * Seeds taken for members at start that no member's table has listed
-   * yet. A seed's table at start decides (see {@link adoptSeedTable}): a
-   * seed it does not list is not a member (an operator may list a node
-   * before it joins, or after it left) and is dropped, so a restarted node
-   * never puts it on the ring nor tells the cluster of it.
-   */
-  readonly #unconfirmed = new Set<string>();
 
   /** Every member, sorted by address. */
   members(): Member[] {
@@ -353,7 +343,6 @@ export class Membership {
       // new members from their own word only.
       if (heard && entry[2] === 0 && !this.#members.has(entry[0])) continue;
       if (this.#apply(entry)) changed = true;
-      this.#unconfirmed.delete(entry[0]);
     }
     if (changed) this.#onChange();
     return true;
@@ -370,17 +359,21 @@ export class Membership {
   adoptSeedTable(from: string, entries: readonly MemberEntry[]): void {
     if (entries.length === 0) return;
     this.#heardFromCluster = true;
-    for (const entry of entries.slice(0, MEMBERS_MAX)) {
-      this.#apply(entry);
-      this.#unconfirmed.delete(entry[0]);
+    const listed = new Set(entries.map((e) => e[0]));
+    for (const entry of entries.slice(0, MEMBERS_MAX)) this.#apply(entry);
+    // A start-up seed (incarnation 0, never heard from) the table does not
+    // list is not a member: an operator may list a node before it joins,
+    // or after it left.
+    for (const m of [...this.#members.values()]) {
+      if (
+        m.address === this.self || m.address === from || m.incarnation !== 0 ||
+        listed.has(m.address)
+      ) continue;
+      this.#members.delete(m.address);
+      this.#suspectSince.delete(m.address);
+      this.#probeOrder = this.#probeOrder.filter((a) => a !== m.address);
+      this.#log("member.dropped", { member: m.address, by: from });
     }
-    for (const address of this.#unconfirmed) {
-      this.#members.delete(address);
-      this.#suspectSince.delete(address);
-      this.#probeOrder = this.#probeOrder.filter((a) => a !== address);
-      this.#log("member.dropped", { member: address, by: from });
-    }
-    this.#unconfirmed.clear();
     this.#onChange();
   }
 
