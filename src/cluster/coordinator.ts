@@ -713,6 +713,7 @@ export class Coordinator {
     const plan = writePlan(record.key, n, {
       current: this.ring,
       future: this.#topology.writeRing,
+      steps: this.#topology.stepRings,
     }, isDown);
     const round = hedgedWrite({
       plan,

@@ -152,16 +152,20 @@ export class Join {
   }
 
   /**
-   * The spans of the ring this node replicates on the write ring, each
-   * with the holder to stream it from: the first on the read ring, other
+   * The spans of the ring this node replicates on the write ring (or on
+   * the ring after its join alone, see Topology.ringsAfter), each with the
+   * holder to stream it from: the first on the read ring, other
    * than this node and `skip`, that this node sees up (or, none up, the
    * first at all: it may answer yet).
    */
   #assignments(skip: ReadonlySet<string>): [number, number, string][] {
     const { topology, membership, self } = this.#streams.options;
     const n = this.#streams.options.replicationFactor();
-    return ringSpans([topology.writeRing, topology.readRing], (hash) => {
-      if (!topology.writeRing.preferenceListForHash(hash, n).includes(self)) {
+    // The write ring, and while another member moves too, the ring after
+    // this join alone (reads use it if this join completes first).
+    const after = topology.ringsAfter(self);
+    return ringSpans([...after, topology.readRing], (hash) => {
+      if (!after.some((r) => r.preferenceListForHash(hash, n).includes(self))) {
         return undefined;
       }
       const holders = topology.readRing.preferenceListForHash(hash, n)

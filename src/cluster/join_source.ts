@@ -69,13 +69,16 @@ export class JoinSource {
       );
     }
     const n = Math.min(o.replicationFactor(), ring.members.length);
+    const after = o.topology.ringsAfter(request.for);
     const records: StoredRecord[] = [];
     let scanned = 0;
     let bytes = 0;
     for await (const record of this.#records(request.after)) {
       scanned++;
       if (
-        ring.preferenceList(record.key, n).includes(request.for) &&
+        after.some((r) =>
+          r.preferenceList(record.key, n).includes(request.for)
+        ) &&
         this.#firstLiveHolder(record.key, request.for)
       ) {
         records.push(record);
@@ -108,10 +111,11 @@ export class JoinSource {
     const down = topology.readRing.members.filter((m) => membership.isDown(m));
     const key = `${joiner} ${topology.version} ${n} ${down.join(",")}`;
     if (this.#ranges?.key === key) return this.#ranges.ranges;
+    const after = topology.ringsAfter(joiner);
     const ranges = ringRanges(
-      [topology.writeRing, topology.readRing],
+      [...after, topology.readRing],
       (hash) =>
-        topology.writeRing.preferenceListForHash(hash, n).includes(joiner) &&
+        after.some((r) => r.preferenceListForHash(hash, n).includes(joiner)) &&
         this.#firstLiveHolderOf(
           topology.readRing.preferenceListForHash(hash, n),
           joiner,

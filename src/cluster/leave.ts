@@ -167,6 +167,9 @@ export class Leave {
     const progress = streams.transfer;
     const { membership, topology, self } = streams.options;
     const ring = topology.writeRing;
+    // While another member moves too, the owners after this leave alone
+    // (reads use that ring if it completes first) get the records as well.
+    const rings = topology.ringsAfter(self);
     const old = topology.readRing;
     const n = Math.min(
       streams.options.replicationFactor(),
@@ -178,7 +181,9 @@ export class Leave {
     );
     for await (const record of streams.inRingOrder(0, RING_END)) {
       const before = old.preferenceList(record.key, n);
-      const after = ring.preferenceList(record.key, n);
+      const after = new Set(
+        rings.flatMap((r) => r.preferenceList(record.key, n)),
+      );
       for (const target of after) {
         if (target === self || before.includes(target)) continue;
         if (membership.isDown(target)) {

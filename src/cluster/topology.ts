@@ -8,6 +8,14 @@
  * has all of it), writes go to the replicas of both, so that when the
  * move completes the new owners miss nothing.
  *
+ * One member moves at a time, but a start-up cannot always tell (a
+ * partition can hide one move from the member that begins another). With
+ * two moves at once, either may complete first, and the ring after it
+ * alone names owners that neither the current ring nor the one after
+ * both does (the mover itself, pushed off by the other): so each mover's
+ * ring after its move alone is kept too (a step ring), and writes and
+ * streams reach its owners as well.
+ *
  * @module
  */
 
@@ -31,12 +39,38 @@ export function writeMembers(members: readonly Member[]): string[] {
     .map((m) => m.address);
 }
 
+/**
+ * The members moving (joining or leaving, in any state but left: one that
+ * died mid-move still holds its place), each with the members of the ring
+ * after its move alone, when more than one moves; else none.
+ */
+export function stepMembers(
+  members: readonly Member[],
+): Map<string, string[]> {
+  const movers = members.filter((m) =>
+    m.state !== "left" && (m.phase === "joining" || m.phase === "leaving")
+  );
+  const steps = new Map<string, string[]>();
+  if (movers.length < 2) return steps;
+  const read = readMembers(members);
+  for (const m of movers) {
+    steps.set(
+      m.address,
+      m.phase === "joining"
+        ? [...read, m.address]
+        : read.filter((a) => a !== m.address),
+    );
+  }
+  return steps;
+}
+
 /** The current read and write rings, rebuilt when membership changes. */
 export class Topology {
   readonly #build: RingBuilder;
   readonly #cache = new Map<string, Ring>();
   #read: Ring;
   #write: Ring;
+  #steps = new Map<string, Ring>();
   #updating: Promise<void> | null = null;
   #pending: readonly Member[] | null = null;
   #version = 0;
@@ -68,6 +102,22 @@ export class Topology {
     return this.#write;
   }
 
+  /**
+   * The rings `member`'s move leads to: the write ring (every move done)
+   * and, while another member moves too, the ring after its move alone.
+   */
+  ringsAfter(member: string): readonly Ring[] {
+    const step = this.#steps.get(member);
+    return step === undefined || step === this.#write
+      ? [this.#write]
+      : [this.#write, step];
+  }
+
+  /** While more than one member moves: the ring after each move alone. */
+  get stepRings(): readonly Ring[] {
+    return [...this.#steps.values()];
+  }
+
   /** True while a member joins or leaves. */
   get inTransition(): boolean {
     return this.#read !== this.#write;
@@ -94,9 +144,16 @@ export class Topology {
       this.#pending = null;
       const read = await this.#ring(readMembers(members));
       const write = await this.#ring(writeMembers(members));
-      if (read !== this.#read || write !== this.#write) {
+      const steps = new Map<string, Ring>();
+      for (const [mover, after] of stepMembers(members)) {
+        steps.set(mover, await this.#ring(after));
+      }
+      const sameSteps = steps.size === this.#steps.size &&
+        [...steps].every(([m, ring]) => this.#steps.get(m) === ring);
+      if (read !== this.#read || write !== this.#write || !sameSteps) {
         this.#read = read;
         this.#write = write;
+        this.#steps = steps;
         this.#version++;
       }
     }
@@ -109,7 +166,7 @@ export class Topology {
     if (ring === undefined) {
       ring = await this.#build(members);
       // A handful of member sets is all a transition needs.
-      if (this.#cache.size >= 8) this.#cache.clear();
+      if (this.#cache.size >= 16) this.#cache.clear();
       this.#cache.set(key, ring);
     }
     return ring;

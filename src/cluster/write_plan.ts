@@ -3,7 +3,8 @@
  * `get_apl_ann`): the key's replicas, which count towards W; during a
  * join or leave, the replicas it will have after, which must reach W as
  * well (so that the new owners hold every acknowledged write when the
- * move completes, whatever the transfer missed); and the stand-ins that
+ * move completes, whatever the transfer missed), and, during two moves at
+ * once, the replicas after each alone; and the stand-ins that
  * may keep a hint for a replica that is down or late, in ring order.
  *
  * Pure: the rings and the failure detector's view are handed in.
@@ -31,30 +32,40 @@ export interface WritePlan {
 
 /**
  * The plan for a write of `key` with `n` replicas. `future` is the ring
- * after the current joins and leaves (the same ring when none).
+ * after the current joins and leaves (the same ring when none); `steps`,
+ * while more than one member moves, the rings after each move alone
+ * (see Topology): their replicas must reach W as well.
  */
 export function writePlan(
   key: string,
   n: number,
-  rings: { current: PlacementRing; future: PlacementRing },
+  rings: {
+    current: PlacementRing;
+    future: PlacementRing;
+    steps?: readonly PlacementRing[];
+  },
   isDown: (member: string) => boolean,
 ): WritePlan {
-  const { current, future } = rings;
+  const { current, future, steps = [] } = rings;
   assert(n >= 1, `a write has at least one replica: got n = ${n}`);
   const now = current.preferenceList(key, n);
   const groups = [now];
   const targets = [...now];
-  if (future !== current) {
-    const after = future.preferenceList(
-      key,
-      Math.min(n, future.members.length),
-    );
-    if (after.some((m) => !now.includes(m))) {
-      groups.push(after);
-      for (const m of after) if (!targets.includes(m)) targets.push(m);
-    }
+  for (const ring of [future, ...steps]) {
+    if (ring === current) continue;
+    const after = ring.preferenceList(key, Math.min(n, ring.members.length));
+    // A group within the current replicas adds nothing to wait for; one
+    // already planned, nothing twice.
+    if (after.every((m) => now.includes(m))) continue;
+    if (groups.some((g) => sameMembers(g, after))) continue;
+    groups.push(after);
+    for (const m of after) if (!targets.includes(m)) targets.push(m);
   }
   const standIns = current.preferenceList(key, current.members.length)
     .filter((m) => !targets.includes(m) && !isDown(m));
   return { groups, targets, standIns };
+}
+
+function sameMembers(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((m) => b.includes(m));
 }

@@ -14,6 +14,7 @@ Deno.test("writePlan() lists replicas, future replicas and stand-ins", () => {
   const cases: {
     name: string;
     future: PlacementRing;
+    steps?: PlacementRing[];
     down: string[];
     want: { groups: string[][]; targets: string[]; standIns: string[] };
   }[] = [
@@ -57,12 +58,44 @@ Deno.test("writePlan() lists replicas, future replicas and stand-ins", () => {
         standIns: ["d", "e"],
       },
     },
+    {
+      name: "x and y joining at once: x's ring alone must reach W as well",
+      // x and y in front of a: after both, the replicas are y, x, a; after
+      // x's join alone, x, a, b; after y's alone, y, a, b.
+      future: ring("y", "x", "a", "b", "c", "d", "e"),
+      steps: [
+        ring("x", "a", "b", "c", "d", "e"),
+        ring("y", "a", "b", "c", "d", "e"),
+      ],
+      down: [],
+      want: {
+        groups: [
+          ["a", "b", "c"],
+          ["y", "x", "a"],
+          ["x", "a", "b"],
+          ["y", "a", "b"],
+        ],
+        targets: ["a", "b", "c", "y", "x"],
+        standIns: ["d", "e"],
+      },
+    },
+    {
+      name: "a step ring with the same replicas as another adds no group",
+      future: ring("x", "a", "b", "c", "d", "e"),
+      steps: [ring("x", "a", "b", "c", "d", "e"), abcde],
+      down: [],
+      want: {
+        groups: [["a", "b", "c"], ["x", "a", "b"]],
+        targets: ["a", "b", "c", "x"],
+        standIns: ["d", "e"],
+      },
+    },
   ];
-  for (const { name, future, down, want } of cases) {
+  for (const { name, future, steps, down, want } of cases) {
     const plan = writePlan(
       "k",
       3,
-      { current: abcde, future },
+      { current: abcde, future, ...(steps ? { steps } : {}) },
       (m) => down.includes(m),
     );
     assertEquals(plan, want, name);

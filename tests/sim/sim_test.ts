@@ -205,6 +205,12 @@ export const REGRESSIONS: {
     steps: 300,
     bug: "the same: a W=1 write missed by an R=3 read through the empty node",
   },
+  {
+    seed: 1240723929,
+    steps: 300,
+    bug: "of three joins at once, one went ready first without the writes " +
+      "its ring alone would have had it take",
+  },
 ];
 
 async function run(
