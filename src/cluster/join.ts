@@ -6,6 +6,7 @@
  * @module
  */
 
+import { hashKey } from "../ring/mod.ts";
 import type { StoredRecord } from "../storage/mod.ts";
 import {
   type HashPosition,
@@ -14,6 +15,7 @@ import {
   type PeerResponse,
 } from "../transport/mod.ts";
 import {
+  inRanges,
   isTransferFailure,
   RING_END,
   ringSpans,
@@ -35,6 +37,12 @@ const JOIN_SLICES_PER_SOURCE = 2;
  * faster on a busy machine and the p99 was higher.
  */
 const JOIN_PAGE_RECORDS = 5_000;
+
+/**
+ * Ranges a joiner asks a source for in one call, at most (the request
+ * names each; TRANSFER_RANGES_MAX is what a source accepts).
+ */
+const JOIN_RANGES_PER_CALL = 1_024;
 
 /** Passes over the ring a join makes while the ring keeps changing. */
 const STREAM_PASSES_MAX = 3;
@@ -175,24 +183,40 @@ export class Join {
   }
 
   /**
-   * Streams `ranges` from `source`, a few at once (one page is read and
-   * sent while another is applied); what a source that has to be skipped
-   * did not send goes to the next holders.
+   * Streams `ranges` from `source`, a few groups of them at once (one page
+   * is read and sent while another is applied); what a source that has to
+   * be skipped did not send goes to the next holders.
    */
   async #streamFromSource(
     source: string,
     ranges: readonly [number, number][],
     skip: ReadonlySet<string>,
   ): Promise<void> {
-    const queue = [...ranges];
+    // Consecutive ranges go as one group, one cursor through them: with
+    // thousands of virtual nodes most ranges hold a few records, and a
+    // call (and a transaction) per range would cost more than its records.
+    const size = Math.min(
+      JOIN_RANGES_PER_CALL,
+      Math.ceil(ranges.length / JOIN_SLICES_PER_SOURCE),
+    );
+    const queue: [number, number][][] = [];
+    for (let i = 0; i < ranges.length; i += size) {
+      queue.push(ranges.slice(i, i + size));
+    }
     const missed: [number, number][] = [];
     let legacy = false;
     await Promise.all(
       Array.from({ length: JOIN_SLICES_PER_SOURCE }, async () => {
-        for (let r = queue.shift(); r !== undefined; r = queue.shift()) {
-          const outcome = await this.#streamFrom(source, r[0], r[1]);
+        for (let g = queue.shift(); g !== undefined; g = queue.shift()) {
+          const outcome = await this.#streamFrom(source, g);
           if (outcome === "legacy") legacy = true;
-          else if (outcome !== "done") missed.push([outcome.from, r[1]]);
+          else if (outcome !== "done") {
+            for (const [from, to] of g) {
+              if (to > outcome.from) {
+                missed.push([Math.max(from, outcome.from), to]);
+              }
+            }
+          }
         }
       }),
     );
@@ -204,33 +228,40 @@ export class Join {
   }
 
   /**
-   * Streams the records in [`from`, `to`) from `source`, the next page
-   * asked for while the last one is applied. Resolves "legacy" when the
-   * source does not know `transfer_range`, and where the rest of the range
-   * starts when the source is to be skipped.
+   * Streams the records in `ranges` (ascending, apart) from `source`, the
+   * next page asked for while the last one is applied. Resolves "legacy"
+   * when the source does not know `transfer_range`, and where the rest of
+   * the ranges starts when the source is to be skipped.
    */
   async #streamFrom(
     source: string,
-    from: number,
-    to: number,
+    ranges: readonly [number, number][],
   ): Promise<"done" | "legacy" | { from: number }> {
     const { self, transport, peerDeadlineMs } = this.#streams.options;
+    const from = ranges[0]![0];
+    const to = ranges.at(-1)![1];
     let after: HashPosition | undefined;
     let applying: Promise<void> = Promise.resolve();
     try {
       for (let attempt = 0;;) {
         let answer: PeerResponse;
+        // The ranges the cursor has not passed yet.
+        const left = after === undefined
+          ? ranges
+          : ranges.filter(([, b]) => b > after![0]);
+        if (left.length === 0) return "done";
         try {
           answer = await transport.call(
             source,
             {
               kind: "transfer_range",
               for: self,
-              from,
+              from: left[0]![0],
               to,
               limit: JOIN_PAGE_RECORDS,
               ...(after !== undefined ? { after } : {}),
               assigned: true,
+              ranges: [...left],
             },
             peerDeadlineMs * 5,
           );
@@ -244,7 +275,7 @@ export class Join {
           // down (its replicas hold the same ranges, and anti-entropy fills
           // gaps).
           if (!await this.#retryFrom(source, ++attempt, error)) {
-            // The rest of the range, from the last position received (at
+            // The rest of the ranges, from the last position received (at
             // that hash again: a record there may have been missed).
             return { from: after?.[0] ?? from };
           }
@@ -252,7 +283,10 @@ export class Join {
         }
         if (answer.kind !== "transfer_range") return "done";
         await applying;
-        applying = this.#apply(answer.records);
+        // A source that does not know `ranges` sends all of [from, to).
+        applying = this.#apply(
+          answer.records.filter((r) => inRanges(ranges, hashKey(r.key))),
+        );
         if (answer.cursor === null) return "done";
         after = answer.cursor;
       }

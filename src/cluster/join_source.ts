@@ -145,10 +145,11 @@ export class JoinSource {
     let payload = 0;
     let after = request.after;
     let read = 0;
-    // Assigned by the joiner: all of the slice (it asks only for ranges it
-    // replicates); else the ranges this node is first to hold.
-    const ranges: [number, number][] = request.assigned === true
-      ? [[request.from, request.to]]
+    // Assigned by the joiner: all of the ranges it names, or of the slice
+    // (it asks only for ranges it replicates); else the ranges this node is
+    // first to hold.
+    const ranges: readonly [number, number][] = request.assigned === true
+      ? request.ranges ?? [[request.from, request.to]]
       : this.#rangesFor(request.for);
     for (const [rangeFrom, rangeTo] of ranges) {
       const from = Math.max(rangeFrom, request.from);

@@ -133,6 +133,21 @@ export function otherMove(
   return m === undefined ? undefined : `${m.address} is ${m.phase}`;
 }
 
+/** True when `hash` falls in one of `ranges` (ascending, apart). */
+export function inRanges(
+  ranges: readonly [number, number][],
+  hash: number,
+): boolean {
+  let lo = 0;
+  let hi = ranges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ranges[mid]![1] <= hash) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < ranges.length && ranges[lo]![0] <= hash;
+}
+
 /** Bytes of a record's key and value: what transfers count and the rate limits. */
 export function sizeOf(record: StoredRecord): number {
   return record.key.length + (JSON.stringify(record.value)?.length ?? 0);

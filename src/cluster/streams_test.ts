@@ -1,9 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
 import { Ring } from "../ring/mod.ts";
-import { ringRanges, ringSpans } from "./streams.ts";
-
-const inRanges = (ranges: [number, number][], hash: number) =>
-  ranges.some(([from, to]) => from <= hash && hash < to);
+import { inRanges, ringRanges, ringSpans } from "./streams.ts";
 
 Deno.test("ringRanges() holds exactly the hashes whose preference lists are wanted", async () => {
   const old = await Ring.build(["a:1", "b:1", "c:1"], { vnodes: 64 });
@@ -66,4 +63,24 @@ Deno.test("ringSpans() labels every span by its last hash and merges equal neigh
   // Spans without a label are left out.
   const onlyA = ringSpans([ring], (h) => first(h) === "a:1" ? "a" : undefined);
   assert(onlyA.every(([f, t]) => first(f) === "a:1" && first(t - 1) === "a:1"));
+});
+
+Deno.test("inRanges() finds a hash in ascending ranges, ends excluded", () => {
+  const ranges: [number, number][] = [[0, 5], [10, 20], [20, 21], [
+    40,
+    2 ** 32,
+  ]];
+  const inside = [0, 4, 10, 19, 20, 40, 2 ** 32 - 1];
+  const outside = [5, 9, 21, 39];
+  for (const h of inside) assertEquals(inRanges(ranges, h), true, `${h}`);
+  for (const h of outside) assertEquals(inRanges(ranges, h), false, `${h}`);
+  assertEquals(inRanges([], 0), false);
+  // Against a scan of every range.
+  for (let h = 0; h < 2 ** 32; h += 7_919_017) {
+    assertEquals(
+      inRanges(ranges, h),
+      ranges.some(([from, to]) => from <= h && h < to),
+      `${h}`,
+    );
+  }
 });

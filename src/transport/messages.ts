@@ -115,6 +115,13 @@ export type PeerRequest =
      * this node believes the first holder. Absent: this node's own choice.
      */
     assigned?: boolean;
+    /**
+     * With `assigned`: only these ranges of [`from`, `to`), [from, to) in
+     * ascending order (a join asks for many small ranges of a source at
+     * once). A node that does not know the field sends all of [`from`,
+     * `to`), and the joiner keeps only what it asked for.
+     */
+    ranges?: [number, number][];
   }
   /**
    * Anti-entropy: my bucket digests of the leaves we both replicate on the
@@ -214,6 +221,9 @@ export const PEER_BATCH_MAX = BATCH_KEYS_MAX;
  * is what sets its speed.
  */
 export const TRANSFER_RECORDS_MAX = 20_000;
+
+/** The most ranges one `transfer_range` request names. */
+export const TRANSFER_RANGES_MAX = 4_096;
 
 /** The most record summaries one anti-entropy answer carries. */
 export const AE_ENTRIES_MAX = 20_000;
@@ -335,6 +345,21 @@ function parseHashBound(x: unknown): number {
   return x as number;
 }
 
+/** Ranges [from, to) of hashes, ascending, apart and within [lo, hi). */
+function parseRanges(x: unknown, lo: number, hi: number): [number, number][] {
+  let last = lo;
+  return parseList(x, TRANSFER_RANGES_MAX, (y) => {
+    if (!Array.isArray(y) || y.length !== 2) fail("bad hash range");
+    const from = parseHashBound(y[0]);
+    const to = parseHashBound(y[1]);
+    if (from < last || to <= from || to > hi) {
+      fail("hash ranges must be ascending, apart and within from and to");
+    }
+    last = to;
+    return [from, to];
+  });
+}
+
 function parseHashPosition(x: unknown): HashPosition {
   if (!Array.isArray(x) || x.length !== 2) fail("bad ring position");
   return [parseUint32(x[0], "hash"), parseKey(x[1])];
@@ -403,6 +428,9 @@ export function parsePeerRequest(x: unknown): PeerRequest {
       };
       if (x.after !== undefined) request.after = parseHashPosition(x.after);
       if (x.assigned === true) request.assigned = true;
+      if (x.ranges !== undefined) {
+        request.ranges = parseRanges(x.ranges, request.from, request.to);
+      }
       return request;
     }
     case "ae_buckets": {
