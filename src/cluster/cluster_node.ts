@@ -332,6 +332,29 @@ export class ClusterNode {
     });
   }
 
+  /** The member tables of those of `ask` that answer within a seed wait. */
+  static async #tables(
+    options: ClusterNodeOptions,
+    ask: readonly string[],
+  ): Promise<MemberEntry[][]> {
+    const deadlineMs = Math.min(options.peerDeadlineMs, SEED_TABLE_WAIT_MS);
+    return await Promise.all(
+      ask.filter((m) => m !== options.self).map(async (member) => {
+        try {
+          const answer = await options.transport.call(
+            member,
+            { kind: "ping", from: options.self, members: [] },
+            deadlineMs,
+          );
+          return answer.kind === "ping" ? answer.members : [];
+        } catch (error) {
+          if (!isPeerFailure(error)) throw error;
+          return []; // down, cut off or refusing: it knows nothing to add
+        }
+      }),
+    );
+  }
+
   /** Builds the node's core (the first ring needs async digests). */
   static async create(options: ClusterNodeOptions): Promise<ClusterNode> {
     const clockSkew = new ClockSkew(
@@ -402,7 +425,21 @@ export class ClusterNode {
         );
       if (fresh !== undefined) table = fresh;
     }
-    const me = own(table);
+    let me = own(table);
+    // On the ring in the seed's table, but down until now: it may have been
+    // removed meanwhile, and the seed not heard of it yet. The table's other
+    // members are asked too, and a removal counts wherever it is known:
+    // coming back on the ring then would hand this node ranges it never
+    // streamed in.
+    if (options.join && me !== undefined && me[1] !== "left") {
+      const others = table!.entries
+        .filter((e) => e[1] !== "left" && e[0] !== table!.from)
+        .map((e) => e[0]);
+      for (const entries of await ClusterNode.#tables(options, others)) {
+        const theirs = own({ from: "", entries });
+        if (theirs?.[1] === "left" && theirs[2] >= me[2]) me = theirs;
+      }
+    }
     const onRing = me !== undefined && me[1] !== "left" && me[3] === "ready";
     const joins = options.join && !onRing;
     const refills = options.join && onRing && options.store.count() === 0;

@@ -44,6 +44,59 @@ Deno.test("a --join node that a seed lists only as a start-up seed (incarnation 
   assertEquals(node.membership.me.phase, "joining");
 });
 
+Deno.test("a --join node its seed lists on the ring, that another member removed, joins", async () => {
+  const cases: {
+    name: string;
+    othersSay: "alive" | "dead" | "left";
+    want: "joining" | "ready";
+  }[] = [
+    {
+      name: "nobody removed it: it comes back",
+      othersSay: "dead",
+      want: "ready",
+    },
+    {
+      name: "removed where the seed has not heard yet",
+      othersSay: "left",
+      want: "joining",
+    },
+  ];
+  for (const { name, othersSay, want } of cases) {
+    const network = new MemoryNetwork();
+    // The seed saw the node go down, and has not heard of the removal.
+    network.register("s:1", () =>
+      Promise.resolve({
+        kind: "ping",
+        members: [
+          ["s:1", "alive", 5, "ready"],
+          ["r:1", "alive", 5, "ready"],
+          ["j:1", "dead", 7, "ready"],
+        ],
+      }));
+    // Another member removed it (left, at the incarnation it died with).
+    network.register("r:1", () =>
+      Promise.resolve({
+        kind: "ping",
+        members: [
+          ["s:1", "alive", 5, "ready"],
+          ["r:1", "alive", 5, "ready"],
+          ["j:1", othersSay, 7, "ready"],
+        ],
+      }));
+    const node = await ClusterNode.create({
+      self: "j:1",
+      seeds: ["s:1"],
+      join: true,
+      store: new MemoryStore(),
+      transport: network.transport("j:1"),
+      clock: new ManualClock(1_000_000),
+      random: seededRandom(1),
+      ...OPTIONS,
+    });
+    assertEquals(node.membership.me.phase, want, name);
+  }
+});
+
 Deno.test("a node whose wall clock went back while it was down still writes newer versions than it holds", async () => {
   const clock = new ManualClock(1_000_000);
   const store = new MemoryStore();

@@ -211,6 +211,12 @@ export const REGRESSIONS: {
     bug: "of three joins at once, one went ready first without the writes " +
       "its ring alone would have had it take",
   },
+  {
+    seed: 2975040103,
+    steps: 300,
+    bug: "a removed node restarted with --join came back on the ring: its " +
+      "seed had not heard of the removal yet",
+  },
 ];
 
 async function run(
