@@ -149,6 +149,7 @@ export class ClusterNode {
     const hlc = new HybridClock(o.clock, o.self);
     const newest = o.store.newestVersion();
     if (newest !== undefined) hlc.resume(newest);
+    const startedEmpty = o.store.count() === 0;
     this.self = o.self;
     this.membership = membership;
     this.topology = topology;
@@ -186,11 +187,19 @@ export class ClusterNode {
       peerDeadlineMs: o.peerDeadlineMs,
       clockRefusal: () => this.#clockRefusal(),
       // A joining node knows only its seeds until one answers: a ring built
-      // from them would send reads and writes to the wrong replicas.
+      // from them would send reads and writes to the wrong replicas. So
+      // does one that started with nothing (a lost disk, restarted without
+      // `--join`): its `-C` list may name members that left, or miss some
+      // that joined since, and it has no table of its own.
       standing: () =>
-        membership.me.phase === "joining" && !membership.heardFromCluster
+        membership.heardFromCluster || membership.alone
+          ? undefined
+          : membership.me.phase === "joining"
           ? "this node is joining and has not heard from the cluster yet; " +
             "retry, or send the request to another member"
+          : startedEmpty
+          ? "this node started with no data and has not heard from the " +
+            "cluster yet; retry, or send the request to another member"
           : undefined,
       ...(o.observer !== undefined ? { observer: o.observer } : {}),
     });

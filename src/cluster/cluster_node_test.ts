@@ -1,6 +1,7 @@
 import { assertEquals } from "@std/assert";
 import { ManualClock } from "../clock/mod.ts";
 import { MemoryStore } from "../storage/mod.ts";
+import { UnavailableError } from "../errors.ts";
 import { MemoryNetwork } from "../transport/mod.ts";
 import { ClusterNode, MEMBERSHIP_TIMING_DEFAULT, seededRandom } from "./mod.ts";
 
@@ -120,4 +121,63 @@ Deno.test("a node whose wall clock went back while it was down still writes newe
   });
   await node.coordinator.set("k", "after");
   assertEquals((await node.coordinator.read("k"))?.value, "after");
+});
+
+Deno.test("a node that started empty coordinates nothing until it hears from the cluster", async () => {
+  for (const held of [false, true]) {
+    const store = new MemoryStore();
+    if (held) {
+      await store.apply({
+        key: "k",
+        value: "kept",
+        version: [1, 0, "a:1"],
+        tombstone: false,
+        expiresAtMs: null,
+      });
+    }
+    const network = new MemoryNetwork();
+    // Its -C list names b, which says nothing yet (cut off).
+    const node = await ClusterNode.create({
+      self: "a:1",
+      seeds: ["a:1", "b:1"],
+      join: false,
+      store,
+      transport: network.transport("a:1"),
+      clock: new ManualClock(1_000_000),
+      random: seededRandom(1),
+      ...OPTIONS,
+    });
+    const name = held ? "with its disk" : "empty";
+    const read = node.coordinator.read("k").then(
+      () => "served",
+      (error) => error instanceof UnavailableError ? error.message : error,
+    );
+    assertEquals(
+      await read,
+      held
+        ? "served"
+        : "this node started with no data and has not heard from the " +
+          "cluster yet; retry, or send the request to another member",
+      name,
+    );
+    // b speaks for the cluster (a member's table merged), and answers.
+    network.register("b:1", (request) =>
+      Promise.resolve(
+        request.kind === "read"
+          ? { kind: "read", records: request.keys.map(() => null) }
+          : { kind: "ping", members: [] },
+      ));
+    node.membership.merge("b:1", [
+      ["a:1", "alive", 1, "ready"],
+      ["b:1", "alive", 1, "ready"],
+    ]);
+    assertEquals(node.membership.heardFromCluster, true, name);
+    for (const key of ["k", "x", "y", "z"]) {
+      assertEquals(
+        await node.coordinator.read(key).then(() => "served"),
+        "served",
+        `${name}: ${key}`,
+      );
+    }
+  }
 });

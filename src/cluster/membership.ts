@@ -325,6 +325,13 @@ export class Membership {
   get heardFromCluster(): boolean {
     return this.#heardFromCluster;
   }
+
+  /** True when this node is the only member that has not left. */
+  get alone(): boolean {
+    return [...this.#members.values()].every((m) =>
+      m.address === this.self || m.state === "left"
+    );
+  }
   #heardFromCluster = false;
 
   merge(from: string, entries: readonly MemberEntry[]): boolean {
@@ -394,11 +401,8 @@ export class Membership {
     // has not heard from the cluster yet (it knows only its own seeds)
     // has no table to give, unless it is alone.
     if (entries.length !== 0) return null;
-    const alone = [...this.#members.values()].every((m) =>
-      m.address === this.self || m.state === "left"
-    );
     return {
-      members: this.#heardFromCluster || alone ? this.entries() : [],
+      members: this.#heardFromCluster || this.alone ? this.entries() : [],
       nowMs: this.#clock.now(),
     };
   }
