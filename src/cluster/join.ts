@@ -154,7 +154,9 @@ export class Join {
     }
     await Promise.all(
       [...bySource].map(([source, ranges]) =>
-        this.#streamFromSource(source, ranges, skip)
+        // In ring order (`within` may not be: what sources missed), as a
+        // call names them.
+        this.#streamFromSource(source, ranges.sort((x, y) => x[0] - y[0]), skip)
       ),
     );
   }

@@ -217,6 +217,18 @@ export const REGRESSIONS: {
     bug: "a removed node restarted with --join came back on the ring: its " +
       "seed had not heard of the removal yet",
   },
+  {
+    seed: 4228567116,
+    steps: 300,
+    bug: "a joiner asked a source for the ranges another had missed out of " +
+      "ring order, and the source refused the request",
+  },
+  {
+    seed: 1716255785,
+    steps: 300,
+    bug: "checker: a W=1 write whose one copy went with a disk before its " +
+      "answer arrived was taken for acknowledged and kept",
+  },
 ];
 
 async function run(

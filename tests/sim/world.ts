@@ -1036,6 +1036,10 @@ export class World {
         this.stats.acknowledged++;
         this.#checkDurable(op, node);
         this.history.settled(op);
+        // Every copy may have gone with a disk while the answer was on its
+        // way (a W=1 write whose replica lost its disk before the
+        // coordinator heard back): lost, not a bug.
+        this.#noteSurvivors();
       } else if (outcome === "failed") this.stats.failed++;
       else this.stats.unknown++;
     };
