@@ -358,16 +358,23 @@ export class Membership {
   /**
    * Takes the table a seed sent at start, before gossip runs. This node
    * asked for it, and only a node that has heard from the cluster sends
-   * one (see {@link handlePing}), so every entry counts, whoever sent it
-   * (it may be a member this node did not list), and a start-up seed the
-   * table does not list is dropped. Two nodes that start at once thus do
+   * one (see {@link handlePing}), so every entry of a member heard from
+   * counts, whoever sent it (it may be a member this node did not list),
+   * and a start-up seed the table does not list so is dropped. Two nodes that start at once thus do
    * not take each other's seed lists for the cluster.
    */
   adoptSeedTable(from: string, entries: readonly MemberEntry[]): void {
     if (entries.length === 0) return;
     this.#heardFromCluster = true;
-    const listed = new Set(entries.map((e) => e[0]));
-    for (const entry of entries.slice(0, MEMBERS_MAX)) this.#apply(entry);
+    // An entry at incarnation 0 is the seed's own start-up seed, never
+    // heard from: it keeps one of this node's own seeds, but names no new
+    // member (taken as one, it would pass from table to table as a phantom
+    // on some nodes' rings only).
+    const heard = entries.slice(0, MEMBERS_MAX).filter((e) =>
+      e[2] > 0 || e[0] === from || this.#members.has(e[0])
+    );
+    const listed = new Set(heard.map((e) => e[0]));
+    for (const entry of heard) this.#apply(entry);
     // A start-up seed (incarnation 0, never heard from) the table does not
     // list is not a member: an operator may list a node before it joins,
     // or after it left.

@@ -172,9 +172,11 @@ Deno.test("a seed no seed table lists is dropped at start, and not learnt from a
     ["a:1", "alive", 10, "ready"],
     ["b:1", "alive", 4, "ready"],
     ["c:1", "alive", 0, "ready"],
+    ["f:1", "alive", 0, "ready"],
   ]);
   assertEquals(m.get("d:1"), undefined, "the cluster does not list it");
   assertEquals(m.get("c:1")?.state, "alive", "listed, if only as a seed");
+  assertEquals(m.get("f:1"), undefined, "the seed's own seed, not this one's");
   // Another node's start-up seed, gossiped at incarnation 0, is not taken.
   m.merge("c:1", [
     ["c:1", "alive", 3, "ready"],

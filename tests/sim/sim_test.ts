@@ -229,6 +229,12 @@ export const REGRESSIONS: {
     bug: "checker: a W=1 write whose one copy went with a disk before its " +
       "answer arrived was taken for acknowledged and kept",
   },
+  {
+    seed: 547134416,
+    steps: 300,
+    bug: "a restarted node took a seed's own never-heard seed for a member: " +
+      "its ring held a phantom, and its join skipped a range",
+  },
 ];
 
 async function run(
