@@ -235,6 +235,12 @@ export const REGRESSIONS: {
     bug: "a restarted node took a seed's own never-heard seed for a member: " +
       "its ring held a phantom, and its join skipped a range",
   },
+  {
+    seed: 2542004091,
+    steps: 300,
+    bug: "checker: a read placed on a stale ring (cut off as a join " +
+      "completed) and answered once the ring was current was held to R + W > N",
+  },
 ];
 
 async function run(

@@ -1110,13 +1110,28 @@ export class World {
           node.core?.membership.get(m.address)?.state === "alive"
         ).map((m) => [m.address, m.incarnation]),
       );
+      // Whether its ring is stale as it places the read (it may run late:
+      // a frozen node), as well as once it answers.
+      let staleAtStart = false;
       const out = await this.#request(
         node,
         "a get",
-        (core) => core.coordinator.read(k, { consistency }),
+        (core) => {
+          staleAtStart = this.#staleRing(node);
+          return core.coordinator.read(k, { consistency });
+        },
       );
       if (out?.ok) {
-        this.#checkRead(node, k, rq, n, invokedAt, out.value, running);
+        this.#checkRead(
+          node,
+          k,
+          rq,
+          n,
+          invokedAt,
+          out.value,
+          running,
+          staleAtStart,
+        );
       }
     } else {
       const invokedAt = now();
@@ -1161,6 +1176,7 @@ export class World {
     invokedAt: number,
     record: StoredRecord | undefined,
     wasRunning: ReadonlyMap<string, number> = new Map(),
+    staleAtStart = false,
   ): void {
     this.#log(
       `read '${key}' via ${node.address} R=${r}: ${
@@ -1177,7 +1193,7 @@ export class World {
       invokedAt,
       settledAt: this.scheduler.now + EPOCH_MS,
       record,
-      staleView: this.#staleRing(node),
+      staleView: staleAtStart || this.#staleRing(node),
     });
     // While all is well, read repair must bring every replica up to it.
     if (
