@@ -307,36 +307,27 @@ export class ClusterNode {
   ): Promise<{ from: string; entries: MemberEntry[] } | undefined> {
     const seeds = ask.filter((s) => s !== options.self);
     if (seeds.length === 0) return Promise.resolve(undefined);
-    const deadlineMs = Math.min(options.peerDeadlineMs, SEED_TABLE_WAIT_MS);
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       let left = seeds.length;
       let refusedBy: string | undefined;
-      const none = () =>
-        --left === 0 &&
-        resolve(
-          refusedBy === undefined
-            ? undefined
-            : { from: refusedBy, entries: [] },
-        );
       for (const seed of seeds) {
-        options.transport.call(
-          seed,
-          { kind: "ping", from: options.self, members: [] },
-          deadlineMs,
-        ).then((answer) => {
+        ClusterNode.#askTable(options, seed).then((answer) => {
           // An empty table: the seed has not heard from the cluster yet.
-          if (answer.kind === "ping" && answer.members.length > 0) {
-            resolve({ from: seed, entries: answer.members });
-          } else none();
-        }, (error) => {
-          if (!isPeerFailure(error)) throw error;
+          if (Array.isArray(answer) && answer.length > 0) {
+            resolve({ from: seed, entries: answer });
+            return;
+          }
           // Up, but refusing a node it does not know: once no seed has
           // sent a table, an answer (no table lists this node) all the same.
-          if (error instanceof PeerError && error.failure === "refused") {
-            refusedBy ??= seed;
+          if (answer === "refused") refusedBy ??= seed;
+          if (--left === 0) {
+            resolve(
+              refusedBy === undefined
+                ? undefined
+                : { from: refusedBy, entries: [] },
+            );
           }
-          none(); // refused, down or not started yet
-        });
+        }, reject);
       }
     });
   }
@@ -346,22 +337,38 @@ export class ClusterNode {
     options: ClusterNodeOptions,
     ask: readonly string[],
   ): Promise<MemberEntry[][]> {
-    const deadlineMs = Math.min(options.peerDeadlineMs, SEED_TABLE_WAIT_MS);
-    return await Promise.all(
-      ask.filter((m) => m !== options.self).map(async (member) => {
-        try {
-          const answer = await options.transport.call(
-            member,
-            { kind: "ping", from: options.self, members: [] },
-            deadlineMs,
-          );
-          return answer.kind === "ping" ? answer.members : [];
-        } catch (error) {
-          if (!isPeerFailure(error)) throw error;
-          return []; // down, cut off or refusing: it knows nothing to add
-        }
-      }),
+    const answers = await Promise.all(
+      ask.filter((m) => m !== options.self).map((member) =>
+        ClusterNode.#askTable(options, member)
+      ),
     );
+    // Down, cut off or refusing: it knows nothing to add.
+    return answers.map((answer) => Array.isArray(answer) ? answer : []);
+  }
+
+  /**
+   * Asks `member` for its member table, saying nothing of this node: the
+   * table (empty when it has not heard from the cluster), "refused" when it
+   * refuses a node it does not know, or null when it does not answer
+   * within a seed wait.
+   */
+  static async #askTable(
+    options: ClusterNodeOptions,
+    member: string,
+  ): Promise<MemberEntry[] | "refused" | null> {
+    try {
+      const answer = await options.transport.call(
+        member,
+        { kind: "ping", from: options.self, members: [] },
+        Math.min(options.peerDeadlineMs, SEED_TABLE_WAIT_MS),
+      );
+      return answer.kind === "ping" ? answer.members : [];
+    } catch (error) {
+      if (!isPeerFailure(error)) throw error;
+      return error instanceof PeerError && error.failure === "refused"
+        ? "refused"
+        : null;
+    }
   }
 
   /** Builds the node's core (the first ring needs async digests). */
@@ -401,10 +408,10 @@ export class ClusterNode {
     // This node's own entry counts only once it has been heard from: at
     // incarnation 0 it is a seed some member was started with (see
     // Membership), which says nothing of the ring.
-    const own = (t: typeof table) =>
-      t?.entries.find((e) => e[0] === options.self && e[2] > 0);
+    const own = (entries: readonly MemberEntry[] | undefined) =>
+      entries?.find((e) => e[0] === options.self && e[2] > 0);
     for (let logged = false;;) {
-      const mine = own(table);
+      const mine = own(table?.entries);
       const resumes = mine !== undefined && mine[1] !== "left" &&
         (mine[3] === "joining" || mine[3] === "ready");
       const other = !options.join || resumes || table === undefined
@@ -434,7 +441,7 @@ export class ClusterNode {
         );
       if (fresh !== undefined) table = fresh;
     }
-    let me = own(table);
+    let me = own(table?.entries);
     // On the ring in the seed's table, but down until now: it may have been
     // removed meanwhile, and the seed not heard of it yet. The table's other
     // members are asked too, and a removal counts wherever it is known:
@@ -445,7 +452,7 @@ export class ClusterNode {
         .filter((e) => e[1] !== "left" && e[0] !== table!.from)
         .map((e) => e[0]);
       for (const entries of await ClusterNode.#tables(options, others)) {
-        const theirs = own({ from: "", entries });
+        const theirs = own(entries);
         if (theirs?.[1] === "left" && theirs[2] >= me[2]) me = theirs;
       }
     }

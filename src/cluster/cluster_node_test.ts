@@ -3,7 +3,12 @@ import { ManualClock } from "../clock/mod.ts";
 import { MemoryStore } from "../storage/mod.ts";
 import { UnavailableError } from "../errors.ts";
 import { MemoryNetwork } from "../transport/mod.ts";
-import { ClusterNode, MEMBERSHIP_TIMING_DEFAULT, seededRandom } from "./mod.ts";
+import {
+  ClusterNode,
+  type ClusterNodeOptions,
+  MEMBERSHIP_TIMING_DEFAULT,
+  seededRandom,
+} from "./mod.ts";
 
 const OPTIONS = {
   vnodes: 8,
@@ -21,6 +26,23 @@ const OPTIONS = {
   tombstoneGraceMs: 1_000,
 };
 
+/** A node of `network` named `self`, on a memory store unless given one. */
+function start(
+  network: MemoryNetwork,
+  self: string,
+  more: Partial<ClusterNodeOptions> & { seeds: string[]; join: boolean },
+): Promise<ClusterNode> {
+  return ClusterNode.create({
+    self,
+    store: new MemoryStore(),
+    transport: network.transport(self),
+    clock: new ManualClock(1_000_000),
+    random: seededRandom(1),
+    ...OPTIONS,
+    ...more,
+  });
+}
+
 Deno.test("a --join node that a seed lists only as a start-up seed (incarnation 0) joins, not comes back", async () => {
   const network = new MemoryNetwork();
   // The seed was started with the new node's address in its seed list and
@@ -32,16 +54,7 @@ Deno.test("a --join node that a seed lists only as a start-up seed (incarnation 
       members: [["s:1", "alive", 5, "ready"], ["j:1", "alive", 0, "ready"]],
     });
   });
-  const node = await ClusterNode.create({
-    self: "j:1",
-    seeds: ["s:1"],
-    join: true,
-    store: new MemoryStore(),
-    transport: network.transport("j:1"),
-    clock: new ManualClock(1_000_000),
-    random: seededRandom(1),
-    ...OPTIONS,
-  });
+  const node = await start(network, "j:1", { seeds: ["s:1"], join: true });
   assertEquals(node.membership.me.phase, "joining");
 });
 
@@ -84,16 +97,7 @@ Deno.test("a --join node its seed lists on the ring, that another member removed
           ["j:1", othersSay, 7, "ready"],
         ],
       }));
-    const node = await ClusterNode.create({
-      self: "j:1",
-      seeds: ["s:1"],
-      join: true,
-      store: new MemoryStore(),
-      transport: network.transport("j:1"),
-      clock: new ManualClock(1_000_000),
-      random: seededRandom(1),
-      ...OPTIONS,
-    });
+    const node = await start(network, "j:1", { seeds: ["s:1"], join: true });
     assertEquals(node.membership.me.phase, want, name);
   }
 });
@@ -109,15 +113,11 @@ Deno.test("a node whose wall clock went back while it was down still writes newe
     tombstone: false,
     expiresAtMs: null,
   });
-  const node = await ClusterNode.create({
-    self: "a:1",
+  const node = await start(new MemoryNetwork(), "a:1", {
     seeds: ["a:1"],
     join: false,
     store,
-    transport: new MemoryNetwork().transport("a:1"),
     clock,
-    random: seededRandom(1),
-    ...OPTIONS,
   });
   await node.coordinator.set("k", "after");
   assertEquals((await node.coordinator.read("k"))?.value, "after");
@@ -137,15 +137,10 @@ Deno.test("a node that started empty coordinates nothing until it hears from the
     }
     const network = new MemoryNetwork();
     // Its -C list names b, which says nothing yet (cut off).
-    const node = await ClusterNode.create({
-      self: "a:1",
+    const node = await start(network, "a:1", {
       seeds: ["a:1", "b:1"],
       join: false,
       store,
-      transport: network.transport("a:1"),
-      clock: new ManualClock(1_000_000),
-      random: seededRandom(1),
-      ...OPTIONS,
     });
     const name = held ? "with its disk" : "empty";
     const read = node.coordinator.read("k").then(

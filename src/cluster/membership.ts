@@ -360,8 +360,9 @@ export class Membership {
    * asked for it, and only a node that has heard from the cluster sends
    * one (see {@link handlePing}), so every entry of a member heard from
    * counts, whoever sent it (it may be a member this node did not list),
-   * and a start-up seed the table does not list so is dropped. Two nodes that start at once thus do
-   * not take each other's seed lists for the cluster.
+   * and a start-up seed the table does not list so is dropped. Two nodes
+   * that start at once thus do not take each other's seed lists for the
+   * cluster.
    */
   adoptSeedTable(from: string, entries: readonly MemberEntry[]): void {
     if (entries.length === 0) return;

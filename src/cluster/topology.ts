@@ -71,6 +71,7 @@ export class Topology {
   #read: Ring;
   #write: Ring;
   #steps = new Map<string, Ring>();
+  #stepRings: readonly Ring[] = [];
   #updating: Promise<void> | null = null;
   #pending: readonly Member[] | null = null;
   #version = 0;
@@ -115,7 +116,7 @@ export class Topology {
 
   /** While more than one member moves: the ring after each move alone. */
   get stepRings(): readonly Ring[] {
-    return [...this.#steps.values()];
+    return this.#stepRings;
   }
 
   /** True while a member joins or leaves. */
@@ -154,6 +155,7 @@ export class Topology {
         this.#read = read;
         this.#write = write;
         this.#steps = steps;
+        this.#stepRings = [...steps.values()];
         this.#version++;
       }
     }

@@ -51,16 +51,18 @@ export function writePlan(
   const now = current.preferenceList(key, n);
   const groups = [now];
   const targets = [...now];
-  for (const ring of [future, ...steps]) {
-    if (ring === current) continue;
+  const add = (ring: PlacementRing) => {
+    if (ring === current) return;
     const after = ring.preferenceList(key, Math.min(n, ring.members.length));
     // A group within the current replicas adds nothing to wait for; one
     // already planned, nothing twice.
-    if (after.every((m) => now.includes(m))) continue;
-    if (groups.some((g) => sameMembers(g, after))) continue;
+    if (after.every((m) => now.includes(m))) return;
+    if (groups.some((g) => sameMembers(g, after))) return;
     groups.push(after);
     for (const m of after) if (!targets.includes(m)) targets.push(m);
-  }
+  };
+  add(future);
+  for (const ring of steps) add(ring);
   const standIns = current.preferenceList(key, current.members.length)
     .filter((m) => !targets.includes(m) && !isDown(m));
   return { groups, targets, standIns };
